@@ -1,0 +1,13 @@
+/**
+ * Subcommands contributed by the capability modules (machines, profiles, assets, tokens …). Each module exports
+ * its own list; cli.ts dispatches on the first word.
+ */
+export interface Command {
+  name: string;
+  summary: string;
+  /** Full usage text for `heph NAME --help`. */
+  usage: string;
+  run(argv: string[]): Promise<number>;
+}
+
+export const moduleCommands: Command[] = [];

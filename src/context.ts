@@ -1,0 +1,27 @@
+import type { DB } from './inventory/db.ts';
+import type { Machines } from './inventory/machines.ts';
+import type { Timeline } from './inventory/timeline.ts';
+import type { WriteBehind } from './inventory/writebehind.ts';
+import type { HttpService } from './http/server.ts';
+import type { Logger } from './log.ts';
+import type { Registry } from './metrics.ts';
+import type { ServedInterface } from './network.ts';
+import type { Settings } from './settings.ts';
+
+/** Everything a service may use, built once by the daemon. Services never reach for globals. */
+export interface Context {
+  settings: Settings;
+  log: Logger;
+  /** Absolute data directory (0700). */
+  dataDir: string;
+  db: DB;
+  machines: Machines;
+  timeline: Timeline;
+  writer: WriteBehind;
+  metrics: Registry;
+  /** The machine-facing HTTP server; add routes before the daemon starts it. */
+  http: HttpService;
+  /** The IPv4 address machines are told to use. */
+  advertise: string;
+  interfaces: ServedInterface[];
+}

@@ -1,0 +1,132 @@
+import { createDhcpService } from './dhcp/index.ts';
+import type { Context } from './context.ts';
+import { StartupError } from './errors.ts';
+import { createEventsService } from './events/index.ts';
+import { HttpService, registerOpsRoutes } from './http/server.ts';
+import { openInventory } from './inventory/db.ts';
+import { Machines } from './inventory/machines.ts';
+import { Timeline } from './inventory/timeline.ts';
+import { WriteBehind } from './inventory/writebehind.ts';
+import type { Logger } from './log.ts';
+import { counter, createRegistry } from './metrics.ts';
+import { advertiseAddress, servedInterfaces } from './network.ts';
+import type { Service } from './service.ts';
+import type { Settings } from './settings.ts';
+import { createTftpService } from './tftp/index.ts';
+
+export interface Daemon {
+  ctx: Context;
+  services: Service[];
+  stop(reason?: string): Promise<void>;
+}
+
+/**
+ * Composes and starts every service. Either all of them are up when this resolves, or it rejects with a
+ * StartupError after closing whatever had been opened (services in reverse order, then the database).
+ */
+export async function startDaemon(settings: Settings, log: Logger): Promise<Daemon> {
+  const interfaces = servedInterfaces(settings);
+  const { db, file, applied } = openInventory(settings.dataDir);
+  const dataDir = file.slice(0, file.lastIndexOf('/'));
+  for (const m of applied) log.info({ migration: m.name }, 'database migrated');
+  const metrics = createRegistry();
+  const writeErrors = counter(metrics, 'heph_inventory_write_errors_total', 'Buffered inventory writes that failed.');
+  const writer = new WriteBehind(db, {
+    onError: (err) => {
+      writeErrors.inc();
+      log.error({ err }, 'a buffered inventory write failed');
+    },
+  });
+  const http = new HttpService({ name: 'http', listen: settings.http.listen, port: settings.http.port, portSetting: 'http.port', log });
+  const ctx: Context = {
+    settings,
+    log,
+    dataDir,
+    db,
+    machines: new Machines(db),
+    timeline: new Timeline(db, writer),
+    writer,
+    metrics,
+    http,
+    advertise: advertiseAddress(settings, interfaces),
+    interfaces,
+  };
+
+  let services: Service[] = [];
+  const closeDb = (): void => {
+    writer.flush();
+    db.close();
+  };
+  try {
+    // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
+    services = [http, createEventsService(ctx), createTftpService(ctx), createDhcpService(ctx)];
+  } catch (err) {
+    closeDb();
+    throw err;
+  }
+  registerOpsRoutes(http.app, metrics, () => healthReport(services, ctx));
+
+  const started: Service[] = [];
+  for (const s of services) {
+    try {
+      await s.start();
+      started.push(s);
+    } catch (err) {
+      await stopAll(started, settings.shutdown.graceMs, log);
+      closeDb();
+      if (err instanceof StartupError) throw err;
+      throw new StartupError(`${s.name}: could not start: ${(err as Error).message}`, undefined, { cause: err });
+    }
+  }
+  log.info({ advertise: ctx.advertise, database: file, services: Object.fromEntries(services.map((s) => [s.name, s.health()])) }, 'heph is up');
+
+  let stopping: Promise<void> | undefined;
+  return {
+    ctx,
+    services,
+    stop(reason = 'stop requested') {
+      stopping ??= (async () => {
+        log.info({ reason }, 'heph is stopping');
+        await stopAll(started, settings.shutdown.graceMs, log);
+        closeDb();
+        log.info('heph stopped');
+      })();
+      return stopping;
+    },
+  };
+}
+
+/** Stops services in reverse start order, all within one shared deadline so SIGTERM is honoured in time. */
+async function stopAll(services: Service[], graceMs: number, log: Logger): Promise<void> {
+  const deadline = Date.now() + graceMs;
+  for (const s of [...services].reverse()) {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), Math.max(0, deadline - Date.now()))));
+    try {
+      const outcome = await Promise.race([s.stop().then(() => 'done' as const), late]);
+      if (outcome === 'late') log.warn({ svc: s.name, graceMs }, 'service did not stop in time; going on without it');
+    } catch (err) {
+      log.error({ err, svc: s.name }, 'service failed to stop cleanly');
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function healthReport(services: Service[], ctx: Context): { ok: boolean; body: unknown } {
+  const report: Record<string, unknown> = {};
+  let ok = true;
+  for (const s of services) {
+    const h = s.health();
+    report[s.name] = h;
+    if (h.state !== 'up' && h.state !== 'disabled') ok = false;
+  }
+  try {
+    ctx.db.prepare('SELECT 1').get();
+    report.database = { state: 'up', pendingWrites: ctx.writer.pending };
+  } catch (err) {
+    ok = false;
+    report.database = { state: 'failed', detail: (err as Error).message };
+  }
+  return { ok, body: { status: ok ? 'ok' : 'degraded', services: report } };
+}

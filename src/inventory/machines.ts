@@ -1,0 +1,231 @@
+import { randomBytes } from 'node:crypto';
+import type { DB } from './db.ts';
+
+/** Lifecycle states; the transitions between them are decided in src/boot (pure), stored here. */
+export const MACHINE_STATES = ['discovered', 'booting', 'config-served', 'installing', 'installed', 'running', 'ready', 'failed'] as const;
+export type MachineState = (typeof MACHINE_STATES)[number];
+export type Acceptance = 'pending' | 'accepted' | 'rejected';
+
+export interface Machine {
+  id: string;
+  uuid: string | null;
+  serial: string | null;
+  hostname: string | null;
+  arch: string | null;
+  platform: string | null;
+  manufacturer: string | null;
+  product: string | null;
+  vendorClass: string | null;
+  state: MachineState;
+  stateReason: string | null;
+  acceptance: Acceptance;
+  profile: string | null;
+  labels: Record<string, string>;
+  reprovision: boolean;
+  lastIp: string | null;
+  firstSeen: number;
+  lastSeen: number;
+  updatedAt: number;
+  macs: string[];
+}
+
+/** What one DHCP packet, TFTP request, HTTP request or Talos event tells us about a machine. All fields are claims. */
+export interface Sighting {
+  mac?: string | undefined;
+  uuid?: string | undefined;
+  serial?: string | undefined;
+  hostname?: string | undefined;
+  arch?: string | undefined;
+  platform?: string | undefined;
+  manufacturer?: string | undefined;
+  product?: string | undefined;
+  vendorClass?: string | undefined;
+  ip?: string | undefined;
+  at?: number | undefined;
+}
+
+interface Row {
+  id: string;
+  uuid: string | null;
+  serial: string | null;
+  hostname: string | null;
+  arch: string | null;
+  platform: string | null;
+  manufacturer: string | null;
+  product: string | null;
+  vendor_class: string | null;
+  state: string;
+  state_reason: string | null;
+  acceptance: string;
+  profile: string | null;
+  labels: string;
+  reprovision: number;
+  last_ip: string | null;
+  first_seen: number;
+  last_seen: number;
+  updated_at: number;
+  macs: string | null;
+}
+
+const SELECT = `SELECT m.*, (SELECT group_concat(mac, ',') FROM (SELECT mac FROM nics WHERE machine_id = m.id ORDER BY first_seen, mac)) AS macs FROM machines m`;
+
+function toMachine(r: Row): Machine {
+  return {
+    id: r.id,
+    uuid: r.uuid,
+    serial: r.serial,
+    hostname: r.hostname,
+    arch: r.arch,
+    platform: r.platform,
+    manufacturer: r.manufacturer,
+    product: r.product,
+    vendorClass: r.vendor_class,
+    state: r.state as MachineState,
+    stateReason: r.state_reason,
+    acceptance: r.acceptance as Acceptance,
+    profile: r.profile,
+    labels: JSON.parse(r.labels) as Record<string, string>,
+    reprovision: r.reprovision !== 0,
+    lastIp: r.last_ip,
+    firstSeen: r.first_seen,
+    lastSeen: r.last_seen,
+    updatedAt: r.updated_at,
+    macs: r.macs ? r.macs.split(',') : [],
+  };
+}
+
+export function newMachineId(): string {
+  // 60 random bits in a lowercase base-32 alphabet without look-alikes: short enough to read out loud.
+  const alphabet = 'abcdefghjkmnpqrstuvwxyz23456789';
+  const bytes = randomBytes(12);
+  let id = 'm-';
+  for (const b of bytes) id += alphabet[b % alphabet.length];
+  return id;
+}
+
+const FILLABLE = ['serial', 'hostname', 'arch', 'platform', 'manufacturer', 'product', 'vendorClass'] as const;
+const COLUMN: Record<(typeof FILLABLE)[number], string> = {
+  serial: 'serial',
+  hostname: 'hostname',
+  arch: 'arch',
+  platform: 'platform',
+  manufacturer: 'manufacturer',
+  product: 'product',
+  vendorClass: 'vendor_class',
+};
+
+export class Machines {
+  private readonly byId;
+  private readonly byMac;
+  private readonly byUuid;
+  private readonly byIp;
+
+  constructor(private readonly db: DB) {
+    this.byId = db.prepare<[string], Row>(`${SELECT} WHERE m.id = ?`);
+    this.byMac = db.prepare<[string], Row>(`${SELECT} WHERE m.id = (SELECT machine_id FROM nics WHERE mac = ?)`);
+    this.byUuid = db.prepare<[string], Row>(`${SELECT} WHERE m.uuid = ?`);
+    this.byIp = db.prepare<[string], Row>(`${SELECT} WHERE m.last_ip = ? ORDER BY m.last_seen DESC LIMIT 1`);
+  }
+
+  get(id: string): Machine | undefined {
+    const r = this.byId.get(id);
+    return r && toMachine(r);
+  }
+
+  findByMac(mac: string): Machine | undefined {
+    const r = this.byMac.get(mac);
+    return r && toMachine(r);
+  }
+
+  findByUuid(uuid: string): Machine | undefined {
+    const r = this.byUuid.get(uuid);
+    return r && toMachine(r);
+  }
+
+  /** The machine most recently seen at this IP (script and config fetches, DHCP, AddressEvent). */
+  findByIp(ip: string): Machine | undefined {
+    const r = this.byIp.get(ip);
+    return r && toMachine(r);
+  }
+
+  /**
+   * Finds the machine a sighting belongs to (UUID first, then MAC), creating it on first sight, and merges what
+   * the sighting adds. A NIC seen with another machine's UUID moves to that machine: NICs move between boxes,
+   * SMBIOS UUIDs do not. Runs in one transaction; callers on hot paths batch it through WriteBehind.
+   */
+  resolve(s: Sighting): { machine: Machine; created: boolean } {
+    const at = s.at ?? Date.now();
+    return this.db.transaction(() => {
+      let row = (s.uuid ? this.byUuid.get(s.uuid) : undefined) ?? (s.mac ? this.byMac.get(s.mac) : undefined);
+      let created = false;
+      if (!row) {
+        const id = newMachineId();
+        this.db
+          .prepare('INSERT INTO machines (id, uuid, first_seen, last_seen, updated_at) VALUES (?, ?, ?, ?, ?)')
+          .run(id, s.uuid ?? null, at, at, at);
+        row = this.byId.get(id)!;
+        created = true;
+      }
+      const sets: string[] = ['last_seen = max(last_seen, @at)', 'updated_at = @at'];
+      const params: Record<string, unknown> = { id: row.id, at };
+      if (s.uuid && row.uuid !== s.uuid && !row.uuid) {
+        sets.push('uuid = @uuid');
+        params.uuid = s.uuid;
+      }
+      for (const k of FILLABLE) {
+        const v = s[k];
+        if (v !== undefined && v !== '') {
+          sets.push(`${COLUMN[k]} = @${k}`);
+          params[k] = v;
+        }
+      }
+      if (s.ip) {
+        sets.push('last_ip = @ip');
+        params.ip = s.ip;
+      }
+      this.db.prepare(`UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
+      if (s.mac) {
+        this.db
+          .prepare(
+            `INSERT INTO nics (mac, machine_id, last_ip, first_seen, last_seen) VALUES (@mac, @id, @ip, @at, @at)
+             ON CONFLICT (mac) DO UPDATE SET machine_id = @id, last_ip = coalesce(@ip, last_ip), last_seen = max(last_seen, @at)`,
+          )
+          .run({ mac: s.mac, id: row.id, ip: s.ip ?? null, at });
+      }
+      return { machine: toMachine(this.byId.get(row.id)!), created };
+    }).immediate();
+  }
+
+  setState(id: string, state: MachineState, reason: string | null, at = Date.now()): void {
+    this.db.prepare('UPDATE machines SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?').run(state, reason, at, id);
+  }
+
+  update(
+    id: string,
+    patch: Partial<Pick<Machine, 'hostname' | 'profile' | 'acceptance' | 'reprovision' | 'labels' | 'lastIp'>>,
+    at = Date.now(),
+  ): Machine | undefined {
+    const sets: string[] = ['updated_at = @at'];
+    const params: Record<string, unknown> = { id, at };
+    if (patch.hostname !== undefined) (sets.push('hostname = @hostname'), (params.hostname = patch.hostname));
+    if (patch.profile !== undefined) (sets.push('profile = @profile'), (params.profile = patch.profile));
+    if (patch.acceptance !== undefined) (sets.push('acceptance = @acceptance'), (params.acceptance = patch.acceptance));
+    if (patch.reprovision !== undefined) (sets.push('reprovision = @reprovision'), (params.reprovision = patch.reprovision ? 1 : 0));
+    if (patch.labels !== undefined) (sets.push('labels = @labels'), (params.labels = JSON.stringify(patch.labels)));
+    if (patch.lastIp !== undefined) (sets.push('last_ip = @lastIp'), (params.lastIp = patch.lastIp));
+    this.db.prepare(`UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
+    return this.get(id);
+  }
+
+  delete(id: string): boolean {
+    return this.db.prepare('DELETE FROM machines WHERE id = ?').run(id).changes > 0;
+  }
+
+  list(opts: { state?: MachineState; limit?: number; offset?: number } = {}): Machine[] {
+    const where = opts.state ? 'WHERE m.state = @state' : '';
+    return this.db
+      .prepare<Record<string, unknown>, Row>(`${SELECT} ${where} ORDER BY m.first_seen, m.id LIMIT @limit OFFSET @offset`)
+      .all({ state: opts.state, limit: opts.limit ?? 100, offset: opts.offset ?? 0 })
+      .map(toMachine);
+  }
+}
