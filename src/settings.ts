@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, stringify, type Node } from 'yaml';
 import { dhcpSettings } from './dhcp/settings.ts';
+import { ipxeSettings } from './ipxe/settings.ts';
 import { grpcSettings } from './events/settings.ts';
 import { envName, int, ipv4, list, oneOf, port, section, str, suggest, validate, walk, SchemaError, type Infer, type Shape } from './schema.ts';
 import { tftpSettings } from './tftp/settings.ts';
@@ -30,6 +31,7 @@ export const settingsSchema = {
   }),
   dhcp: dhcpSettings,
   tftp: tftpSettings,
+  ipxe: ipxeSettings,
   grpc: grpcSettings,
   shutdown: section('Stopping.', {
     graceMs: int('How long services get to finish in-flight work on SIGTERM/SIGINT before heph exits anyway.', 4000, 100, 60000),

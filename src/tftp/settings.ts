@@ -1,7 +1,6 @@
-import { bool, port, section, str } from '../schema.ts';
+import { bool, port, section } from '../schema.ts';
 
 export const tftpSettings = section('Read-only TFTP for the iPXE binaries.', {
   enabled: bool('Serve TFTP (port 69 needs root or CAP_NET_BIND_SERVICE).', false),
   port: port('UDP port.', 69),
-  ipxeDir: str('Directory holding the iPXE binaries (Debian package ipxe).', '/usr/lib/ipxe'),
 });
