@@ -6,6 +6,9 @@ import type { HttpService } from './http/server.ts';
 import type { Logger } from './log.ts';
 import type { Registry } from './metrics.ts';
 import type { ServedInterface } from './network.ts';
+import type { CA } from './pki/ca.ts';
+import type { Signer } from './pki/sign.ts';
+import type { Secrets } from './secrets/index.ts';
 import type { Settings } from './settings.ts';
 
 /** Everything a service may use, built once by the daemon. Services never reach for globals. */
@@ -24,4 +27,10 @@ export interface Context {
   /** The IPv4 address machines are told to use. */
   advertise: string;
   interfaces: ServedInterface[];
+  /** heph's CA (<dataDir>/pki): issues server and client certificates. */
+  ca: CA;
+  /** Signs boot artefacts; undefined when signing.enabled is false. */
+  signer: Signer | undefined;
+  /** Encrypts secret columns at rest. */
+  secrets: Secrets;
 }

@@ -10,6 +10,7 @@ import { WriteBehind } from './inventory/writebehind.ts';
 import type { Logger } from './log.ts';
 import { counter, createRegistry } from './metrics.ts';
 import { advertiseAddress, servedInterfaces } from './network.ts';
+import { openTrust, trustServices, type Trust } from './pki/index.ts';
 import type { Service } from './service.ts';
 import type { Settings } from './settings.ts';
 import { createTftpService } from './tftp/index.ts';
@@ -38,6 +39,13 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
     },
   });
   const http = new HttpService({ name: 'http', listen: settings.http.listen, port: settings.http.port, portSetting: 'http.port', log });
+  let trust: Trust;
+  try {
+    trust = await openTrust(settings, dataDir, db, log);
+  } catch (err) {
+    db.close();
+    throw err;
+  }
   const ctx: Context = {
     settings,
     log,
@@ -50,6 +58,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
     http,
     advertise: advertiseAddress(settings, interfaces),
     interfaces,
+    ...trust,
   };
 
   let services: Service[] = [];
@@ -59,7 +68,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   };
   try {
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
-    services = [http, createEventsService(ctx), createTftpService(ctx), createDhcpService(ctx)];
+    services = [http, ...trustServices(ctx), createEventsService(ctx), createTftpService(ctx), createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;

@@ -6,6 +6,8 @@ import { ipxeSettings } from './ipxe/settings.ts';
 import { grpcSettings } from './events/settings.ts';
 import { envName, int, ipv4, list, oneOf, port, section, str, suggest, validate, walk, SchemaError, type Infer, type Shape } from './schema.ts';
 import { tftpSettings } from './tftp/settings.ts';
+import { signingSettings, tlsSettings } from './pki/settings.ts';
+import { secretsSettings } from './secrets/settings.ts';
 
 export const DEFAULT_SETTINGS_FILE = 'heph.yaml';
 
@@ -33,6 +35,9 @@ export const settingsSchema = {
   tftp: tftpSettings,
   ipxe: ipxeSettings,
   grpc: grpcSettings,
+  tls: tlsSettings,
+  signing: signingSettings,
+  secrets: secretsSettings,
   shutdown: section('Stopping.', {
     graceMs: int('How long services get to finish in-flight work on SIGTERM/SIGINT before heph exits anyway.', 4000, 100, 60000),
   }),
@@ -212,6 +217,9 @@ function check(s: Settings, file: string | undefined): void {
   }
   if (s.dhcp.enabled && s.dhcp.port !== 0 && s.dhcp.port === s.dhcp.proxyPort) {
     fail('dhcp.proxyPort', `must differ from dhcp.port (both are ${s.dhcp.port})`);
+  }
+  if (s.tls.enabled && s.tls.port !== 0 && s.tls.port === s.http.port) {
+    fail('tls.port', `must differ from http.port (both are ${s.http.port})`);
   }
 }
 

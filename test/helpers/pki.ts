@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -11,6 +11,22 @@ export function openssl(args: string[], input?: string | Buffer): { status: numb
 /** `openssl x509 -text` of a PEM certificate. */
 export function x509Text(pem: string): string {
   return execFileSync('openssl', ['x509', '-noout', '-text'], { input: pem }).toString();
+}
+
+/**
+ * Runs a command without blocking the event loop: needed whenever the peer is a server in this same process.
+ */
+export function run(cmd: string, args: string[], input?: string): Promise<{ status: number; out: string; err: string }> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ status: code ?? -1, out, err }));
+    p.stdin.end(input ?? '');
+  });
 }
 
 export function writeTmp(dir: string, name: string, data: string | Buffer): string {
