@@ -22,7 +22,7 @@ describe('heph CA', () => {
     for (const f of ['ca.crt', 'ca.key']) assert.equal(statSync(join(dataDir, 'pki', f)).mode & 0o777, 0o600, f);
     const text = x509Text(ca.certPem);
     assert.match(text, /Public Key Algorithm: rsaEncryption/);
-    assert.match(text, /Public-Key: \(3072 bit\)/);
+    assert.match(text, /Public-Key: \(2048 bit\)/);
     assert.match(text, /CA:TRUE/);
     assert.match(text, /Certificate Sign, CRL Sign/);
     assert.match(readFileSync(join(dataDir, 'pki', 'ca.key'), 'utf8'), /^-----BEGIN PRIVATE KEY-----\n/);
