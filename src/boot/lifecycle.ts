@@ -19,7 +19,7 @@ const REBOOT = /unix\.Reboot\(/;
  *   installed   the install sequence ends in its reboot, or the boot sequence starts after an install
  *   running     the boot sequence finishes (or Talos reports the RUNNING stage)
  *   ready       RUNNING and ready with every condition met, nodeReady included: the node joined Kubernetes
- *   failed      a config load error, or a sequence that failed for another reason than its reboot
+ *   failed      a config load error, or an install sequence that failed for another reason than its reboot
  */
 export function transition(state: MachineState, e: TalosEvent): Transition | undefined {
   const to = (next: MachineState, reason: string): Transition | undefined => (next === state ? undefined : { state: next, reason });
@@ -31,9 +31,11 @@ export function transition(state: MachineState, e: TalosEvent): Transition | und
         if (REBOOT.test(e.error.message)) {
           return e.sequence === 'install' ? to('installed', `install finished; Talos reboots into the installed system (${e.error.message})`) : undefined;
         }
-        // LOCKED (another sequence held the lock) and CANCELED are not failures of the machine.
-        if (e.error.code !== 'FATAL') return undefined;
-        return to('failed', `${e.sequence} failed: ${e.error.message}`);
+        // LOCKED (another sequence held the lock) and CANCELED are not failures of the machine. Other sequences'
+        // failures only go on the timeline: Talos retries them, and "failed" would make the boot decision
+        // install over a machine that is installed.
+        if (e.sequence !== 'install' || e.error.code !== 'FATAL') return undefined;
+        return to('failed', `install failed: ${e.error.message}`);
       }
       if (e.sequence === 'boot' && e.action === 'START' && state === 'installing') return to('installed', 'the installed system is booting');
       if (e.sequence === 'boot' && e.action === 'STOP' && state !== 'ready') return to('running', 'Talos finished booting');

@@ -1,6 +1,7 @@
 import type { Context } from '../context.ts';
 import type { Service, ServiceHealth } from '../service.ts';
-import { EventDecoder } from './decode.ts';
+import { StartupError } from '../errors.ts';
+import { EventDecoder, PROTO_DIR } from './decode.ts';
 import { Feedback, MalformedRequest } from './feedback.ts';
 import { KmsgReceiver } from './kmsg.ts';
 import { EventSinkServer } from './sink.ts';
@@ -16,7 +17,7 @@ export class EventsService implements Service {
   constructor(private readonly ctx: Context) {
     const { grpc, kmsg } = ctx.settings;
     const store = new FeedbackStore(ctx.db, ctx.writer, { events: grpc.keepPerMachine, kmsg: kmsg.keepPerMachine });
-    this.feedback = new Feedback(ctx, store, new EventDecoder());
+    this.feedback = new Feedback(ctx, store, loadDecoder());
     this.sink = new EventSinkServer(grpc, (ip, bytes) => {
       try {
         this.feedback.publish(ip, bytes);
@@ -25,7 +26,7 @@ export class EventsService implements Service {
         if (err instanceof MalformedRequest) return { ok: false, message: err.message };
         throw err;
       }
-    });
+    }, ctx.log);
     this.kmsg = new KmsgReceiver(kmsg, {
       line: (ip, proto, line) => this.feedback.kernelLine(ip, proto, line),
       dropped: (proto, reason) => this.feedback.kernelDropped(proto, reason),
@@ -57,6 +58,14 @@ export class EventsService implements Service {
 
   health(): ServiceHealth {
     return this.state;
+  }
+}
+
+function loadDecoder(): EventDecoder {
+  try {
+    return new EventDecoder();
+  } catch (err) {
+    throw new StartupError(`events: cannot load the protobuf definitions in ${PROTO_DIR}: ${(err as Error).message}`, 'The proto/ directory ships with heph; reinstall it.', { cause: err });
   }
 }
 

@@ -15,6 +15,7 @@ export interface KmsgLine {
 
 /** A longer line is not a kernel message: it is dropped (TCP: up to its newline) and counted. */
 export const MAX_LINE_BYTES = 64 * 1024;
+const MAX_CONNECTIONS = 4096;
 
 /** Parses one JSON line; anything but an object with a string `msg` is an error naming why. */
 export function parseKmsgLine(text: string): KmsgLine | { error: string } {
@@ -131,6 +132,8 @@ export class KmsgReceiver {
   async start(): Promise<void> {
     const { listen, port } = this.opts;
     const tcp = createServer((sock) => this.accept(sock));
+    // One connection per machine is the norm; this only stops a flood from exhausting file descriptors.
+    tcp.maxConnections = MAX_CONNECTIONS;
     try {
       await new Promise<void>((resolve, reject) => {
         tcp.once('error', reject);

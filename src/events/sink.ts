@@ -1,5 +1,7 @@
+import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { bindFailure } from '../errors.ts';
+import type { Logger } from '../log.ts';
 import { plainIp } from './kmsg.ts';
 
 export const PUBLISH_PATH = '/events.EventSinkService/Publish';
@@ -38,7 +40,11 @@ export class EventSinkServer {
   constructor(
     private readonly opts: { listen: string; port: number },
     private readonly handle: PublishHandler,
-  ) {}
+    log: Logger,
+  ) {
+    // grpc-js writes its own errors to stderr; send them to heph's log instead (the library keeps one logger).
+    grpc.setLogger({ error: (...args: unknown[]) => log.warn({ svc: 'events' }, `grpc-js: ${format(...args)}`) });
+  }
 
   async start(): Promise<void> {
     const server = new grpc.Server();

@@ -218,3 +218,26 @@ test('kernel log over TCP and UDP: stored per machine, bounded, malformed lines 
   const cliUdp = await run(process.execPath, ['--import', 'tsx', CLI, 'kmsg', '127.0.0.7', '--json', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
   assert.deepEqual(cliUdp.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string; seq: number }).seq), [1, 2]);
 });
+
+test('a port in use stops startup with the setting to change, for the gRPC sink and for the kernel-log UDP socket', async () => {
+  const tcp = createServer();
+  await new Promise<void>((r) => tcp.listen(0, '127.0.0.1', r));
+  const udp = createSocket('udp4');
+  await new Promise<void>((r) => udp.bind(0, '127.0.0.1', r));
+  try {
+    await assert.rejects(inProcessHeph({ grpc: { port: (tcp.address() as { port: number }).port } }), (e: Error & { hint?: string }) => {
+      assert.equal(e.name, 'StartupError');
+      assert.match(e.message, /^events: cannot listen on TCP 127\.0\.0\.1:\d+: the port is already in use/);
+      assert.match(e.hint ?? '', /grpc\.port/);
+      return true;
+    });
+    await assert.rejects(inProcessHeph({ kmsg: { port: udp.address().port } }), (e: Error & { hint?: string }) => {
+      assert.match(e.message, /^events: cannot listen on UDP 127\.0\.0\.1:\d+: the port is already in use/);
+      assert.match(e.hint ?? '', /kmsg\.port/);
+      return true;
+    });
+  } finally {
+    tcp.close();
+    udp.close();
+  }
+});

@@ -23,7 +23,7 @@ const TABLE: [MachineState, TalosEvent, MachineState | undefined, string?][] = [
   ['installing', seq('install', 'NOOP', { code: 'LOCKED', message: 'locked' }), undefined],
   ['installing', seq('install', 'NOOP', { code: 'CANCELED', message: 'context canceled' }), undefined],
   ['running', seq('reboot', 'NOOP', { code: 'FATAL', message: 'unix.Reboot(1234567)' }), undefined], // an operator's reboot
-  ['running', seq('boot', 'NOOP', { code: 'FATAL', message: 'task 2/3: failed, mount failed' }), 'failed', 'boot failed: task 2/3: failed, mount failed'],
+  ['running', seq('boot', 'NOOP', { code: 'FATAL', message: 'task 2/3: failed, mount failed' }), undefined], // Talos retries; timeline only
   ['installing', seq('install', 'STOP'), undefined],
   ['installing', seq('boot', 'START'), 'installed', 'installed system'],
   ['installed', seq('boot', 'START'), undefined],
