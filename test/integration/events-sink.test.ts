@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { EventsService } from '../../src/events/index.ts';
-import { CLI, inProcessHeph, REPO } from '../helpers/heph.ts';
+import { HEPH_BIN, inProcessHeph, REPO } from '../helpers/heph.ts';
 import { BOOT_RUN, eventRequest, EXPECTED_STATES, grpcFrame, INSTALL_RUN, protocEncode, xids, type Step } from '../helpers/talos-events.ts';
 
 const run = promisify(execFile);
@@ -140,7 +140,7 @@ test('curl over h2c with protoc-encoded frames: an unknown IP is kept, a config 
   const h = await curlPublish('127.0.0.3', grpcFrame(eventRequest(['SequenceEvent', 'sequence: "boot" action: START'], idA!)));
   assert.match(h, /grpc-status: 0/);
   assert.equal(count('talos_events', "ip = '127.0.0.3' AND machine_id IS NULL AND event_id = ?", idA), 1);
-  const cli = await run(process.execPath, ['--import', 'tsx', CLI, 'events', '--machine', '127.0.0.3', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
+  const cli = await run(process.execPath, [HEPH_BIN, 'events', '--machine', '127.0.0.3', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
   assert.match(cli.stdout, /- 127\.0\.0\.3 {2}sequence boot started/);
 
   // A known machine whose config does not load: failed, with Talos's message.
@@ -213,9 +213,9 @@ test('kernel log over TCP and UDP: stored per machine, bounded, malformed lines 
   await eventually(() => (count('kmsg', "ip = '127.0.0.7' AND machine_id IS NULL") === 2 ? true : undefined), 'two UDP lines');
   assert.equal(await metric('heph_kmsg_dropped_total', '{proto="udp",reason="not_json"}'), 1);
 
-  const cli = await run(process.execPath, ['--import', 'tsx', CLI, 'kmsg', '52:54:00:00:00:06', '-n', '2', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
+  const cli = await run(process.execPath, [HEPH_BIN, 'kmsg', '52:54:00:00:00:06', '-n', '2', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
   assert.deepEqual(cli.stdout.trim().split('\n'), ['2026-11-22T04:00:00Z info    line 250', '2026-11-22T04:00:00Z info    line 251']);
-  const cliUdp = await run(process.execPath, ['--import', 'tsx', CLI, 'kmsg', '127.0.0.7', '--json', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
+  const cliUdp = await run(process.execPath, [HEPH_BIN, 'kmsg', '127.0.0.7', '--json', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
   assert.deepEqual(cliUdp.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string; seq: number }).seq), [1, 2]);
 });
 
