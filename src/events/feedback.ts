@@ -69,17 +69,17 @@ export class Feedback {
     this.m.events.inc({ type: event ? raw.typeName : 'unknown' });
     if (!event) return 'unknown-type';
 
+    // Unidentified events stay in the (bounded) event table only: the timeline is per machine and never trimmed.
+    if (!machine) return 'recorded';
     if (this.onTimeline(ip, event)) {
-      this.ctx.timeline.append({ machineId: machine?.id ?? null, source: 'events', kind: `talos.${event.type}`, message: summarize(event), ip, data: { ...event, eventId: raw.id }, at });
+      this.ctx.timeline.append({ machineId: machine.id, source: 'events', kind: `talos.${event.type}`, message: summarize(event), ip, data: { ...event, eventId: raw.id }, at });
     }
-    if (machine) {
-      const t = transition(machine.state, event);
-      if (t) {
-        this.ctx.machines.setState(machine.id, t.state, t.reason, at);
-        this.m.transitions.inc({ state: t.state });
-        this.ctx.timeline.append({ machineId: machine.id, source: 'events', kind: 'talos.state', message: `${machine.state} → ${t.state}: ${t.reason}`, ip, data: { from: machine.state, to: t.state, eventId: raw.id }, at });
-        forMachine(this.ctx.log, { machine: machine.id, ip }).info({ from: machine.state, to: t.state, reason: t.reason }, 'machine lifecycle changed');
-      }
+    const t = transition(machine.state, event);
+    if (t) {
+      this.ctx.machines.setState(machine.id, t.state, t.reason, at);
+      this.m.transitions.inc({ state: t.state });
+      this.ctx.timeline.append({ machineId: machine.id, source: 'events', kind: 'talos.state', message: `${machine.state} → ${t.state}: ${t.reason}`, ip, data: { from: machine.state, to: t.state, eventId: raw.id }, at });
+      forMachine(this.ctx.log, { machine: machine.id, ip }).info({ from: machine.state, to: t.state, reason: t.reason }, 'machine lifecycle changed');
     }
     return 'recorded';
   }

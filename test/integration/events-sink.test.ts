@@ -140,6 +140,7 @@ test('curl over h2c with protoc-encoded frames: an unknown IP is kept, a config 
   const h = await curlPublish('127.0.0.3', grpcFrame(eventRequest(['SequenceEvent', 'sequence: "boot" action: START'], idA!)));
   assert.match(h, /grpc-status: 0/);
   assert.equal(count('talos_events', "ip = '127.0.0.3' AND machine_id IS NULL AND event_id = ?", idA), 1);
+  assert.equal(count('timeline', "ip = '127.0.0.3'"), 0, 'the per-machine timeline gets no unidentified rows');
   const cli = await run(process.execPath, [HEPH_BIN, 'events', '--machine', '127.0.0.3', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
   assert.match(cli.stdout, /- 127\.0\.0\.3 {2}sequence boot started/);
 
