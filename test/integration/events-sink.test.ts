@@ -209,15 +209,15 @@ test('kernel log over TCP and UDP: stored per machine, bounded, malformed lines 
   // UDP, from an IP no machine has: kept under the IP.
   const udp = createSocket('udp4');
   await new Promise<void>((r) => udp.bind(0, '127.0.0.7', r));
-  for (const d of [line(1), 'not json', line(2)]) await new Promise<void>((r, j) => udp.send(d, events.kmsg.udpPort, '127.0.0.1', (e) => (e ? j(e) : r())));
+  for (const d of [line(1), 'not json', `${line(2)}${line(3)}`]) await new Promise<void>((r, j) => udp.send(d, events.kmsg.udpPort, '127.0.0.1', (e) => (e ? j(e) : r())));
   udp.close();
-  await eventually(() => (count('kmsg', "ip = '127.0.0.7' AND machine_id IS NULL") === 2 ? true : undefined), 'two UDP lines');
+  await eventually(() => (count('kmsg', "ip = '127.0.0.7' AND machine_id IS NULL") === 3 ? true : undefined), 'three UDP lines');
   assert.equal(await metric('heph_kmsg_dropped_total', '{proto="udp",reason="not_json"}'), 1);
 
   const cli = await run(process.execPath, [HEPH_BIN, 'kmsg', '52:54:00:00:00:06', '-n', '2', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
   assert.deepEqual(cli.stdout.trim().split('\n'), ['2026-11-22T04:00:00Z info    line 250', '2026-11-22T04:00:00Z info    line 251']);
   const cliUdp = await run(process.execPath, [HEPH_BIN, 'kmsg', '127.0.0.7', '--json', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
-  assert.deepEqual(cliUdp.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string; seq: number }).seq), [1, 2]);
+  assert.deepEqual(cliUdp.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string; seq: number }).seq), [1, 2, 3]);
 });
 
 test('a port in use stops startup with the setting to change, for the gRPC sink and for the kernel-log UDP socket', async () => {
