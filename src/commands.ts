@@ -1,3 +1,4 @@
+import { eventsCommands } from './events/commands.ts';
 import { pkiCommand } from './pki/commands.ts';
 
 /**
@@ -12,4 +13,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const moduleCommands: Command[] = [pkiCommand];
+export const moduleCommands: Command[] = [...eventsCommands, pkiCommand];

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parse, UsageError } from '../cli.ts';
+import { parse, UsageError } from '../args.ts';
 import type { Command } from '../commands.ts';
 import { loadSettings } from '../settings.ts';
 import { issueClientCert, loadOrCreateCA, pkiDir, readCA } from './ca.ts';

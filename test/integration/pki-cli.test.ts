@@ -5,10 +5,10 @@ import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { issueServerCert, readCA } from '../../src/pki/ca.ts';
-import { CLI, tempDir } from '../helpers/heph.ts';
+import { HEPH_BIN, tempDir } from '../helpers/heph.ts';
 import { run } from '../helpers/pki.ts';
 
-const heph = (dataDir: string, ...args: string[]) => run(process.execPath, ['--import', 'tsx', CLI, ...args, '--set', `dataDir=${dataDir}`]);
+const heph = (dataDir: string, ...args: string[]) => run(process.execPath, [HEPH_BIN, ...args, '--set', `dataDir=${dataDir}`]);
 
 describe('heph pki', () => {
   const tmp = tempDir('heph-pki-cli-');
