@@ -141,8 +141,9 @@ function applyStrategic(config: Document.Parsed[], patchDocs: readonly Document.
   return [];
 }
 
+/** Talos drops a patch document left with nothing but these keys (decoder isEmptyDoc). */
 function onlyIdentity(root: YAMLMap): boolean {
-  return root.items.every((p) => ['version', 'apiVersion', 'kind', 'name'].includes(keyString(p.key)));
+  return root.items.every((p) => ['version', 'kind', 'name'].includes(keyString(p.key)));
 }
 
 /**
@@ -250,11 +251,17 @@ function mergeNode(base: unknown, patch: YamlNode, path: string[], kind: string)
   // `network: {}` in gen-config output must not turn everything merged into it into one flow line.
   if ((isMap(base) && isMap(patch)) || (isSeq(base) && isSeq(patch))) base.flow = base.flow === true && patch.flow === true;
   if (isMap(base) && isMap(patch)) {
-    for (const pair of patch.items) {
+    for (const [i, pair] of patch.items.entries()) {
       const key = keyString(pair.key);
       const existing = findPair(base, key);
-      if (existing === undefined) base.items.push(pair.clone());
-      else if (!isNullNode(pair.value)) setKey(base, key, mergeNode(existing.value, pair.value as YamlNode, [...path, key], kind));
+      if (existing === undefined) {
+        const copy = pair.clone();
+        // the parser hangs a comment above a map's first key on the map itself: keep it with that key
+        if (i === 0 && patch.commentBefore && isScalar(copy.key) && !copy.key.commentBefore) copy.key.commentBefore = patch.commentBefore;
+        base.items.push(copy);
+      } else if (!isNullNode(pair.value)) {
+        setKey(base, key, mergeNode(existing.value, pair.value as YamlNode, [...path, key], kind));
+      }
     }
     return base;
   }
@@ -292,8 +299,8 @@ function sameKey(a: YAMLMap, b: YAMLMap, keys: readonly string[]): boolean {
 export function upsertDocuments(config: Document.Parsed[], docs: readonly Document.Parsed[]): string[] {
   for (const [i, doc] of docs.entries()) {
     const id = documentId(doc);
-    if (typeof id === 'string') return [`extra document ${i + 1}: ${id}`];
-    if (isLegacy(id)) return [`extra document ${i + 1}: the v1alpha1 document cannot be replaced as an extra document`];
+    if (typeof id === 'string') return [`document ${i + 1}: ${id}`];
+    if (isLegacy(id)) return ['the v1alpha1 document cannot be replaced as an extra document'];
     const index = findDocument(config, id);
     if (index < 0) config.push(doc);
     else config[index] = doc;

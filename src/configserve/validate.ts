@@ -179,10 +179,31 @@ function checkV1alpha1(cfg: Obj, hasUnattendedInstall: boolean): string[] {
     }
     if (get(cfg, 'cluster.etcd') != null) errors.push('a worker config must not have a cluster.etcd section (it would carry the etcd CA)');
   }
+  const labels = get(cfg, 'machine.nodeLabels');
+  if (isObj(labels)) {
+    for (const [key, value] of Object.entries(labels)) {
+      const problem = labelProblem(key, value === null ? '' : String(value));
+      if (problem !== undefined) errors.push(`machine.nodeLabels ${JSON.stringify(key)}: ${problem}`);
+    }
+  }
   if ((type === 'controlplane' || type === 'init') && !present(get(cfg, 'machine.ca.key'))) {
     errors.push(`a ${String(type)} config needs machine.ca.key`);
   }
   return errors;
+}
+
+/** Kubernetes label syntax, which Talos checks before it registers the node. */
+const LABEL_NAME = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
+const DNS_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+
+function labelProblem(key: string, value: string): string | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash < 0 ? undefined : key.slice(0, slash);
+  const name = slash < 0 ? key : key.slice(slash + 1);
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return 'the key prefix must be a DNS subdomain';
+  if (!LABEL_NAME.test(name)) return 'the key name must be 1-63 letters, digits, -, _ or ., starting and ending alphanumeric';
+  if (value !== '' && !LABEL_NAME.test(value)) return 'the value must be empty or 1-63 letters, digits, -, _ or ., starting and ending alphanumeric';
+  return undefined;
 }
 
 function isTrue(v: Plain): boolean {

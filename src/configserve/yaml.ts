@@ -92,7 +92,8 @@ const yaml11BoolWords: ScalarTag = {
 const SCHEMA: SchemaOptions = { customTags: goTags };
 const PARSE: ParseOptions & DocumentOptions & SchemaOptions = { ...SCHEMA, uniqueKeys: true, prettyErrors: true };
 const OUTPUT: DocumentOptions & SchemaOptions = { ...SCHEMA, compat: [yaml11BoolWords] };
-const TO_STRING: ToStringOptions = { lineWidth: 0, indentSeq: true };
+// 4-space indentation, sequences indented: the layout of Talos's own encoder (talosctl gen config output).
+const TO_STRING: ToStringOptions = { lineWidth: 0, indent: 4, indentSeq: true };
 
 /** Limit on nodes created by expanding aliases, against alias bombs. */
 const MAX_EXPANDED_NODES = 100_000;
