@@ -160,6 +160,10 @@ function checkV1alpha1(cfg: Obj, hasUnattendedInstall: boolean): string[] {
   if (!hasUnattendedInstall && !present(get(cfg, 'machine.install.disk')) && !isObj(get(cfg, 'machine.install.diskSelector'))) {
     errors.push('machine.install needs disk or diskSelector (Talos must know where to install)');
   }
+  const disk = get(cfg, 'machine.install.disk');
+  if (present(disk) && !/^\/[^\s\p{Cc}]+$/u.test(String(disk))) {
+    errors.push(`machine.install.disk ${JSON.stringify(disk)} is not a device path like /dev/sda`);
+  }
   const size = get(cfg, 'machine.install.diskSelector.size');
   if (present(size) && !DISK_SIZE.test(String(size))) {
     errors.push(`machine.install.diskSelector.size ${String(size)} is not a size like ">= 100GB"`);

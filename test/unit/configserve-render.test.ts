@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { renderConfig, type RenderInput, type RenderResult } from '../../src/configserve/render.ts';
 import { validateTalosConfig } from '../../src/configserve/validate.ts';
 import { parseYamlDocuments, toPlain } from '../../src/configserve/yaml.ts';
-import { CONTROLPLANE, WORKER, WORKER_SINGLE } from './configserve-fixtures.ts';
+import { CONTROLPLANE, EC_KEY, OS_KEY, RSA_KEY, WORKER, WORKER_SINGLE } from './configserve-fixtures.ts';
 
 type Doc = Record<string, unknown> & { machine?: Record<string, Record<string, unknown>> };
 
@@ -124,6 +124,9 @@ describe('configserve renderConfig', () => {
     { name: 'a base that does not parse', input: { base: 'machine:\n  a: 1\n  a: 2\n', patches: [] }, message: /^base config: YAML: Map keys must be unique/ },
     { name: 'a patch that makes a worker carry etcd', input: { base: WORKER, patches: ['cluster:\n  etcd:\n    ca: {crt: x}\n'] }, message: /worker config must not have a cluster\.etcd section/ },
     { name: 'a bad hostname', input: { base: WORKER, patches: [], machine: { hostname: 'bad_name!' } }, message: /^machine: hostname "bad_name!" must be/ },
+    { name: 'a hostname that tries to inject YAML', input: { base: WORKER, patches: [], machine: { hostname: 'a\n  evil: true' } }, message: /^machine: hostname .* must be/ },
+    { name: 'a label that tries to inject YAML', input: { base: WORKER, patches: [], machine: { labels: { rack: 'r1\n    type: controlplane' } } }, message: /nodeLabels "rack": the value must be/ },
+    { name: 'an install disk that tries to inject YAML', input: { base: WORKER, patches: [], machine: { installDisk: '/dev/sda\n    wipe: true' } }, message: /machine\.install\.disk .* is not a device path/ },
     { name: 'a v1alpha1 extra document', input: { base: WORKER, patches: [], extraDocuments: ['machine: {}\n'] }, message: /^extra document 1: the v1alpha1 document cannot be replaced/ },
     { name: 'a base without v1alpha1 for machine facts', input: { base: 'apiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\n', patches: [], machine: { hostname: 'a' } }, message: /no v1alpha1 document/ },
   ];
@@ -150,7 +153,7 @@ describe('configserve renderConfig properties', () => {
   const strategic = fc.array(fc.dictionary(keys, value, { maxKeys: 4 }), { minLength: 1, maxLength: 3 }).map((docs) =>
     docs.map((d) => JSON.stringify(d)).join('\n---\n'),
   );
-  const pointer = fc.constantFrom('', '/machine', '/machine/type', '/machine/certSANs/-', '/machine/certSANs/0', '/cluster/network/podSubnets/0', '/a~1b', '/x~0', '/machine/install/disk', 'bad', '/~2');
+  const pointer = fc.constantFrom('', '/machine', '/machine/type', '/machine/certSANs/-', '/machine/certSANs/0', '/cluster/network/podSubnets/0', '/a~1b', '/x~0', '/machine/install/disk', '/machine/ca/key', '/cluster/serviceAccount/key', 'bad', '/~2');
   const jsonPatch = fc
     .array(fc.record({ op: fc.constantFrom('add', 'remove', 'replace', 'move', 'copy', 'test', 'nope'), path: pointer, from: pointer, value }), { maxLength: 4 })
     .map((ops) => JSON.stringify(ops));
@@ -177,6 +180,8 @@ describe('configserve renderConfig properties', () => {
         } else {
           assert.ok(result.errors.length > 0 && result.errors.every((e) => typeof e === 'string' && e.length > 0));
           assert.ok(result.errors.every((e) => !e.startsWith('internal error')), result.errors.join('; '));
+          // errors get logged: never a key from the config in them
+          assert.ok(result.errors.every((e) => ![OS_KEY, EC_KEY, RSA_KEY].some((k) => e.includes(k))), 'no secret in errors');
         }
       }),
       { numRuns: 300 },
