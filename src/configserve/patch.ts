@@ -50,7 +50,7 @@ interface ListRule {
 }
 
 /** The lists Talos does not simply append (protocols.md §3.5). */
-export const LIST_RULES: readonly ListRule[] = [
+const LIST_RULES: readonly ListRule[] = [
   { kind: 'v1alpha1', path: ['cluster', 'network', 'podSubnets'], replace: true },
   { kind: 'v1alpha1', path: ['cluster', 'network', 'serviceSubnets'], replace: true },
   { kind: 'v1alpha1', path: ['cluster', 'apiServer', 'auditPolicy'], replace: true },
@@ -90,7 +90,7 @@ export function parsePatch(text: string): { patch: Patch } | { errors: string[] 
   return { patch: { type: 'strategic', docs } };
 }
 
-/** Apply one patch to a config (the list of documents is changed in place). */
+/** Apply one patch to a config (the list of documents is changed in place; after an error, discard it). */
 export function applyPatch(config: Document.Parsed[], patch: Patch): string[] {
   try {
     if (patch.type === 'json6902') return applyJson6902(config, patch.ops);

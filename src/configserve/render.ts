@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Document } from 'yaml';
 import { documentId, findDocument, isLegacy, V1ALPHA1 } from './documents.ts';
 import { applyPatch, parsePatch, upsertDocuments } from './patch.ts';
-import { hostnameProblem, validateTalosConfig } from './validate.ts';
+import { hostnameProblem, validateDocuments } from './validate.ts';
 import {
   deleteKey,
   describeNode,
@@ -17,6 +17,7 @@ import {
   scalar,
   setKey,
   stringifyDocuments,
+  toPlain,
   YAMLMap,
 } from './yaml.ts';
 
@@ -75,7 +76,13 @@ function render(input: RenderInput): RenderResult {
   }
 
   const yaml = stringifyDocuments(config);
-  const problems = validateTalosConfig(yaml);
+  // Judge the bytes that will be served, and refuse them if writing changed what they say.
+  const served = parseYamlDocuments(yaml);
+  const meant = JSON.stringify(config.map((d) => toPlain(d.contents)));
+  if (served.errors.length > 0 || JSON.stringify(served.docs.map((d) => toPlain(d.contents))) !== meant) {
+    return fail(['internal error: the serialised config does not read back as rendered']);
+  }
+  const problems = validateDocuments(served.docs);
   if (problems.length > 0) return fail(problems);
   return { ok: true, yaml, sha256: createHash('sha256').update(yaml, 'utf8').digest('hex') };
 }

@@ -1,5 +1,6 @@
 // What Talos would reject in a machine config (protocols.md §3.1, §3.2, §3.4; v1alpha1_validation.go), checked
 // before a config is ever served: a rejected config leaves a machine retrying or parked in maintenance.
+import type { Document } from 'yaml';
 import { describeDoc, documentId, isLegacy, sameDoc, type DocId } from './documents.ts';
 import { parseYamlDocuments, toPlain } from './yaml.ts';
 
@@ -266,7 +267,11 @@ function checkDocument(id: DocId, doc: Obj, legacy: Obj | undefined): string[] {
 /** [] when Talos would accept it; else one clear message per problem. */
 export function validateTalosConfig(yamlText: string): string[] {
   const { docs, errors } = parseYamlDocuments(yamlText);
-  if (errors.length > 0) return errors;
+  return errors.length > 0 ? errors : validateDocuments(docs);
+}
+
+/** validateTalosConfig for documents already parsed with parseYamlDocuments. */
+export function validateDocuments(docs: readonly Document[]): string[] {
   const seen: DocId[] = [];
   const plain: { id: DocId; value: Obj }[] = [];
   const problems: string[] = [];

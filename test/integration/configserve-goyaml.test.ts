@@ -28,7 +28,7 @@ describe('configserve output as Go yaml.v3 reads it', { skip }, () => {
     const source = fileURLToPath(new URL('./configserve-goyaml/', import.meta.url));
     const built = spawnSync('go', ['build', '-o', binary, '.'], {
       cwd: source,
-      env: { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: join(dir, 'cache'), GOFLAGS: '' },
+      env: { ...process.env, GO111MODULE: 'off', GOPATH, GOCACHE: join(dir, 'cache'), GOFLAGS: '', CGO_ENABLED: '0' },
       encoding: 'utf8',
     });
     assert.equal(built.status, 0, `go build: ${built.stderr}`);
