@@ -87,6 +87,23 @@ function render(input: RenderInput): RenderResult {
   return { ok: true, yaml, sha256: createHash('sha256').update(yaml, 'utf8').digest('hex') };
 }
 
+/**
+ * Talos 1.14 moves the install disk to an UnattendedInstallConfig document, which rejects machine.install beside it.
+ * Its selector is a CEL expression; Talos's own generator writes `disk.dev_path == "/dev/sda"` (generate/init.go, as
+ * quoted by tools that reuse it). A v1alpha1-style selector map has no checked translation, so it is refused.
+ */
+function unattendedInstallDisk(doc: YAMLMap, facts: MachineFacts): string[] {
+  if (facts.installDiskSelector !== undefined) {
+    return ['a disk selector cannot be applied to an UnattendedInstallConfig: write provisioning.diskSelector.match (CEL) in the profile'];
+  }
+  const disk = facts.installDisk ?? '';
+  if (!/^\/[A-Za-z0-9._:+/-]+$/.test(disk)) return [`install disk ${JSON.stringify(disk)} is not a device path like /dev/sda`];
+  const selector = mapAt(doc, ['provisioning', 'diskSelector']);
+  if (typeof selector === 'string') return [selector];
+  setKey(selector, 'match', scalar(`disk.dev_path == "${disk}"`));
+  return [];
+}
+
 /** The map under `key`, created when absent or null. */
 function childMap(map: YAMLMap, key: string, path: string): YAMLMap | string {
   const existing = findPair(map, key)?.value;
@@ -135,7 +152,13 @@ function applyMachineFacts(config: Document.Parsed[], facts: MachineFacts): stri
     }
   }
 
-  if (facts.installDisk !== undefined || facts.installDiskSelector !== undefined) {
+  const unattended = config.find((d) => {
+    const id = documentId(d);
+    return typeof id !== 'string' && id.kind === 'UnattendedInstallConfig';
+  })?.contents;
+  if (isMap(unattended) && (facts.installDisk !== undefined || facts.installDiskSelector !== undefined)) {
+    errors.push(...unattendedInstallDisk(unattended, facts));
+  } else if (facts.installDisk !== undefined || facts.installDiskSelector !== undefined) {
     const install = mapAt(legacy, ['machine', 'install']);
     if (typeof install === 'string') errors.push(install);
     else {

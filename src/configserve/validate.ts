@@ -158,6 +158,10 @@ function checkV1alpha1(cfg: Obj, hasUnattendedInstall: boolean): string[] {
   if (!present(endpoint)) errors.push('cluster.controlPlane.endpoint is missing (the Kubernetes API URL, e.g. https://10.0.0.10:6443)');
   else if (!isHttpUrl(String(endpoint))) errors.push(`cluster.controlPlane.endpoint ${String(endpoint)} is not an http(s) URL`);
 
+  const install = get(cfg, 'machine.install');
+  if (hasUnattendedInstall && isObj(install) && Object.keys(install).length > 0) {
+    errors.push('machine.install cannot be used together with an UnattendedInstallConfig document (Talos 1.14)');
+  }
   if (!hasUnattendedInstall && !present(get(cfg, 'machine.install.disk')) && !isObj(get(cfg, 'machine.install.diskSelector'))) {
     errors.push('machine.install needs disk or diskSelector (Talos must know where to install)');
   }
@@ -251,6 +255,11 @@ function checkDocument(id: DocId, doc: Obj, legacy: Obj | undefined): string[] {
       if (present(get(legacy, 'machine.network.hostname'))) {
         errors.push('conflicts with machine.network.hostname in the v1alpha1 document (set the hostname in one place)');
       }
+      break;
+    }
+    case 'UnattendedInstallConfig': {
+      const match = get(doc, 'provisioning.diskSelector.match');
+      if (!present(match) || typeof match === 'object') errors.push('provisioning.diskSelector.match (a CEL expression) is required');
       break;
     }
     case 'EventSinkConfig':

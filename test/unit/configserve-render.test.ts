@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { renderConfig, type RenderInput, type RenderResult } from '../../src/configserve/render.ts';
 import { validateTalosConfig } from '../../src/configserve/validate.ts';
 import { parseYamlDocuments, toPlain } from '../../src/configserve/yaml.ts';
-import { CONTROLPLANE, EC_KEY, OS_KEY, RSA_KEY, WORKER, WORKER_SINGLE } from './configserve-fixtures.ts';
+import { CONTROLPLANE, EC_KEY, OS_KEY, RSA_KEY, WORKER, WORKER_114, WORKER_SINGLE } from './configserve-fixtures.ts';
 
 type Doc = Record<string, unknown> & { machine?: Record<string, Record<string, unknown>> };
 
@@ -106,6 +106,20 @@ describe('configserve renderConfig', () => {
     assert.deepEqual(sel?.['diskSelector'], { serial: 'S3Z9NB0K', size: '<= 2TB' });
   });
 
+  it('puts the install disk into the UnattendedInstallConfig selector on a Talos 1.14 base', () => {
+    const { docs } = rendered({ base: WORKER_114, patches: [], machine: { installDisk: '/dev/nvme0n1' } });
+    assert.equal(legacy(docs).machine?.['install'], undefined);
+    assert.deepEqual((byKind(docs, 'UnattendedInstallConfig') as { provisioning: unknown }).provisioning, {
+      diskSelector: { match: 'disk.dev_path == "/dev/nvme0n1"' },
+      wipe: false,
+    });
+    assert.match(
+      refused({ base: WORKER_114, patches: [], machine: { installDiskSelector: { size: '>= 100GB' } } }),
+      /^machine: a disk selector cannot be applied to an UnattendedInstallConfig/,
+    );
+    assert.match(refused({ base: WORKER_114, patches: [], machine: { installDisk: '/dev/sda" || true' } }), /is not a device path/);
+  });
+
   it('an extra document replaces one of the same kind and name', () => {
     const base = `${WORKER}---\n${EVENT_SINK}`;
     const { docs } = rendered({ base, patches: [], extraDocuments: [EVENT_SINK.replace('192.0.2.1', '192.0.2.9')] });
@@ -165,7 +179,7 @@ describe('configserve renderConfig properties', () => {
 
   it('never throws; returns ok with a valid, hashed config, or errors', () => {
     fc.assert(
-      fc.property(fc.constantFrom(WORKER, WORKER_SINGLE, CONTROLPLANE), fc.array(patchText, { maxLength: 3 }), facts, (base, patches, machine) => {
+      fc.property(fc.constantFrom(WORKER, WORKER_SINGLE, WORKER_114, CONTROLPLANE), fc.array(patchText, { maxLength: 3 }), facts, (base, patches, machine) => {
         const input: RenderInput = { base, patches, machine: machine as RenderInput['machine'] & object };
         let result: RenderResult | undefined;
         assert.doesNotThrow(() => {
