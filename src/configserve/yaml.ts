@@ -86,7 +86,7 @@ const yaml11BoolWords: ScalarTag = {
   default: true,
   tag: 'tag:yaml.org,2002:bool',
   test: /^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/,
-  resolve: (str) => /^[yYoO]/.test(str) && !/^(?:off|Off|OFF)$/.test(str),
+  resolve: (str) => /^(?:y|Y|yes|Yes|YES|on|On|ON)$/.test(str),
 };
 
 const SCHEMA: SchemaOptions = { customTags: goTags };
