@@ -118,8 +118,9 @@ export function parseYamlDocuments(text: string): ParsedDocs {
   }
   if (errors.length > 0) return { docs: [], errors };
   const docs: Document.Parsed[] = [];
+  const mayHaveAnchors = text.includes('&') || text.includes('*');
   for (const doc of all) {
-    const problem = expandAliases(doc);
+    const problem = mayHaveAnchors ? expandAliases(doc) : undefined;
     if (problem !== undefined) return { docs: [], errors: [problem] };
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
     docs.push(doc);
