@@ -3,6 +3,8 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { renderConfig, type RenderInput, type RenderResult } from '../../src/configserve/render.ts';
+import { feedbackDocuments } from '../../src/events/talos-docs.ts';
+import { testSettings } from '../helpers/heph.ts';
 import { validateTalosConfig } from '../../src/configserve/validate.ts';
 import { parseYamlDocuments, toPlain } from '../../src/configserve/yaml.ts';
 import { CONTROLPLANE, EC_KEY, OS_KEY, RSA_KEY, WORKER, WORKER_114, WORKER_SINGLE } from './configserve-fixtures.ts';
@@ -125,6 +127,13 @@ describe('configserve renderConfig', () => {
     const { docs } = rendered({ base, patches: [], extraDocuments: [EVENT_SINK.replace('192.0.2.1', '192.0.2.9')] });
     const sinks = docs.filter((d) => d['kind'] === 'EventSinkConfig');
     assert.deepEqual(sinks, [{ apiVersion: 'v1alpha1', kind: 'EventSinkConfig', endpoint: '192.0.2.9:4002' }]);
+  });
+
+  it('accepts the event-sink and kernel-log documents the events module makes', () => {
+    const extra = feedbackDocuments(testSettings('/nonexistent', { grpc: { port: 4002 }, kmsg: { port: 4003 } }), '192.0.2.1');
+    const { docs } = rendered({ base: WORKER, patches: [], extraDocuments: extra });
+    assert.equal(byKind(docs, 'EventSinkConfig')?.['endpoint'], '192.0.2.1:4002');
+    assert.equal(byKind(docs, 'KmsgLogConfig')?.['url'], 'tcp://192.0.2.1:4003/');
   });
 
   it('applies a JSON patch to a single-document base', () => {
