@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Logger } from '../log.ts';
@@ -45,9 +46,11 @@ export function registerSignatureRoutes(app: FastifyInstance, opts: SignatureOpt
   const max = opts.maxScripts ?? 20_000;
   const scripts = new Map<string, { sig: Buffer; expires: number }>();
   const files = new Map<string, { stamp: string; sig: Promise<Buffer> }>();
+  // The entry script (boot.ipxe) is the same for every machine: one RSA operation for a boot storm, not one each.
+  const byContent = new Map<string, Buffer>();
   const served = counter(opts.metrics, 'heph_signatures_served_total', 'Signatures served at <url>.sig, by what was signed.', ['kind']);
   const missing = counter(opts.metrics, 'heph_signatures_missing_total', 'Requests for a <url>.sig that heph could not answer (expired, never fetched, or no such resource).');
-  const signed = counter(opts.metrics, 'heph_scripts_signed_total', 'iPXE scripts signed as they were sent.');
+  const signed = counter(opts.metrics, 'heph_scripts_signed_total', 'iPXE scripts signed as they were sent (identical scripts are signed once).');
 
   app.addHook('onSend', async (req, reply, payload) => {
     if (reply.statusCode !== 200 || req.method !== 'GET') return payload;
@@ -57,8 +60,15 @@ export function registerSignatureRoutes(app: FastifyInstance, opts: SignatureOpt
     if (scripts.size >= max) {
       for (const [k, v] of scripts) if (v.expires <= now || scripts.size >= max) scripts.delete(k);
     }
-    scripts.set(scriptKey(req.ip, req.url), { sig: opts.signer.signBuffer(body), expires: now + ttl });
-    signed.inc();
+    const digest = createHash('sha256').update(body).digest('hex');
+    let sig = byContent.get(digest);
+    if (!sig) {
+      sig = opts.signer.signBuffer(body);
+      if (byContent.size >= 256) byContent.delete(byContent.keys().next().value!);
+      byContent.set(digest, sig);
+      signed.inc();
+    }
+    scripts.set(scriptKey(req.ip, req.url), { sig, expires: now + ttl });
     return payload;
   });
 

@@ -37,6 +37,7 @@ describe('<url>.sig routes', () => {
     // Like the real per-machine script: a fresh one-time token in every response.
     app.get('/ipxe', async (req, reply) => reply.type('text/plain').send(`#!ipxe\necho ${(req.query as { mac?: string }).mac}\nkernel http://x/k talos.config=http://x/config/${randomBytes(16).toString('hex')}\nboot\n`));
     app.get('/assets/initramfs-amd64.xz', async (_req, reply) => reply.send(createReadStream(asset)));
+    app.get('/boot.ipxe', async (_req, reply) => reply.type('text/plain').send('#!ipxe\nchain http://x/ipxe\n'));
     app.get('/metrics', async () => metrics.metrics());
     base = await app.listen({ host: '127.0.0.1', port: 0 });
   });
@@ -70,6 +71,16 @@ describe('<url>.sig routes', () => {
     assert.equal(other.statusCode, 404);
     assert.equal((JSON.parse(other.body) as { error: { code: string } }).error.code, 'not_found');
     assert.equal((await app.inject({ url: '/ipxe.sig?mac=never', remoteAddress: '10.9.9.9' })).statusCode, 404);
+  });
+
+  it('signs a script that is the same for every machine once, and gives each machine its signature', async () => {
+    const signedCount = async (): Promise<number> => Number(/heph_scripts_signed_total (\d+)/.exec((await app.inject({ url: '/metrics' })).body)?.[1]);
+    const before = await signedCount();
+    for (const ip of ['10.1.0.1', '10.1.0.2', '10.1.0.3']) {
+      assert.equal((await app.inject({ url: '/boot.ipxe', remoteAddress: ip })).statusCode, 200);
+      assert.equal((await app.inject({ url: '/boot.ipxe.sig', remoteAddress: ip })).statusCode, 200);
+    }
+    assert.equal(await signedCount(), before + 1);
   });
 
   it('signs assets by streaming them, and the signature fails once the file changes', async () => {
