@@ -48,7 +48,9 @@ export class HttpsService implements Service {
     const ipAddresses = serverCertAddresses(o);
     const cert = await issueServerCert(o.ca, { commonName: o.advertise || o.dnsNames[0] || 'heph', ipAddresses, dnsNames: o.dnsNames });
     await o.app.ready();
-    const server = createServer({ key: cert.keyPem, cert: cert.certPem, minVersion: 'TLSv1.2', keepAliveTimeout: 72_000, headersTimeout: 30_000 }, (req, res) => o.app.routing(req, res));
+    // The root goes out with the leaf: iPXE trusts roots by fingerprint and finds them only among the
+    // certificates it is sent (a leaf alone fails with 0216eb3c), other clients ignore the extra certificate.
+    const server = createServer({ key: cert.keyPem, cert: cert.chainPem, minVersion: 'TLSv1.2', keepAliveTimeout: 72_000, headersTimeout: 30_000 }, (req, res) => o.app.routing(req, res));
     server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));

@@ -38,10 +38,12 @@ describe('HTTPS for the machine-facing endpoints', () => {
     assert.notEqual(wrongName.status, 0);
   });
 
-  it('presents a serverAuth certificate whose IP SANs include the advertise address', async () => {
+  it('presents a serverAuth certificate whose IP SANs include the advertise address, with the root after it', async () => {
     const r = await run('openssl', ['s_client', '-connect', `127.0.0.1:${httpsPort}`, '-CAfile', caFile, '-verify_return_error', '-verify_ip', '192.0.2.10']);
     assert.match(r.out, /Verify return code: 0 \(ok\)/, r.out + r.err);
     assert.match(r.out, /New, TLSv1\.[23], Cipher is/);
+    // The root is sent along: iPXE finds trusted roots only among the certificates it receives.
+    assert.match(r.out, / 1 s:CN = heph CA [^\n]*\n\s+i:CN = heph CA /, 'the chain sent is leaf + root');
   });
 
   it('keeps the CA key 0600 in the 0700 data dir', () => {
