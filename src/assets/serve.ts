@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { peerAddress } from '../ipxe/identity.ts';
-import { ASSET_ID, type Asset, type AssetStore } from './store.ts';
+import type { Asset, AssetStore } from './store.ts';
 
 export type ByteRange = { start: number; end: number } | 'unsatisfiable' | undefined;
 
@@ -30,14 +30,14 @@ export interface AssetRouteHooks {
 }
 
 /**
- * GET/HEAD /assets/<sha512>/<name>. Only ids recorded in the inventory resolve (no path is ever joined from the
+ * GET/HEAD /assets/<first 64 hex of the sha512>/<name>. Only ids recorded in the inventory resolve (no path is ever joined from the
  * request); bytes are streamed from the verified descriptor with 1 MiB reads.
  */
 export function registerAssetRoutes(app: FastifyInstance, store: AssetStore, hooks: AssetRouteHooks): void {
   const handler = async (req: FastifyRequest<{ Params: { id: string; name: string } }>, reply: FastifyReply): Promise<FastifyReply> => {
     const { id, name } = req.params;
-    const asset = ASSET_ID.test(id) ? store.get(id) : undefined;
-    if (!asset || asset.name !== name) return reply.code(404).send({ error: { code: 'not_found', message: 'no such asset' } });
+    const asset = store.byUrl(id, name);
+    if (!asset) return reply.code(404).send({ error: { code: 'not_found', message: 'no such asset' } });
     const ip = peerAddress(req.socket.remoteAddress);
     const opened = await store.open(asset);
     if (!opened.ok) {

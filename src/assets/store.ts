@@ -32,7 +32,9 @@ interface Row {
 
 const toAsset = (r: Row): Asset => ({ id: r.id, name: r.name, version: r.version, arch: r.arch, kind: r.kind as AssetKind, size: r.size, path: r.path, importedAt: r.imported_at });
 
-export const ASSET_ID = /^[0-9a-f]{128}$/;
+/** URLs carry the first 256 bits of the SHA-512 (fastify caps path parameters at 100 characters). */
+export const ASSET_URL_ID = /^[0-9a-f]{64}$/;
+export const urlId = (a: Asset): string => a.id.slice(0, 64);
 
 /**
  * The identity of a file as the kernel sees it. Any write through the filesystem changes ctime (which no user call
@@ -62,6 +64,13 @@ export class AssetStore {
 
   get(id: string): Asset | undefined {
     const r = this.db.prepare<[string], Row>('SELECT * FROM assets WHERE id = ?').get(id);
+    return r && toAsset(r);
+  }
+
+  /** The asset a download URL names: its id prefix and its file name. */
+  byUrl(prefix: string, name: string): Asset | undefined {
+    if (!ASSET_URL_ID.test(prefix)) return undefined;
+    const r = this.db.prepare<[string, string], Row>('SELECT * FROM assets WHERE substr(id, 1, 64) = ? AND name = ?').get(prefix, name);
     return r && toAsset(r);
   }
 

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { registerAssetRoutes } from '../assets/serve.ts';
-import { AssetStore, type Asset } from '../assets/store.ts';
+import { AssetStore, urlId, type Asset } from '../assets/store.ts';
 import { decideBoot, type BootDecision, type BootProfile } from '../boot/decide.ts';
 import { CatalogCache, loadCatalog, type Catalog, type Profile } from '../boot/profiles.ts';
 import { chooseProfile, type ProfileChoice } from '../boot/selectors.ts';
@@ -154,8 +154,8 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
           base: base(),
           machineId: m.id,
           profile: profile.name,
-          kernelUrl: `${base()}/assets/${files.kernel.id}/${files.kernel.name}`,
-          initrdUrl: `${base()}/assets/${files.initrd.id}/${files.initrd.name}`,
+          kernelUrl: `${base()}/assets/${urlId(files.kernel)}/${files.kernel.name}`,
+          initrdUrl: `${base()}/assets/${urlId(files.initrd)}/${files.initrd.name}`,
           kernelArgs: [...profile.kernelArgs, ...(hooks.kernelArgs?.(m) ?? [])],
           efi: m.platform === 'efi',
           retries: s.boot.fetchRetries,

@@ -6,8 +6,8 @@ import { renderChainScript, renderHoldScript, renderInstallScript, renderLocalSc
 
 const GOLDEN = new URL('../golden/', import.meta.url);
 const BASE = 'http://192.0.2.10:8080';
-const KERNEL = `${BASE}/assets/${'a'.repeat(128)}/vmlinuz-amd64`;
-const INITRD = `${BASE}/assets/${'b'.repeat(128)}/initramfs-amd64.xz`;
+const KERNEL = `${BASE}/assets/${'a'.repeat(64)}/vmlinuz-amd64`;
+const INITRD = `${BASE}/assets/${'b'.repeat(64)}/initramfs-amd64.xz`;
 const TOKEN = 'Q2hhbmdlLW1lLXRoaXMtaXMtbm90LWEtcmVhbC10b2s';
 
 /** Compares with test/golden/<name>; HEPH_UPDATE_GOLDEN=1 rewrites the file (review the diff before committing). */
