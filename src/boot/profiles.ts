@@ -194,6 +194,7 @@ export function loadCatalog(dir: string | undefined, db: DB | undefined): Catalo
       add(c, { kind: 'Selector', name: r.name, profile: r.profile, match: JSON.parse(r.match) as unknown, autoAccept: r.auto_accept !== 0 }, `inventory selector ${r.name}`, dir);
     }
   }
+  c.selectors.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const s of c.selectors) if (!c.profiles.has(s.profile)) c.errors.push(`${s.source}: selector ${s.name} names profile ${s.profile}, which does not exist`);
   return c;
 }
