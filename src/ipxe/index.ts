@@ -172,7 +172,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
   app.route({ method: 'GET', url: '/ipxe', exposeHeadRoute: false, handler: ipxe });
   // A script answer mints a token and moves the machine along: not something a HEAD may trigger.
   app.head('/ipxe', async (_req, reply) => reply.code(405).header('allow', 'GET').send({ error: { code: 'method_not_allowed', message: '/ipxe answers GET only' } }));
-  registerConfigRoutes(app, delivery);
+  registerConfigRoutes(app, delivery, log);
   registerAssetRoutes(app, assets, {
     onFetch(a, ip) {
       const m = ctx.machines.findByIp(ip);
