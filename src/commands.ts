@@ -1,5 +1,6 @@
 import { assetsCommand } from './assets/commands.ts';
 import { machinesCommand, profilesCommand } from './boot/commands.ts';
+import { eventsCommands } from './events/commands.ts';
 
 /**
  * Subcommands contributed by the capability modules (machines, profiles, assets, tokens …). Each module exports
@@ -13,4 +14,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const moduleCommands: Command[] = [machinesCommand, profilesCommand, assetsCommand];
+export const moduleCommands: Command[] = [machinesCommand, profilesCommand, assetsCommand, ...eventsCommands];

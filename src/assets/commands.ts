@@ -1,5 +1,5 @@
 import { need, subcommand, table, withInventory, iso } from '../boot/cli-support.ts';
-import { UsageError } from '../cli.ts';
+import { UsageError } from '../args.ts';
 import type { Command } from '../commands.ts';
 import { importRelease, ImportError } from './import.ts';
 import { AssetStore } from './store.ts';

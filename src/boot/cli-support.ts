@@ -1,4 +1,4 @@
-import { parse, UsageError, type ParsedArgs } from '../cli.ts';
+import { parse, UsageError, type ParsedArgs } from '../args.ts';
 import { openInventory, type DB } from '../inventory/db.ts';
 import { Machines, type Machine } from '../inventory/machines.ts';
 import { parseMac, parseUuid } from '../ipxe/identity.ts';

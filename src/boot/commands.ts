@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
 import { AssetStore } from '../assets/store.ts';
-import { UsageError } from '../cli.ts';
+import { UsageError } from '../args.ts';
 import type { Command } from '../commands.ts';
 import { renderConfig } from '../configserve/render.ts';
 import { BootTokens } from '../configserve/tokens.ts';

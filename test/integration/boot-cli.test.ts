@@ -9,7 +9,7 @@ import { after, before, describe, test } from 'node:test';
 import { stringify } from 'yaml';
 import { openInventory } from '../../src/inventory/db.ts';
 import { Machines } from '../../src/inventory/machines.ts';
-import { CLI, REPO, tempDir } from '../helpers/heph.ts';
+import { HEPH_BIN, REPO, tempDir } from '../helpers/heph.ts';
 
 describe('heph machines / profiles / assets', () => {
   const dir = tempDir('heph-cli-');
@@ -17,7 +17,7 @@ describe('heph machines / profiles / assets', () => {
   // Asynchronous on purpose: the release server below runs in this process and must keep answering.
   const heph = (...args: string[]): Promise<{ status: number; stdout: string; stderr: string }> =>
     new Promise((resolve) => {
-      execFile(process.execPath, ['--import', 'tsx', CLI, ...args, '--config', settings], { encoding: 'utf8', cwd: REPO }, (err, stdout, stderr) => {
+      execFile(process.execPath, [HEPH_BIN, ...args, '--config', settings], { encoding: 'utf8', cwd: REPO }, (err, stdout, stderr) => {
         resolve({ status: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
       });
     });
