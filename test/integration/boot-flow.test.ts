@@ -131,8 +131,16 @@ describe('boot flow over HTTP', () => {
     assert.ok(!served.detail.includes(token));
     assert.equal(served.machine_id, machine().id);
     assert.equal(machine().state, 'config-served');
-    const docs = parseAllDocuments(ok.text) as unknown as { toJS(): Record<string, unknown> }[];
-    assert.equal((docs[0]!.toJS() as { version: string }).version, 'v1alpha1');
+    const docs = (parseAllDocuments(ok.text) as unknown as { toJS(): Record<string, unknown> }[]).map((d) => d.toJS());
+    const v1 = docs[0] as { version: string; machine: { install: { disk: string; wipe: boolean }; time: { servers: string[] }; sysctls: Record<string, string> } };
+    assert.equal(v1.version, 'v1alpha1');
+    assert.equal(v1.machine.install.disk, '/dev/vda', 'the profile install disk is applied');
+    assert.equal(v1.machine.install.wipe, false);
+    assert.deepEqual(v1.machine.time.servers, ['192.0.2.123'], 'the file patch is applied');
+    assert.equal(v1.machine.sysctls['vm.nr_hugepages'], '0', 'the inline patch is applied');
+    assert.ok(docs.some((d) => d.kind === 'EventSinkConfig'), 'the events documents are added');
+    assert.ok(!ok.text.includes(token));
+    assert.match(r.text, / talos\.events\.sink=\S+ talos\.logging\.kernel=tcp:\/\/\S+\/ /);
 
     const again = await get(heph.url, path);
     assert.equal(again.status, 200, 'Talos retries from the same IP');
@@ -182,6 +190,7 @@ describe('boot flow over HTTP', () => {
     const cfg = await get(heph.url, path);
     assert.equal(cfg.status, 200);
     assert.equal(machine().reprovision, false, 'served once: the flag is spent');
+    assert.equal((parseAllDocuments(cfg.text) as unknown as { toJS(): { machine: { install: { wipe: boolean } } } }[])[0]!.toJS().machine.install.wipe, true);
     assert.match(audits('config.served').at(-1)!.detail, /"wipe":true/);
   });
 
