@@ -293,3 +293,43 @@ describe('asset import', () => {
     }
   });
 });
+
+describe('policy for machines nobody accepted', () => {
+  test('discover-only boots Talos into maintenance mode: kernel and initrd, never a config URL or a token', async () => {
+    const heph = await inProcessHeph({ profiles: { dir: join(REPO, 'test/fixtures/profiles') }, boot: { unknownMachines: 'discover-only' } });
+    const rel = tempDir('heph-release-');
+    try {
+      const k = randomBytes(4096);
+      const i = randomBytes(4096);
+      const sum = (b: Buffer): string => createHash('sha512').update(b).digest('hex');
+      writeFileSync(join(rel.path, 'vmlinuz-amd64'), k);
+      writeFileSync(join(rel.path, 'initramfs-amd64.xz'), i);
+      writeFileSync(join(rel.path, 'sha512sum.txt'), `${sum(k)}  vmlinuz-amd64\n${sum(i)}  initramfs-amd64.xz\n`);
+      await importRelease({ db: heph.daemon.ctx.db, dataDir: heph.daemon.ctx.dataDir, source: rel.path, version: 'v1.13.9' });
+      // DHCP saw the NIC first; the script request merges into the same record.
+      const { machine: seen } = heph.daemon.ctx.machines.resolve({ mac: MAC, vendorClass: 'PXEClient:Arch:00007:UNDI:003010' });
+      const r = await get(heph.url, q({ platform: 'pcbios' }));
+      assert.equal(r.status, 200);
+      assert.match(r.text, /^kernel --name vmlinuz \S+ talos\.platform=metal /m);
+      assert.match(r.text, /maintenance mode/);
+      assert.doesNotMatch(r.text, /talos\.config|initrd=initramfs/);
+      assert.equal((heph.daemon.ctx.db.prepare('SELECT count(*) AS n FROM boot_tokens').get() as { n: number }).n, 0);
+      const m = heph.daemon.ctx.machines.findByMac(MAC)!;
+      assert.equal(m.id, seen.id);
+      assert.deepEqual([m.uuid, m.vendorClass, m.acceptance], [UUID, 'PXEClient:Arch:00007:UNDI:003010', 'pending']);
+    } finally {
+      rel.remove();
+      await heph.stop();
+    }
+  });
+
+  test('ignore sends unknown machines on to their next boot device', async () => {
+    const heph = await inProcessHeph({ boot: { unknownMachines: 'ignore', localBoot: 'sanboot' } });
+    try {
+      const r = await get(heph.url, q());
+      assert.equal(r.text, '#!ipxe\nsanboot --no-describe --drive 0x80 || exit\n');
+    } finally {
+      await heph.stop();
+    }
+  });
+});
