@@ -8,10 +8,9 @@ import { audit } from '../inventory/audit.ts';
 import { MACHINE_STATES, type Machine, type MachineState } from '../inventory/machines.ts';
 import { Timeline } from '../inventory/timeline.ts';
 import { WriteBehind } from '../inventory/writebehind.ts';
-import { profileAssets } from '../ipxe/index.ts';
 import { findMachine, iso, need, subcommand, table, withInventory, type Inventory } from './cli-support.ts';
 import { decideBoot } from './decide.ts';
-import { loadCatalog, type Catalog } from './profiles.ts';
+import { loadCatalog, profileAssets, type Catalog } from './profiles.ts';
 import { chooseProfile } from './selectors.ts';
 
 const SETTINGS_HELP = '  --config FILE, --set path=value   the settings `heph serve` uses (dataDir, profiles.dir)';
@@ -99,10 +98,7 @@ export const machinesCommand: Command = {
           const m = findMachine(inv.machines, args[0]!);
           const name = args[1]!;
           if (name !== '-' && !loadCatalog(inv.settings.profiles.dir || undefined, inv.db).profiles.has(name)) throw new UsageError(`no profile named ${name} (heph profiles list)`);
-          if (name === '-') {
-            inv.db.prepare('UPDATE machines SET profile = NULL, updated_at = ? WHERE id = ?').run(Date.now(), m.id);
-            audit(inv.db, { actor: 'cli', action: 'machine.assign', machineId: m.id, detail: { profile: null } });
-          } else change(inv, m, 'machine.assign', `profile ${name} assigned (cli)`, { profile: name });
+          change(inv, m, 'machine.assign', name === '-' ? 'profile pin removed (cli)' : `profile ${name} assigned (cli)`, { profile: name === '-' ? null : name });
           console.log(`${m.id}: ${name === '-' ? 'profile pin removed' : `pinned to profile ${name}`}`);
           return 0;
         }

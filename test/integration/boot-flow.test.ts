@@ -202,8 +202,7 @@ describe('boot flow over HTTP', () => {
     const r = await get(heph.url, path);
     assert.ok(r.status >= 500, `status ${r.status}`);
     assert.doesNotMatch(r.text, /NotTalos/);
-    ctx.machines.update(machine().id, { profile: null as unknown as string });
-    ctx.db.prepare('UPDATE machines SET profile = NULL WHERE id = ?').run(machine().id);
+    ctx.machines.update(machine().id, { profile: null });
   });
 
   test('if the audit row cannot be committed, the config is not sent', async () => {
