@@ -322,6 +322,10 @@ describe('policy for machines nobody accepted', () => {
     }
   });
 
+  test('a profiles.dir that cannot be read stops startup with a fix', async () => {
+    await assert.rejects(inProcessHeph({ profiles: { dir: '/nonexistent/heph-profiles' } }), (err: Error & { hint?: string }) => /profiles\.dir: \/nonexistent\/heph-profiles cannot be read: ENOENT/.test(err.message) && /profiles\.dir/.test(err.hint ?? ''));
+  });
+
   test('ignore sends unknown machines on to their next boot device', async () => {
     const heph = await inProcessHeph({ boot: { unknownMachines: 'ignore', localBoot: 'sanboot' } });
     try {
