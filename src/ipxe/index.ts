@@ -74,6 +74,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     log,
     served: counter(ctx.metrics, 'heph_configs_total', 'Config requests, by result.', ['result']),
     configDocuments: hooks.configDocuments,
+    neighbour: s.boot.neighbourCheck === 'off' ? undefined : (ip) => neighbourMac(ip),
   });
   const app = ctx.http.app;
   const base = (): string => `http://${ctx.advertise}:${ctx.http.port}`;
