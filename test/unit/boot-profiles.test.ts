@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CatalogCache, loadCatalog, parseProfile, parseSelector } from '../../src/boot/profiles.ts';
+import { openInventory } from '../../src/inventory/db.ts';
 import { REPO, tempDir } from '../helpers/heph.ts';
 
 test('the fixture directory loads: profiles with files read, selectors sorted, the broken one still listed', () => {
@@ -78,8 +79,7 @@ test('the catalog cache reloads only after its age', () => {
   assert.equal(loads, 2);
 });
 
-test('profiles and selectors stored in the inventory load next to the directory ones; clashes are reported', async () => {
-  const { openInventory } = await import('../../src/inventory/db.ts');
+test('profiles and selectors stored in the inventory load next to the directory ones; clashes are reported', () => {
   const d = tempDir();
   const { db } = openInventory(d.path);
   try {
