@@ -84,7 +84,8 @@ export interface BootClaims {
   product?: string;
 }
 
-export type ClaimsResult = { ok: true; claims: BootClaims; dropped: string[] } | { ok: false; field: string; reason: string };
+/** `field` is one of the known parameter names or `query`: never a request string (it is echoed and counted). */
+export type ClaimsResult = { ok: true; claims: BootClaims; dropped: string[] } | { ok: false; field: (typeof KNOWN)[number] | 'query'; reason: string };
 
 const KNOWN = ['mac', 'uuid', 'serial', 'hostname', 'arch', 'platform', 'manufacturer', 'product'] as const;
 const MAX_VALUE = 256;
@@ -99,9 +100,10 @@ export function parseBootClaims(query: Record<string, unknown>): ClaimsResult {
   const claims: BootClaims = {};
   const dropped: string[] = [];
   for (const [k, v] of Object.entries(query)) {
-    if (!(KNOWN as readonly string[]).includes(k)) return { ok: false, field: k, reason: 'unknown parameter' };
-    if (typeof v !== 'string') return { ok: false, field: k, reason: 'repeated parameter' };
-    if (v.length > MAX_VALUE) return { ok: false, field: k, reason: 'value too long' };
+    if (!(KNOWN as readonly string[]).includes(k)) return { ok: false, field: 'query', reason: 'unknown parameter' };
+    const field = k as (typeof KNOWN)[number];
+    if (typeof v !== 'string') return { ok: false, field, reason: 'repeated parameter' };
+    if (v.length > MAX_VALUE) return { ok: false, field, reason: 'value too long' };
   }
   const get = (k: (typeof KNOWN)[number]): string => (query[k] as string | undefined) ?? '';
   if (get('mac')) {
