@@ -2,7 +2,10 @@ import { createDhcpService } from './dhcp/index.ts';
 import type { Context } from './context.ts';
 import { StartupError } from './errors.ts';
 import { createEventsService } from './events/index.ts';
+import { feedbackDocuments, feedbackKernelArgs } from './events/talos-docs.ts';
 import { HttpService, registerOpsRoutes } from './http/server.ts';
+import { assetFile } from './assets/serve.ts';
+import { createBootService } from './ipxe/index.ts';
 import { openInventory } from './inventory/db.ts';
 import { Machines } from './inventory/machines.ts';
 import { Timeline } from './inventory/timeline.ts';
@@ -75,7 +78,12 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   };
   try {
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
-    services = [http, ...trustServices(ctx), createEventsService(ctx), createTftpService(ctx), createDhcpService(ctx)];
+    const boot = createBootService(ctx, {
+      kernelArgs: () => feedbackKernelArgs(settings, ctx.advertise),
+      configDocuments: () => feedbackDocuments(settings, ctx.advertise),
+    });
+    const trusted = trustServices(ctx, { resolveAsset: (path) => assetFile(boot.assets, ctx.dataDir, path) });
+    services = [http, ...trusted, createEventsService(ctx), createTftpService(ctx), boot, createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;
