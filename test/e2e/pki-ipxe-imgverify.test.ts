@@ -57,6 +57,7 @@ describe('a real iPXE with heph CA built in', { skip }, () => {
     });
     app.get('/assets/initramfs.xz', async (_req, reply) => reply.send(readFileSync(good)));
     app.get('/assets/tampered.xz', async (_req, reply) => reply.send(readFileSync(bad)));
+    app.get('/second.ipxe', async (_req, reply) => reply.type('text/plain').send('#!ipxe\necho HEPH-E2E-SECOND-SCRIPT-TRUSTED\necho HEPH-E2E-DONE\n'));
     app.get('/unsigned.ipxe', async (_req, reply) => reply.type('text/plain').send('#!ipxe\necho HEPH-E2E-UNSIGNED-RAN\n'));
     app.get('/ipxe', async (req, reply) =>
       reply.type('text/plain').send(
@@ -66,7 +67,8 @@ describe('a real iPXE with heph CA built in', { skip }, () => {
           `imgfetch --name good ${HEPH}/assets/initramfs.xz && imgverify good ${HEPH}/assets/initramfs.xz.sig && echo HEPH-E2E-ASSET-ACCEPTED || echo HEPH-E2E-ASSET-REFUSED`,
           `imgfetch --name bad ${HEPH}/assets/tampered.xz && imgverify bad ${HEPH}/assets/tampered.xz.sig && echo HEPH-E2E-TAMPERED-ACCEPTED || echo HEPH-E2E-TAMPERED-REFUSED`,
           `chain ${HEPH}/unsigned.ipxe || echo HEPH-E2E-UNSIGNED-REFUSED`,
-          'echo HEPH-E2E-DONE',
+          // A second verified chain reuses the image name of the script that is running, as heph's scripts do.
+          `${verifiedChain(`${HEPH}/second.ipxe`)} || echo HEPH-E2E-SECOND-FAILED`,
           '',
         ].join('\n'),
       ),
@@ -94,7 +96,7 @@ describe('a real iPXE with heph CA built in', { skip }, () => {
     tmp.remove();
   });
 
-  it('runs a signed per-machine script, accepts a signed initramfs, refuses a tampered one and an unsigned script', async (t) => {
+  it('runs a signed per-machine script, accepts a signed initramfs, refuses a tampered one and an unsigned script, chains a second signed script', async (t) => {
     const qemu = spawn('qemu-system-x86_64', ['-accel', 'tcg', '-m', '256', '-display', 'none', '-serial', 'stdio', '-monitor', 'none', '-no-reboot', '-kernel', kernel,
       '-nic', `user,model=e1000,restrict=on,guestfwd=tcp:${GUEST_FWD}:${overHttps ? 443 : 80}-tcp:127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -115,6 +117,7 @@ describe('a real iPXE with heph CA built in', { skip }, () => {
     assert.match(out, /HEPH-E2E-ASSET-ACCEPTED/, out);
     assert.match(out, /HEPH-E2E-TAMPERED-REFUSED/, out);
     assert.match(out, /HEPH-E2E-UNSIGNED-REFUSED/, out);
-    assert.doesNotMatch(out, /HEPH-E2E-(ASSET-REFUSED|TAMPERED-ACCEPTED|UNSIGNED-RAN|BOOT-FAILED)/, out);
+    assert.match(out, /HEPH-E2E-SECOND-SCRIPT-TRUSTED/, out);
+    assert.doesNotMatch(out, /HEPH-E2E-(ASSET-REFUSED|TAMPERED-ACCEPTED|UNSIGNED-RAN|BOOT-FAILED|SECOND-FAILED)/, out);
   });
 });
