@@ -78,12 +78,14 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   };
   try {
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
+    const events = createEventsService(ctx);
+    // Rendered per install script and config, after start: the ports are the bound ones even when settings say 0.
     const boot = createBootService(ctx, {
-      kernelArgs: () => feedbackKernelArgs(settings, ctx.advertise),
-      configDocuments: () => feedbackDocuments(settings, ctx.advertise),
+      kernelArgs: () => feedbackKernelArgs(events.ports, ctx.advertise),
+      configDocuments: () => feedbackDocuments(events.ports, ctx.advertise),
     });
     const trusted = trustServices(ctx, { resolveAsset: (path) => assetFile(boot.assets, ctx.dataDir, path) });
-    services = [http, ...trusted, createEventsService(ctx), createTftpService(ctx), boot, createDhcpService(ctx)];
+    services = [http, ...trusted, events, createTftpService(ctx), boot, createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;
