@@ -33,4 +33,6 @@ export interface Context {
   signer: Signer | undefined;
   /** Encrypts secret columns at rest. */
   secrets: Secrets;
+  /** `talos.config.early=…` carrying the CA, when tls.enabled (Talos then fetches its config over HTTPS). */
+  talosTrustArg: string | undefined;
 }

@@ -13,7 +13,8 @@ import { WriteBehind } from './inventory/writebehind.ts';
 import type { Logger } from './log.ts';
 import { counter, createRegistry } from './metrics.ts';
 import { advertiseAddress, servedInterfaces } from './network.ts';
-import { openTrust, trustServices, type Trust } from './pki/index.ts';
+import { HttpsService } from './pki/https.ts';
+import { openTrust, talosReadsEarlyConfig, trustServices, type Trust } from './pki/index.ts';
 import type { Service } from './service.ts';
 import type { Settings } from './settings.ts';
 import { createTftpService } from './tftp/index.ts';
@@ -83,8 +84,10 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
     const boot = createBootService(ctx, {
       kernelArgs: () => feedbackKernelArgs(events.ports, ctx.advertise),
       configDocuments: () => feedbackDocuments(events.ports, ctx.advertise),
+      configOverTls: (talosVersion) => (https && ctx.talosTrustArg && talosReadsEarlyConfig(talosVersion) ? { base: `https://${ctx.advertise}:${https.port}`, kernelArgs: [ctx.talosTrustArg] } : undefined),
     });
     const trusted = trustServices(ctx, { resolveAsset: (path) => assetFile(boot.assets, ctx.dataDir, path) });
+    const https = trusted.find((s): s is HttpsService => s instanceof HttpsService);
     services = [http, ...trusted, events, createTftpService(ctx), boot, createDhcpService(ctx)];
   } catch (err) {
     closeDb();

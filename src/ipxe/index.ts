@@ -27,6 +27,11 @@ import { renderChainScript, renderHoldScript, renderInstallScript, renderLocalSc
 export interface BootHooks {
   kernelArgs?: (m: Machine) => string[];
   configDocuments?: (m: Machine) => string[];
+  /**
+   * Where Talos fetches its config from, for a profile's Talos version: an https base plus the kernel arguments
+   * that make Talos trust it (talos.config.early). Undefined: plain HTTP on the machine-facing port.
+   */
+  configOverTls?: (talosVersion: string) => { base: string; kernelArgs: string[] } | undefined;
 }
 
 export interface BootService extends Service {
@@ -153,9 +158,11 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
           signed,
         };
         if (d.action === 'maintenance') return renderInstallScript(common);
+        const tls = hooks.configOverTls?.(profile.talosVersion);
         // Minted (and committed) before the script that carries it leaves; re-minting revokes the previous one.
         const { token } = tokens.mint({ machineId: m.id, ip, profile: profile.name, wipe: d.wipe, ttlMs: s.boot.tokenTtlMinutes * 60_000 });
         if (m.state === 'discovered' || m.state === 'failed' || INSTALLED_STATES.includes(m.state)) ctx.machines.setState(m.id, 'booting', `install script served (profile ${profile.name})`);
+        if (tls) return renderInstallScript({ ...common, kernelArgs: [...common.kernelArgs, ...tls.kernelArgs], configUrl: `${tls.base}/config/${token}` });
         return renderInstallScript({ ...common, configUrl: `${base()}/config/${token}` });
       }
     }

@@ -1,4 +1,5 @@
 import type { Context } from '../context.ts';
+import { StartupError } from '../errors.ts';
 import type { DB } from '../inventory/db.ts';
 import type { Logger } from '../log.ts';
 import { openSecrets, type Secrets } from '../secrets/index.ts';
@@ -8,11 +9,14 @@ import { loadOrCreateCA, type CA } from './ca.ts';
 import { HttpsService } from './https.ts';
 import { loadOrCreateSigner, type Signer } from './sign.ts';
 import { registerSignatureRoutes, type ContentResolver } from './signatures.ts';
+import { talosTrustArg } from './talos.ts';
 
 export interface Trust {
   ca: CA;
   signer: Signer | undefined;
   secrets: Secrets;
+  /** `talos.config.early=…` carrying the CA; computed only when tls.enabled. */
+  talosTrustArg: string | undefined;
 }
 
 /** heph's CA (created on first start), the boot signer when signing is on, and the secrets key. */
@@ -20,8 +24,16 @@ export async function openTrust(settings: Settings, dataDir: string, db: DB, log
   const ca = await loadOrCreateCA(dataDir);
   const signer = settings.signing.enabled ? await loadOrCreateSigner(ca) : undefined;
   const secrets = openSecrets(settings.secrets, dataDir, db);
+  let talosArg: string | undefined;
+  if (settings.tls.enabled) {
+    try {
+      talosArg = await talosTrustArg(ca.certPem);
+    } catch (err) {
+      throw new StartupError(`tls: cannot build the talos.config.early argument: ${(err as Error).message}`, 'Install the zstd package (apt-get install zstd), or set tls.enabled: false.', { cause: err });
+    }
+  }
   log.info({ caFingerprint: ca.fingerprint, signing: settings.signing.enabled, secretsKey: secrets.from, secretsKeyCreated: secrets.created, secretsKeyId: secrets.keyId }, 'trust ready');
-  return { ca, signer, secrets };
+  return { ca, signer, secrets, talosTrustArg: talosArg };
 }
 
 /**
@@ -46,4 +58,10 @@ export function trustServices(ctx: Context, opts: { resolveAsset?: ContentResolv
       log: ctx.log.child({ svc: 'https' }),
     }),
   ];
+}
+
+/** Talos reads talos.config.early from 1.11 on; older Talos would fetch the https URL without trusting the CA. */
+export function talosReadsEarlyConfig(talosVersion: string): boolean {
+  const m = /^v?(\d+)\.(\d+)/.exec(talosVersion);
+  return m !== null && (Number(m[1]) > 1 || (Number(m[1]) === 1 && Number(m[2]) >= 11));
 }
