@@ -69,7 +69,9 @@ export class RawPeer {
     return out;
   }
 
-  close(): void {
+  /** Closes after datagrams already handed to send() have left (send resolves the address asynchronously). */
+  async close(): Promise<void> {
+    await new Promise((r) => setImmediate(r));
     this.socket.close();
   }
 }
