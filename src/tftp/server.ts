@@ -101,10 +101,6 @@ export class TftpServer implements Service {
     return this.listeners.map((l) => ({ address: l.address, port: l.socket.address().port }));
   }
 
-  get active(): number {
-    return this.transfers.size;
-  }
-
   private guard(fn: () => void | Promise<void>): void {
     try {
       const p = fn();
@@ -186,7 +182,6 @@ export class TftpServer implements Service {
     else this.perClient.delete(t.peer.address);
     this.metrics.active.set(this.transfers.size);
   }
-
 }
 
 function bind(socket: Socket, address: string, port: number): Promise<void> {
@@ -222,7 +217,8 @@ class Transfer {
   async open(info: TransferInfo, data: Buffer, window: Window, timeoutMs: number, oack: Buffer): Promise<void> {
     // The transfer socket is connected to the client: the kernel then hands it only the client's datagrams, and a
     // send skips the per-datagram address lookup (lock-step speed is all per-packet cost). A second, unconnected
-    // socket on the same port gets what anyone else sends to this TID, so strangers still get ERROR 5.
+    // socket on the same port gets what anyone else sends to this TID, so strangers still get ERROR 5. (With
+    // SO_REUSEADDR two transfers may share a port number; their connected sockets still tell the clients apart.)
     const socket = createSocket({ type: 'udp4', reuseAddr: true });
     const strangers = createSocket({ type: 'udp4', reuseAddr: true });
     for (const s of [socket, strangers]) s.on('error', (err) => this.server.warn('socket_error', { err, ip: this.peer.address }, 'TFTP transfer socket error'));
