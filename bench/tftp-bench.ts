@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   children.push(dnsmasq);
   const heph = await spawnHeph(
     {
-      log: { level: 'warn' },
+      log: { level: 'info' },
       http: { listen: '127.0.0.1', port: 0 },
       ipxe: { dir: dir.path, bios: '1m.bin', x86_64: '64m.bin' },
       tftp: { enabled: true, port: HEPH_PORT, addresses: ['127.0.0.1'], maxTransfersPerClient: 64 },
