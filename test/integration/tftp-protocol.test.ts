@@ -286,8 +286,9 @@ test('an ERROR from the client (EDK2\'s tsize probe) ends the transfer quietly, 
   assert.equal(delta('heph_tftp_transfers_total{outcome="done"}'), 1);
   assert.equal(delta('heph_tftp_retransmits_total'), 0);
   heph.daemon.ctx.writer.flush();
-  const kinds = heph.daemon.ctx.timeline.list(machine.id).map((e) => [e.kind, e.data.reason]);
-  assert.deepEqual(kinds, [['tftp.start', undefined], ['tftp.abort', 'client-ended'], ['tftp.start', undefined], ['tftp.done', 'done']]);
+  const events = heph.daemon.ctx.timeline.list(machine.id);
+  assert.deepEqual(events.map((e) => [e.kind, e.data.reason]), [['tftp.start', undefined], ['tftp.abort', 'client-ended'], ['tftp.start', undefined], ['tftp.done', 'done']]);
+  assert.match(events[1]!.message, /^TFTP small\.bin size asked \(3000 bytes\); the client ended that request \(client sent ERROR 8: User aborted the transfer\)$/);
 });
 
 test('per-client and global limits refuse with ERROR 0 and free up when a transfer ends', async () => {
