@@ -1,7 +1,7 @@
 // TFTP throughput: heph against dnsmasq, same files, same clients, same run, inside a throwaway network namespace
 // (dnsmasq can only listen on port 69). Prints medians and ratios.
 //
-//   node --import tsx bench/tftp-bench.ts [--runs N]      (root: creates and removes a netns)
+//   npm run bench -- tftp [--runs N]      (root: creates and removes a netns)
 //
 // Configurations: curl and atftp in lock-step at blksize 1468 (what iPXE and EDK2 do), atftp with windowsize 16
 // (RFC 7440; dnsmasq ignores the option, so its column stays lock-step), and 50 concurrent 1 MiB curl fetches.
@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { median, procUsage } from './lib.ts';
 import { spawnHeph, tempDir } from '../test/helpers/heph.ts';
 import { Netns } from '../test/helpers/netns.ts';
 
@@ -35,11 +36,7 @@ process.on('exit', () => {
 });
 
 /** Server CPU seconds (user+system) from /proc. */
-function cpu(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100;
-}
+const cpu = (pid: number): number => procUsage(pid).cpuSeconds;
 
 function sh(cmd: string, args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -116,10 +113,6 @@ async function main(): Promise<void> {
     }
   }
 
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   const pick = (file: string, client: string, server: string) => results.filter((x) => x.file === file && x.client === client && x.server === server);
   const mibs = (file: string, secs: number): string => ((files[file as keyof typeof files].length / MiB) / secs).toFixed(1);
 
