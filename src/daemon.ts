@@ -1,3 +1,4 @@
+import { createApiService } from './api/index.ts';
 import { createDhcpService } from './dhcp/index.ts';
 import type { Context } from './context.ts';
 import { StartupError } from './errors.ts';
@@ -59,7 +60,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   };
   try {
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
-    services = [http, createEventsService(ctx), createTftpService(ctx), createDhcpService(ctx)];
+    services = [http, createApiService(ctx), createEventsService(ctx), createTftpService(ctx), createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;
