@@ -131,7 +131,7 @@ function connect() {
 
 function onEvent(e) {
   if (!$('machine-view').hidden && e.machineId === current) {
-    addEvent(e);
+    addEvent(e, true);
     refreshMachineHead();
     return;
   }
@@ -287,8 +287,8 @@ function renderStages(kinds) {
   $('stages').replaceChildren(...STAGES.map(([name]) => el('li', { class: reached.has(name) ? 'done' : '', text: name })));
 }
 
-function addEvent(e) {
-  const tr = el('tr', { class: 'new' }, el('td', { text: e.at?.slice(11, 23) ?? '', title: e.at ?? '' }), el('td', { text: e.source }), el('td', { class: 'mono', text: e.kind }), el('td', { text: e.message }));
+function addEvent(e, live = false) {
+  const tr = el('tr', { class: live ? 'new' : '' }, el('td', { text: e.at?.slice(11, 23) ?? '', title: e.at ?? '' }), el('td', { text: e.source }), el('td', { class: 'mono', text: e.kind }), el('td', { text: e.message }));
   $('events').append(tr);
   renderStages([e.kind]);
 }
