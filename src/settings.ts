@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, stringify, type Node } from 'yaml';
 import { apiSettings } from './api/settings.ts';
+import { bootSettings, profilesSettings } from './boot/settings.ts';
 import { dhcpSettings } from './dhcp/settings.ts';
 import { ipxeSettings } from './ipxe/settings.ts';
 import { grpcSettings } from './events/settings.ts';
@@ -33,6 +34,8 @@ export const settingsSchema = {
   dhcp: dhcpSettings,
   tftp: tftpSettings,
   ipxe: ipxeSettings,
+  boot: bootSettings,
+  profiles: profilesSettings,
   grpc: grpcSettings,
   api: apiSettings,
   shutdown: section('Stopping.', {

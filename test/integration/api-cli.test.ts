@@ -4,10 +4,10 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { spawnHeph, tempDir, CLI, REPO, type HephProcess } from '../helpers/heph.ts';
+import { spawnHeph, tempDir, HEPH_BIN, REPO, type HephProcess } from '../helpers/heph.ts';
 
 function heph(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', CLI, ...args], { cwd: REPO, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, [HEPH_BIN, ...args], { cwd: REPO, encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -21,6 +21,9 @@ function raw(url: string, opts: { method?: string; path: string; headers: Record
   });
 }
 
+const SECRET_BASE = 'version: v1alpha1\nmachine:\n  type: worker\n  token: bootstrap-secret\n';
+const spec = (): Record<string, unknown> => ({ talosVersion: 'v1.13.9', baseInline: SECRET_BASE });
+
 describe('REST /api/v1', () => {
   let h: ApiHeph;
   before(async () => {
@@ -112,7 +115,7 @@ describe('REST /api/v1', () => {
   test('patch, accept, reject, reprovision and delete each leave an audit row and a timeline event', async () => {
     const { ctx } = h.daemon;
     const m = ctx.machines.resolve({ mac: '02:00:00:00:10:03', ip: '192.0.2.3' }).machine;
-    assert.equal((await h.call('POST', '/api/v1/profiles', { body: { name: 'workers', spec: { role: 'worker' } } })).status, 201);
+    assert.equal((await h.call('POST', '/api/v1/profiles', { body: { name: 'workers', spec: spec() } })).status, 201);
     const p = await h.call('PATCH', `/api/v1/machines/${m.id}`, { body: { hostname: 'node-1', profile: 'workers', labels: { rack: 'r1' } } });
     assert.equal(p.status, 200);
     assert.deepEqual([p.body.hostname, p.body.profile, p.body.labels], ['node-1', 'workers', { rack: 'r1' }]);
@@ -180,7 +183,7 @@ describe('REST /api/v1', () => {
     }
     const host = `127.0.0.1:${port}`;
     const post = (headers: Record<string, string>) =>
-      raw(h.url, { method: 'POST', path: '/api/v1/profiles/validate', headers: { ...auth, host, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ name: 'x', spec: { a: 1 } }) });
+      raw(h.url, { method: 'POST', path: '/api/v1/profiles/validate', headers: { ...auth, host, 'content-type': 'application/json', ...headers }, body: JSON.stringify({ name: 'x', spec: spec() }) });
     const cross = await post({ origin: 'https://evil.example', 'sec-fetch-site': 'cross-site' });
     assert.equal(cross.status, 403);
     assert.equal(JSON.parse(cross.body).error.code, 'cross_site');
@@ -228,27 +231,58 @@ describe('REST /api/v1', () => {
     assert.equal((await h.call('GET', '/api/v1/machines', { token: undefined, headers: { cookie } })).status, 401);
   });
 
-  test('profiles and selectors: CRUD, validation, in-use refusal, audit', async () => {
-    assert.equal((await h.call('POST', '/api/v1/profiles', { body: { name: 'Bad Name', spec: { a: 1 } } })).status, 400);
-    assert.match((await h.call('POST', '/api/v1/profiles', { body: { name: 'cp', spec: {} } })).body.error.message, /^spec: /);
-    assert.equal((await h.call('POST', '/api/v1/profiles', { body: { name: 'cp', spec: { role: 'controlplane' } } })).status, 201);
-    assert.equal((await h.call('POST', '/api/v1/profiles', { body: { name: 'cp', spec: { role: 'controlplane' } } })).status, 409);
-    const v = await h.call('POST', '/api/v1/profiles/validate', { body: { name: 'x', spec: {} } });
-    assert.deepEqual(v.body, { valid: false, problems: ['spec: is empty'] });
-    const put = await h.call('PUT', '/api/v1/profiles/cp', { body: { name: 'cp', spec: { role: 'controlplane', disk: '/dev/sda' } } });
-    assert.deepEqual(put.body.spec, { role: 'controlplane', disk: '/dev/sda' });
-    assert.equal((await h.call('PUT', '/api/v1/profiles/cp', { body: { name: 'other', spec: { a: 1 } } })).status, 400);
+  test('profiles and selectors: CRUD, validation by the boot module, in-use refusal, secrets redacted, audit', async () => {
+    assert.equal((await h.call('POST', '/api/v1/profiles', { body: { name: 'Bad Name', spec: spec() } })).status, 400);
+    const noVersion = await h.call('POST', '/api/v1/profiles', { body: { name: 'cp', spec: { baseInline: 'x: 1' } } });
+    assert.equal(noVersion.status, 400);
+    assert.match(noVersion.body.error.message, /^spec: profile cp: talosVersion must look like v1\.13\.9/);
+    assert.match((await h.call('POST', '/api/v1/profiles', { body: { name: 'cp', spec: { ...spec(), colour: 'red' } } })).body.error.message, /^spec: .*unknown key "colour"/);
+    const made = await h.call('POST', '/api/v1/profiles', { body: { name: 'cp', spec: spec() } });
+    assert.equal(made.status, 201);
+    assert.equal(made.body.spec.baseInline, SECRET_BASE, 'admin sees the base config');
+    assert.equal((await h.call('POST', '/api/v1/profiles', { body: { name: 'cp', spec: spec() } })).status, 409);
+    const v = await h.call('POST', '/api/v1/profiles/validate', { body: { name: 'x', spec: { ...spec(), kernelArgs: ['console=ttyS0'] } } });
+    assert.equal(v.body.valid, false);
+    assert.match(v.body.problems[0], /kernelArgs must include talos\.platform=metal/);
+    assert.deepEqual((await h.call('POST', '/api/v1/profiles/validate', { body: { name: 'x', spec: spec() } })).body, { valid: true, problems: [] });
+    const put = await h.call('PUT', '/api/v1/profiles/cp', { body: { name: 'cp', spec: { ...spec(), install: { disk: '/dev/sda' } } } });
+    assert.deepEqual(put.body.spec.install, { disk: '/dev/sda' });
+    assert.equal((await h.call('PUT', '/api/v1/profiles/cp', { body: { name: 'other', spec: spec() } })).status, 400);
+    const asReader = await h.call('GET', '/api/v1/profiles/cp', { token: h.token('read') });
+    assert.equal(asReader.status, 200);
+    assert.match(asReader.body.spec.baseInline, /^\[redacted: \d+ bytes\]$/);
+    assert.ok(!JSON.stringify(asReader.body).includes('bootstrap-secret'));
+    assert.ok(!JSON.stringify((await h.call('GET', '/api/v1/profiles', { token: h.token('operator') })).body).includes('bootstrap-secret'));
+
     const noProfile = await h.call('POST', '/api/v1/selectors', { body: { name: 'rack1', profile: 'missing' } });
     assert.equal(noProfile.status, 400);
-    assert.match(noProfile.body.error.message, /^profile: /);
-    assert.match((await h.call('POST', '/api/v1/selectors', { body: { name: 'rack1', profile: 'cp', match: { mac: 'AA-BB' } } })).body.error.message, /^match\.mac: /);
+    assert.match(noProfile.body.error.message, /profile: no profile named "missing"/);
+    assert.match((await h.call('POST', '/api/v1/selectors', { body: { name: 'rack1', profile: 'cp', match: { mac: 'not-a-mac' } } })).body.error.message, /^match: selector rack1: match\.mac: "not-a-mac" is not valid/);
+    assert.match((await h.call('POST', '/api/v1/selectors', { body: { name: 'rack1', profile: 'cp', match: { mac: 7 } } })).body.error.message, /^match\.mac: /);
     assert.match((await h.call('POST', '/api/v1/selectors', { body: { name: 'rack1', profile: 'cp', match: { colour: 'red' } } })).body.error.message, /^match\.colour: is not a known field/);
-    const sel = await h.call('POST', '/api/v1/selectors', { body: { name: 'rack1', profile: 'cp', match: { labels: { rack: 'r1' }, arch: 'x86_64' }, autoAccept: true } });
-    assert.equal(sel.status, 201);
-    assert.deepEqual([sel.body.match, sel.body.autoAccept], [{ labels: { rack: 'r1' }, arch: 'x86_64' }, true]);
+    const sel = await h.call('POST', '/api/v1/selectors', { body: { name: 'rack1', profile: 'cp', match: { labels: { rack: 'r1' }, mac: 'AA-BB-CC-00-00-01' }, autoAccept: true } });
+    assert.equal(sel.status, 201, JSON.stringify(sel.body));
+    assert.deepEqual([sel.body.match, sel.body.autoAccept], [{ mac: ['aa:bb:cc:00:00:01'], labels: { rack: 'r1' } }, true], 'stored normalised');
     const inUse = await h.call('DELETE', '/api/v1/profiles/cp');
     assert.equal(inUse.status, 409);
     assert.match(inUse.body.error.message, /rack1/);
+
+    // Which profile would a machine get, and why?
+    const { ctx } = h.daemon;
+    const m = ctx.machines.resolve({ mac: 'aa:bb:cc:00:00:01' }).machine;
+    const none = await h.call('GET', `/api/v1/machines/${m.id}/profile`);
+    assert.deepEqual([none.body.profile, none.body.via], [null, null]);
+    assert.match(none.body.reason, /no selector matches/);
+    ctx.machines.update(m.id, { labels: { rack: 'r1' } });
+    const bySelector = await h.call('GET', `/api/v1/machines/${m.id}/profile`, { token: h.token('read') });
+    assert.deepEqual([bySelector.body.profile, bySelector.body.via, bySelector.body.selector, bySelector.body.autoAccept, bySelector.body.profileExists], ['cp', 'selector', 'rack1', true, true]);
+    assert.match(bySelector.body.reason, /selector rack1 matches 2 keys/);
+    assert.equal((await h.call('POST', '/api/v1/profiles', { body: { name: 'special', spec: spec() } })).status, 201);
+    await h.call('PATCH', `/api/v1/machines/${m.id}`, { body: { profile: 'special' } });
+    const assigned = await h.call('GET', `/api/v1/machines/${m.id}/profile`);
+    assert.deepEqual([assigned.body.profile, assigned.body.via], ['special', 'assignment']);
+    assert.equal((await h.call('GET', '/api/v1/machines/m-nope/profile')).status, 404);
+
     assert.equal((await h.call('PUT', '/api/v1/selectors/rack1', { body: { name: 'rack1', profile: 'cp', match: {} } })).body.autoAccept, false);
     assert.equal((await h.call('GET', '/api/v1/selectors')).body.items.length, 1);
     assert.equal((await h.call('DELETE', '/api/v1/selectors/rack1')).status, 204);
@@ -257,6 +291,7 @@ describe('REST /api/v1', () => {
     const audit = await h.call('GET', '/api/v1/audit?limit=500');
     const actions = audit.body.items.map((a: { action: string }) => a.action);
     for (const a of ['profile.create', 'profile.update', 'profile.delete', 'selector.create', 'selector.update', 'selector.delete']) assert.ok(actions.includes(a), a);
+    assert.ok(!JSON.stringify(audit.body).includes('bootstrap-secret'), 'the audit records names, not bodies');
   });
 
   test('events list and the live SSE stream', async () => {
@@ -291,7 +326,7 @@ describe('REST /api/v1', () => {
     const ops = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, o]) => Object.entries(o).map(([method, op]) => ({ path, method, op })));
     const ids = ops.map((o) => o.op.operationId);
     assert.equal(new Set(ids).size, ids.length, 'operationIds are unique');
-    for (const expected of ['get /api/v1/machines', 'patch /api/v1/machines/{id}', 'post /api/v1/machines/{id}/accept', 'post /api/v1/machines/{id}/reprovision', 'delete /api/v1/machines/{id}', 'post /api/v1/profiles', 'post /api/v1/selectors/validate', 'get /api/v1/events/stream', 'get /api/v1/audit', 'post /api/v1/tokens', 'delete /api/v1/tokens/{id}', 'get /api/v1/assets']) {
+    for (const expected of ['get /api/v1/machines', 'patch /api/v1/machines/{id}', 'post /api/v1/machines/{id}/accept', 'post /api/v1/machines/{id}/reprovision', 'delete /api/v1/machines/{id}', 'post /api/v1/profiles', 'post /api/v1/selectors/validate', 'get /api/v1/machines/{id}/profile', 'get /api/v1/events/stream', 'get /api/v1/audit', 'post /api/v1/tokens', 'delete /api/v1/tokens/{id}', 'get /api/v1/assets']) {
       assert.ok(ops.some((o) => `${o.method} ${o.path}` === expected), expected);
     }
     const ajv = new Ajv({ strict: false, validateFormats: false });

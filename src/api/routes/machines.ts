@@ -1,4 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { loadCatalog } from '../../boot/profiles.ts';
 import type { Context } from '../../context.ts';
 import { audit } from '../../inventory/audit.ts';
 import { MACHINE_STATES, type Machine } from '../../inventory/machines.ts';
@@ -131,7 +132,7 @@ export function machineRoutes(app: FastifyInstance, ctx: Context): void {
     handler: async (req) => {
       const m = get((req.params as { id: string }).id);
       const body = req.body as { hostname?: string | null; profile?: string | null; labels?: Record<string, string> };
-      if (typeof body.profile === 'string' && !ctx.db.prepare('SELECT 1 FROM profiles WHERE name = ?').get(body.profile)) {
+      if (typeof body.profile === 'string' && !loadCatalog(ctx.settings.profiles.dir || undefined, ctx.db).profiles.has(body.profile)) {
         throw badRequest('profile', `no profile named ${JSON.stringify(body.profile)}`);
       }
       const changed = Object.keys(body).join(', ');

@@ -1,4 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { loadCatalog, parseProfile, parseSelector } from '../../boot/profiles.ts';
+import { chooseProfile } from '../../boot/selectors.ts';
 import type { Context } from '../../context.ts';
 import { audit } from '../../inventory/audit.ts';
 import { actor } from '../auth.ts';
@@ -23,7 +25,22 @@ interface SelectorRow {
   updated_at: number;
 }
 
-const profileJson = (r: ProfileRow): Record<string, unknown> => ({ name: r.name, spec: JSON.parse(r.spec) as unknown, source: r.source, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) });
+/**
+ * A profile's base config and inline patches may carry cluster secrets (Talos CA keys, bootstrap tokens): only
+ * admin tokens see them; everyone else sees their size.
+ */
+export function redactSpec(spec: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...spec };
+  const hide = (v: unknown): string => `[redacted: ${(typeof v === 'string' ? v : JSON.stringify(v)).length} bytes]`;
+  if (out.baseInline !== undefined) out.baseInline = hide(out.baseInline);
+  if (Array.isArray(out.patches)) out.patches = out.patches.map((p: unknown) => (p && typeof p === 'object' && 'inline' in p ? { inline: hide((p as { inline: unknown }).inline) } : p));
+  return out;
+}
+
+const profileJson = (r: ProfileRow, full: boolean): Record<string, unknown> => {
+  const spec = JSON.parse(r.spec) as Record<string, unknown>;
+  return { name: r.name, spec: full ? spec : redactSpec(spec), source: r.source, createdAt: iso(r.created_at), updatedAt: iso(r.updated_at) };
+};
 const selectorJson = (r: SelectorRow): Record<string, unknown> => ({
   name: r.name,
   profile: r.profile,
@@ -42,22 +59,23 @@ const profileBody = {
   type: 'object',
   additionalProperties: false,
   required: ['name', 'spec'],
-  properties: { name: nameSchema, spec: { type: 'object', description: 'the profile: what to install and with which config', additionalProperties: true } },
+  properties: {
+    name: nameSchema,
+    spec: {
+      type: 'object',
+      description: 'what to install: talosVersion, arch, kernelArgs, base (a file in profiles.dir) or baseInline, patches, install (see the profiles documentation)',
+      additionalProperties: true,
+    },
+  },
 } as const;
 
-const MAC = '^([0-9a-f]{2}:){5}[0-9a-f]{2}$';
+// One value or a list of values (any of which may match); src/boot checks and normalises each value.
+const oneOrMany = { type: ['string', 'array'], items: { type: 'string', maxLength: 253 }, maxLength: 253, maxItems: 1024 } as const;
 const matchSchema = {
   type: 'object',
   additionalProperties: false,
-  description: 'every given field must match; an empty match selects every machine',
-  properties: {
-    mac: { type: 'string', pattern: MAC },
-    uuid: { type: 'string', pattern: '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' },
-    serial: { type: 'string', minLength: 1, maxLength: 128 },
-    arch: { type: 'string', enum: ['x86_64', 'arm64', 'i386'] },
-    hostname: { type: 'string', minLength: 1, maxLength: 253 },
-    labels: labelsSchema,
-  },
+  description: 'every given key must match (a list matches any of its values); an empty match selects every machine',
+  properties: { mac: oneOrMany, uuid: oneOrMany, serial: oneOrMany, arch: oneOrMany, hostname: oneOrMany, labels: labelsSchema },
 } as const;
 const selectorSchema = {
   type: 'object',
@@ -69,6 +87,15 @@ const selectorBody = {
   required: ['name', 'profile'],
   properties: { name: nameSchema, profile: nameSchema, match: matchSchema, autoAccept: { type: 'boolean', default: false } },
 } as const;
+interface SelectorBody {
+  name: string;
+  profile: string;
+  match?: Record<string, unknown>;
+  autoAccept: boolean;
+}
+
+const full = (req: FastifyRequest): boolean => req.identity?.scope === 'admin';
+
 const validation = { type: 'object', properties: { valid: { type: 'boolean' }, problems: { type: 'array', items: { type: 'string' } } } } as const;
 
 export function profileRoutes(app: FastifyInstance, ctx: Context): void {
@@ -88,13 +115,28 @@ export function profileRoutes(app: FastifyInstance, ctx: Context): void {
       write();
     }).immediate();
   };
+  const dir = ctx.settings.profiles.dir || undefined;
+  // The boot module owns what a valid profile or selector is; these only translate its verdict.
   const profileProblems = (body: { name: string; spec: Record<string, unknown> }): string[] => {
-    const problems: string[] = [];
-    if (Object.keys(body.spec).length === 0) problems.push('spec: is empty');
-    return problems;
+    try {
+      parseProfile({ ...body.spec, kind: 'Profile', name: body.name }, 'api', dir);
+      return [];
+    } catch (err) {
+      return [`spec: ${(err as Error).message}`];
+    }
   };
-  const selectorProblems = (body: { profile: string }): string[] =>
-    ctx.db.prepare('SELECT 1 FROM profiles WHERE name = ?').get(body.profile) ? [] : [`profile: no profile named ${JSON.stringify(body.profile)}`];
+  const profileExists = (name: string): boolean => loadCatalog(dir, ctx.db).profiles.has(name);
+  const checkSelector = (body: SelectorBody): { match: object; problems: string[] } => {
+    let match: object = {};
+    const problems: string[] = [];
+    try {
+      match = parseSelector({ kind: 'Selector', name: body.name, profile: body.profile, match: body.match ?? {}, autoAccept: body.autoAccept }, 'api').match;
+    } catch (err) {
+      problems.push(`match: ${(err as Error).message}`);
+    }
+    if (!profileExists(body.profile)) problems.push(`profile: no profile named ${JSON.stringify(body.profile)}`);
+    return { match, problems };
+  };
   const refuse = (problems: string[]): void => {
     if (problems.length) throw new ApiError(400, 'bad_request', problems.join('; '));
   };
@@ -102,12 +144,12 @@ export function profileRoutes(app: FastifyInstance, ctx: Context): void {
   app.get('/api/v1/profiles', {
     config: { scope: 'read' },
     schema: { summary: 'List profiles', tags: ['profiles'], response: { 200: { type: 'object', properties: { items: { type: 'array', items: profileSchema } } } } },
-    handler: async () => ({ items: ctx.db.prepare<[], ProfileRow>('SELECT * FROM profiles ORDER BY name').all().map(profileJson) }),
+    handler: async (req) => ({ items: ctx.db.prepare<[], ProfileRow>('SELECT * FROM profiles ORDER BY name').all().map((r) => profileJson(r, full(req))) }),
   });
   app.get('/api/v1/profiles/:name', {
     config: { scope: 'read' },
     schema: { summary: 'One profile', tags: ['profiles'], params: nameParams, response: { 200: profileSchema, 404: errorSchema } },
-    handler: async (req) => profileJson(getProfile((req.params as { name: string }).name)),
+    handler: async (req) => profileJson(getProfile((req.params as { name: string }).name), full(req)),
   });
   app.post('/api/v1/profiles/validate', {
     config: { scope: 'read' },
@@ -128,7 +170,7 @@ export function profileRoutes(app: FastifyInstance, ctx: Context): void {
       mutate(req, 'profile.create', { name: body.name }, () =>
         ctx.db.prepare("INSERT INTO profiles (name, spec, source, created_at, updated_at) VALUES (?, ?, 'api', ?, ?)").run(body.name, JSON.stringify(body.spec), now, now),
       );
-      return reply.code(201).send(profileJson(getProfile(body.name)));
+      return reply.code(201).send(profileJson(getProfile(body.name), full(req)));
     },
   });
   app.put('/api/v1/profiles/:name', {
@@ -141,7 +183,7 @@ export function profileRoutes(app: FastifyInstance, ctx: Context): void {
       getProfile(name);
       refuse(profileProblems(body));
       mutate(req, 'profile.update', { name }, () => ctx.db.prepare("UPDATE profiles SET spec = ?, source = 'api', updated_at = ? WHERE name = ?").run(JSON.stringify(body.spec), Date.now(), name));
-      return profileJson(getProfile(name));
+      return profileJson(getProfile(name), full(req));
     },
   });
   app.delete('/api/v1/profiles/:name', {
@@ -174,26 +216,27 @@ export function profileRoutes(app: FastifyInstance, ctx: Context): void {
     config: { scope: 'read' },
     schema: { summary: 'Check a selector without storing it', tags: ['selectors'], body: selectorBody, response: { 200: validation } },
     handler: async (req) => {
-      const problems = selectorProblems(req.body as { profile: string });
+      const { problems } = checkSelector(req.body as SelectorBody);
       return { valid: problems.length === 0, problems };
     },
   });
-  const writeSelector = (name: string, body: { profile: string; match?: object; autoAccept: boolean }, created: number): void => {
+  const writeSelector = (name: string, body: { profile: string; match: object; autoAccept: boolean }, created: number): void => {
     ctx.db
       .prepare(
         `INSERT INTO selectors (name, profile, match, auto_accept, source, created_at, updated_at) VALUES (@name, @profile, @match, @auto, 'api', @created, @now)
          ON CONFLICT (name) DO UPDATE SET profile = @profile, match = @match, auto_accept = @auto, source = 'api', updated_at = @now`,
       )
-      .run({ name, profile: body.profile, match: JSON.stringify(body.match ?? {}), auto: body.autoAccept ? 1 : 0, created, now: Date.now() });
+      .run({ name, profile: body.profile, match: JSON.stringify(body.match), auto: body.autoAccept ? 1 : 0, created, now: Date.now() });
   };
   app.post('/api/v1/selectors', {
     config: { scope: 'operator' },
     schema: { summary: 'Create a selector', tags: ['selectors'], body: selectorBody, response: { 201: selectorSchema, 400: errorSchema, 409: errorSchema } },
     handler: async (req, reply) => {
-      const body = req.body as { name: string; profile: string; match?: object; autoAccept: boolean };
-      refuse(selectorProblems(body));
+      const body = req.body as SelectorBody;
+      const { match, problems } = checkSelector(body);
+      refuse(problems);
       if (ctx.db.prepare('SELECT 1 FROM selectors WHERE name = ?').get(body.name)) throw new ApiError(409, 'conflict', `selector ${body.name} already exists`);
-      mutate(req, 'selector.create', { name: body.name, profile: body.profile, match: body.match ?? {}, autoAccept: body.autoAccept }, () => writeSelector(body.name, body, Date.now()));
+      mutate(req, 'selector.create', { name: body.name, profile: body.profile, match, autoAccept: body.autoAccept }, () => writeSelector(body.name, { ...body, match }, Date.now()));
       return reply.code(201).send(selectorJson(getSelector(body.name)));
     },
   });
@@ -202,11 +245,12 @@ export function profileRoutes(app: FastifyInstance, ctx: Context): void {
     schema: { summary: 'Replace a selector', tags: ['selectors'], params: nameParams, body: selectorBody, response: { 200: selectorSchema, 400: errorSchema, 404: errorSchema } },
     handler: async (req) => {
       const { name } = req.params as { name: string };
-      const body = req.body as { name: string; profile: string; match?: object; autoAccept: boolean };
+      const body = req.body as SelectorBody;
       if (body.name !== name) throw new ApiError(400, 'bad_request', `name: must be ${JSON.stringify(name)} (selectors are not renamed)`);
       const prior = getSelector(name);
-      refuse(selectorProblems(body));
-      mutate(req, 'selector.update', { name, profile: body.profile, match: body.match ?? {}, autoAccept: body.autoAccept }, () => writeSelector(name, body, prior.created_at));
+      const { match, problems } = checkSelector(body);
+      refuse(problems);
+      mutate(req, 'selector.update', { name, profile: body.profile, match, autoAccept: body.autoAccept }, () => writeSelector(name, { ...body, match }, prior.created_at));
       return selectorJson(getSelector(name));
     },
   });
@@ -218,6 +262,46 @@ export function profileRoutes(app: FastifyInstance, ctx: Context): void {
       getSelector(name);
       mutate(req, 'selector.delete', { name }, () => ctx.db.prepare('DELETE FROM selectors WHERE name = ?').run(name));
       return reply.code(204).send();
+    },
+  });
+
+  app.get('/api/v1/machines/:id/profile', {
+    config: { scope: 'read' },
+    schema: {
+      summary: 'Which profile this machine would get, and why (assignment, or the winning selector)',
+      tags: ['machines', 'selectors'],
+      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } }, additionalProperties: false },
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            profile: { type: ['string', 'null'] },
+            via: { type: ['string', 'null'], enum: ['assignment', 'selector', null] },
+            selector: { type: ['string', 'null'] },
+            reason: { type: 'string' },
+            autoAccept: { type: 'boolean' },
+            profileExists: { type: 'boolean' },
+            catalogErrors: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        404: errorSchema,
+      },
+    },
+    handler: async (req) => {
+      const { id } = req.params as { id: string };
+      const m = ctx.machines.get(id);
+      if (!m) throw notFound(`machine ${id}`);
+      const catalog = loadCatalog(dir, ctx.db);
+      const c = chooseProfile(m, catalog.selectors);
+      return {
+        profile: c.profile,
+        via: 'via' in c ? c.via : null,
+        selector: c.profile !== null && c.via === 'selector' ? c.selector : null,
+        reason: c.reason,
+        autoAccept: c.autoAccept,
+        profileExists: c.profile !== null && catalog.profiles.has(c.profile),
+        catalogErrors: catalog.errors,
+      };
     },
   });
 }
