@@ -38,7 +38,7 @@ describe('first start and heph tokens', () => {
     assert.equal(notice.file, file);
     assert.equal(statSync(file).mode & 0o777, 0o600);
     const token = readFileSync(file, 'utf8').trim();
-    const secret = token.split('_')[2]!;
+    const secret = token.slice(-43);
     assert.equal(secret.length, 43);
     const everything = JSON.stringify(proc.logs) + proc.stderr();
     assert.ok(!everything.includes(secret), 'the token secret is in no log line');
@@ -60,7 +60,7 @@ describe('first start and heph tokens', () => {
     assert.equal(list.status, 0);
     assert.match(list.stdout, new RegExp(`^${id}\\s+operator\\s+.*automation$`, 'm'));
     assert.match(list.stdout, /^\w{12}\s+admin\s+.*initial-admin$/m);
-    assert.ok(!list.stdout.includes(token.split('_')[2]!));
+    assert.ok(!list.stdout.includes(token.slice(-43)));
     const revoked = heph(['tokens', 'revoke', id, '--set', `dataDir=${dataDir}`]);
     assert.equal(revoked.status, 0, revoked.stderr);
     assert.equal((await fetch(`${url}/api/v1/session`, { headers: { authorization: `Bearer ${token}` } })).status, 401);
