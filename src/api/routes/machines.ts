@@ -1,12 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { loadCatalog } from '../../boot/profiles.ts';
 import type { Context } from '../../context.ts';
-import { audit } from '../../inventory/audit.ts';
-import { MACHINE_STATES, type Machine } from '../../inventory/machines.ts';
+import { MACHINE_STATES } from '../../inventory/machines.ts';
 import { actor } from '../auth.ts';
-import { badRequest, notFound } from '../errors.ts';
 import { eventJson, iso, machineJson } from '../json.ts';
-import { buildMachineQuery, parseLabelFilter, SORTS, type Sort } from '../machine-query.ts';
+import { parseLabelFilter, SORTS, type Sort } from '../machine-query.ts';
+import { actOnMachine, deleteMachine, explainProfile, getMachine, listMachines, MACHINE_ACTIONS, updateMachine, type Caller, type MachineAction, type MachinePatch } from '../operations.ts';
 import { errorSchema, eventSchema, idParams, labelsSchema, machineSchema, pageQuery } from '../schemas.ts';
 
 const HOSTNAME = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$';
@@ -57,20 +55,11 @@ const reasonBody = {
 
 const machineResponse = { 200: machineSchema, 404: errorSchema };
 
-export function machineRoutes(app: FastifyInstance, ctx: Context): void {
-  const get = (id: string): Machine => {
-    const m = ctx.machines.get(id);
-    if (!m) throw notFound(`machine ${id}`);
-    return m;
-  };
-  // A change an operator made shows on the machine's timeline (and live on the page), and in the audit.
-  const record = (req: FastifyRequest, m: Machine, action: string, message: string, detail: Record<string, unknown> = {}): void => {
-    ctx.db.transaction(() => {
-      audit(ctx.db, { actor: actor(req), action, machineId: m.id, ip: req.ip, detail });
-      ctx.timeline.appendNow({ machineId: m.id, kind: action, source: 'api', message, ip: req.ip, data: { by: req.identity?.name ?? null, ...detail } });
-    }).immediate();
-  };
+export function caller(req: FastifyRequest): Caller {
+  return { actor: actor(req), name: req.identity?.name ?? null, ip: req.ip };
+}
 
+export function machineRoutes(app: FastifyInstance, ctx: Context): void {
   app.get('/api/v1/machines', {
     config: { scope: 'read' },
     schema: {
@@ -82,17 +71,8 @@ export function machineRoutes(app: FastifyInstance, ctx: Context): void {
     handler: async (req) => {
       const q = req.query as ListQuery;
       const labels = (q.label ?? []).map((l) => parseLabelFilter(l)!);
-      const built = buildMachineQuery({ state: q.state, acceptance: q.acceptance, profile: q.profile, labels, q: q.q, sort: q.sort, desc: q.order === 'desc', limit: q.limit, offset: q.offset });
-      const total = (ctx.db.prepare(`SELECT count(*) AS n FROM machines m ${built.where}`).get(built.params) as { n: number }).n;
-      const ids = ctx.db
-        .prepare(`SELECT m.id FROM machines m ${built.where} ORDER BY ${built.order} LIMIT @limit OFFSET @offset`)
-        .pluck()
-        .all({ ...built.params, limit: q.limit, offset: q.offset }) as string[];
-      const items = ids.flatMap((id) => {
-        const m = ctx.machines.get(id);
-        return m ? [machineJson(m)] : [];
-      });
-      return { items, total, limit: q.limit, offset: q.offset };
+      const { machines, total } = listMachines(ctx, { state: q.state, acceptance: q.acceptance, profile: q.profile, labels, q: q.q, sort: q.sort, desc: q.order === 'desc', limit: q.limit, offset: q.offset });
+      return { items: machines.map(machineJson), total, limit: q.limit, offset: q.offset };
     },
   });
 
@@ -116,7 +96,7 @@ export function machineRoutes(app: FastifyInstance, ctx: Context): void {
       },
     },
     handler: async (req) => {
-      const m = get((req.params as { id: string }).id);
+      const m = getMachine(ctx, (req.params as { id: string }).id);
       const nics = ctx.db
         .prepare<[string], { mac: string; last_ip: string | null; first_seen: number; last_seen: number }>('SELECT * FROM nics WHERE machine_id = ? ORDER BY first_seen, mac')
         .all(m.id)
@@ -129,51 +109,58 @@ export function machineRoutes(app: FastifyInstance, ctx: Context): void {
   app.patch('/api/v1/machines/:id', {
     config: { scope: 'operator' },
     schema: { summary: 'Change hostname, profile or labels', tags: ['machines'], params: idParams, body: patchBody, response: machineResponse },
-    handler: async (req) => {
-      const m = get((req.params as { id: string }).id);
-      const body = req.body as { hostname?: string | null; profile?: string | null; labels?: Record<string, string> };
-      if (typeof body.profile === 'string' && !loadCatalog(ctx.settings.profiles.dir || undefined, ctx.db).profiles.has(body.profile)) {
-        throw badRequest('profile', `no profile named ${JSON.stringify(body.profile)}`);
-      }
-      const changed = Object.keys(body).join(', ');
-      record(req, m, 'machine.update', `${changed} changed`, { changes: body });
-      // update() skips undefined fields, and null clears a column.
-      return machineJson(ctx.machines.update(m.id, body as Parameters<typeof ctx.machines.update>[1])!);
-    },
+    handler: async (req) => machineJson(updateMachine(ctx, caller(req), (req.params as { id: string }).id, req.body as MachinePatch)),
   });
 
-  const decision = (path: string, summary: string, action: string, message: string, patch: Parameters<typeof ctx.machines.update>[1]): void => {
-    app.post(`/api/v1/machines/:id/${path}`, {
+  const summaries: Record<MachineAction, string> = {
+    accept: 'Accept the machine: it may be installed and be served its config',
+    reject: 'Reject the machine: it is never installed',
+    reprovision: 'Install the machine again on its next netboot',
+  };
+  for (const what of Object.keys(MACHINE_ACTIONS) as MachineAction[]) {
+    app.post(`/api/v1/machines/:id/${what}`, {
       config: { scope: 'operator' },
-      schema: { summary, tags: ['machines'], params: idParams, body: reasonBody, response: machineResponse },
+      schema: { summary: summaries[what], tags: ['machines'], params: idParams, body: reasonBody, response: machineResponse },
       // The reason is optional, and so is the body that carries it.
       preValidation: async (req) => {
         req.body ??= {};
       },
-      handler: async (req) => {
-        const m = get((req.params as { id: string }).id);
-        const reason = (req.body as { reason?: string } | undefined)?.reason;
-        record(req, m, action, reason ? `${message}: ${reason}` : message, reason ? { reason } : {});
-        return machineJson(ctx.machines.update(m.id, patch)!);
-      },
+      handler: async (req) => machineJson(actOnMachine(ctx, caller(req), (req.params as { id: string }).id, what, (req.body as { reason?: string }).reason)),
     });
-  };
-  decision('accept', 'Accept the machine: it may be installed and be served its config', 'machine.accept', 'accepted by an operator', { acceptance: 'accepted' });
-  decision('reject', 'Reject the machine: it is never installed', 'machine.reject', 'rejected by an operator', { acceptance: 'rejected', reprovision: false });
-  decision('reprovision', 'Install the machine again on its next netboot', 'machine.reprovision', 'reprovision requested', { reprovision: true });
+  }
 
   app.delete('/api/v1/machines/:id', {
     config: { scope: 'operator' },
     schema: { summary: 'Forget a machine (its NICs and timeline go with it; the audit stays)', tags: ['machines'], params: idParams, response: { 204: { type: 'null' }, 404: errorSchema } },
     handler: async (req, reply) => {
-      const m = get((req.params as { id: string }).id);
-      ctx.writer.flush();
-      ctx.db.transaction(() => {
-        audit(ctx.db, { actor: actor(req), action: 'machine.delete', machineId: m.id, ip: req.ip, detail: { hostname: m.hostname, macs: m.macs, uuid: m.uuid } });
-        ctx.machines.delete(m.id);
-      }).immediate();
+      deleteMachine(ctx, caller(req), (req.params as { id: string }).id);
       return reply.code(204).send();
     },
+  });
+
+  app.get('/api/v1/machines/:id/profile', {
+    config: { scope: 'read' },
+    schema: {
+      summary: 'Which profile this machine would get, and why (assignment, or the winning selector)',
+      tags: ['machines', 'selectors'],
+      params: idParams,
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            profile: { type: ['string', 'null'] },
+            via: { type: ['string', 'null'], enum: ['assignment', 'selector', null] },
+            selector: { type: ['string', 'null'] },
+            reason: { type: 'string' },
+            autoAccept: { type: 'boolean' },
+            profileExists: { type: 'boolean' },
+            catalogErrors: { type: 'array', items: { type: 'string' } },
+          },
+        },
+        404: errorSchema,
+      },
+    },
+    handler: async (req) => explainProfile(ctx, (req.params as { id: string }).id),
   });
 }
 

@@ -1,9 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { loadCatalog, parseProfile, parseSelector } from '../../boot/profiles.ts';
-import { chooseProfile } from '../../boot/selectors.ts';
+import { parseProfile, parseSelector } from '../../boot/profiles.ts';
 import type { Context } from '../../context.ts';
 import { audit } from '../../inventory/audit.ts';
 import { actor } from '../auth.ts';
+import { profileExists } from '../operations.ts';
 import { ApiError, notFound } from '../errors.ts';
 import { iso } from '../json.ts';
 import { errorSchema, labelsSchema, nameParams, nameSchema } from '../schemas.ts';
@@ -125,7 +125,6 @@ export function profileRoutes(app: FastifyInstance, ctx: Context): void {
       return [`spec: ${(err as Error).message}`];
     }
   };
-  const profileExists = (name: string): boolean => loadCatalog(dir, ctx.db).profiles.has(name);
   const checkSelector = (body: SelectorBody): { match: object; problems: string[] } => {
     let match: object = {};
     const problems: string[] = [];
@@ -134,7 +133,7 @@ export function profileRoutes(app: FastifyInstance, ctx: Context): void {
     } catch (err) {
       problems.push(`match: ${(err as Error).message}`);
     }
-    if (!profileExists(body.profile)) problems.push(`profile: no profile named ${JSON.stringify(body.profile)}`);
+    if (!profileExists(ctx, body.profile)) problems.push(`profile: no profile named ${JSON.stringify(body.profile)}`);
     return { match, problems };
   };
   const refuse = (problems: string[]): void => {
@@ -262,46 +261,6 @@ export function profileRoutes(app: FastifyInstance, ctx: Context): void {
       getSelector(name);
       mutate(req, 'selector.delete', { name }, () => ctx.db.prepare('DELETE FROM selectors WHERE name = ?').run(name));
       return reply.code(204).send();
-    },
-  });
-
-  app.get('/api/v1/machines/:id/profile', {
-    config: { scope: 'read' },
-    schema: {
-      summary: 'Which profile this machine would get, and why (assignment, or the winning selector)',
-      tags: ['machines', 'selectors'],
-      params: { type: 'object', required: ['id'], properties: { id: { type: 'string', maxLength: 64 } }, additionalProperties: false },
-      response: {
-        200: {
-          type: 'object',
-          properties: {
-            profile: { type: ['string', 'null'] },
-            via: { type: ['string', 'null'], enum: ['assignment', 'selector', null] },
-            selector: { type: ['string', 'null'] },
-            reason: { type: 'string' },
-            autoAccept: { type: 'boolean' },
-            profileExists: { type: 'boolean' },
-            catalogErrors: { type: 'array', items: { type: 'string' } },
-          },
-        },
-        404: errorSchema,
-      },
-    },
-    handler: async (req) => {
-      const { id } = req.params as { id: string };
-      const m = ctx.machines.get(id);
-      if (!m) throw notFound(`machine ${id}`);
-      const catalog = loadCatalog(dir, ctx.db);
-      const c = chooseProfile(m, catalog.selectors);
-      return {
-        profile: c.profile,
-        via: 'via' in c ? c.via : null,
-        selector: c.profile !== null && c.via === 'selector' ? c.selector : null,
-        reason: c.reason,
-        autoAccept: c.autoAccept,
-        profileExists: c.profile !== null && catalog.profiles.has(c.profile),
-        catalogErrors: catalog.errors,
-      };
     },
   });
 }
