@@ -1,4 +1,4 @@
-import { tokensCommand } from './api/commands.ts';
+import { adminCertCommand, tokensCommand } from './api/commands.ts';
 
 /**
  * Subcommands contributed by the capability modules (machines, profiles, assets, tokens …). Each module exports
@@ -12,4 +12,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const moduleCommands: Command[] = [tokensCommand];
+export const moduleCommands: Command[] = [tokensCommand, adminCertCommand];

@@ -1,4 +1,4 @@
-import { createApiService } from './api/index.ts';
+import { createAdminGrpcService, createApiService } from './api/index.ts';
 import { createDhcpService } from './dhcp/index.ts';
 import type { Context } from './context.ts';
 import { StartupError } from './errors.ts';
@@ -68,7 +68,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   };
   try {
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
-    services = [http, createApiService(ctx), createEventsService(ctx), createTftpService(ctx), createBootService(ctx), createDhcpService(ctx)];
+    services = [http, createApiService(ctx), createAdminGrpcService(ctx), createEventsService(ctx), createTftpService(ctx), createBootService(ctx), createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;

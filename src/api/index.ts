@@ -9,6 +9,7 @@ import { counter, gauge } from '../metrics.ts';
 import { disabledService, type Service } from '../service.ts';
 import { PAGE_CSP, loadUi, uiRoutes } from '../ui/static.ts';
 import { installGuards } from './auth.ts';
+import { AdminGrpcService } from './grpc.ts';
 import { installErrorHandlers } from './errors.ts';
 import { buildOpenApi, routeDoc, type RouteDoc } from './openapi.ts';
 import { adminRoutes } from './routes/admin.ts';
@@ -33,6 +34,12 @@ export function createApiService(ctx: Context): Service {
   bootstrapAdminToken(ctx, tokens);
   composeApi(svc.app, ctx, tokens, sessions, ttlMs);
   return svc;
+}
+
+/** The admin gRPC service (mutual TLS); off with the admin listener or on its own. */
+export function createAdminGrpcService(ctx: Context): Service {
+  if (!ctx.settings.api.enabled || !ctx.settings.api.grpc.enabled) return disabledService('admin-grpc', 'api.enabled or api.grpc.enabled is false');
+  return new AdminGrpcService(ctx);
 }
 
 export function composeApi(app: FastifyInstance, ctx: Context, tokens: Tokens, sessions: Sessions, ttlMs: number): void {
