@@ -31,7 +31,8 @@ export function createApiService(ctx: Context): Service {
   const tokens = new Tokens(ctx.db);
   const ttlMs = s.sessionHours * 3_600_000;
   const sessions = new Sessions(ctx.db, ttlMs);
-  bootstrapAdminToken(ctx, tokens);
+  // On start, not now: a daemon that fails to start must not mint a token.
+  svc.app.addHook('onReady', async () => bootstrapAdminToken(ctx, tokens));
   composeApi(svc.app, ctx, tokens, sessions, ttlMs);
   return svc;
 }
