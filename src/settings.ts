@@ -5,7 +5,7 @@ import { apiSettings } from './api/settings.ts';
 import { bootSettings, profilesSettings } from './boot/settings.ts';
 import { dhcpSettings } from './dhcp/settings.ts';
 import { ipxeSettings } from './ipxe/settings.ts';
-import { grpcSettings } from './events/settings.ts';
+import { grpcSettings, kmsgSettings } from './events/settings.ts';
 import { envName, int, ipv4, list, oneOf, port, section, str, suggest, validate, walk, SchemaError, type Infer, type Shape } from './schema.ts';
 import { tftpSettings } from './tftp/settings.ts';
 
@@ -38,6 +38,7 @@ export const settingsSchema = {
   profiles: profilesSettings,
   grpc: grpcSettings,
   api: apiSettings,
+  kmsg: kmsgSettings,
   shutdown: section('Stopping.', {
     graceMs: int('How long services get to finish in-flight work on SIGTERM/SIGINT before heph exits anyway.', 4000, 100, 60000),
   }),

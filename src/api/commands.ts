@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from '../commands.ts';
-import { parse, UsageError } from '../cli.ts';
+import { parse, UsageError } from '../args.ts';
 import { audit } from '../inventory/audit.ts';
 import { ensureDataDir, openInventory } from '../inventory/db.ts';
 import { loadSettings } from '../settings.ts';
