@@ -12,7 +12,9 @@ import { installGuards } from './auth.ts';
 import { AdminGrpcService } from './grpc.ts';
 import { installErrorHandlers } from './errors.ts';
 import { buildOpenApi, routeDoc, type RouteDoc } from './openapi.ts';
+import { ImportJobs } from './imports.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { assetRoutes } from './routes/assets.ts';
 import { eventRoutes } from './routes/events.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { profileRoutes } from './routes/profiles.ts';
@@ -66,6 +68,7 @@ export function composeApi(app: FastifyInstance, ctx: Context, tokens: Tokens, s
   profileRoutes(app, ctx);
   eventRoutes(app, ctx, streams);
   adminRoutes(app, ctx, tokens);
+  assetRoutes(app, ctx, new ImportJobs(ctx));
   uiRoutes(app, loadUi());
   let doc: unknown;
   app.get('/api/v1/openapi.json', { config: { scope: 'public' }, schema: { summary: 'This document', tags: ['meta'] } }, async (_req, reply) =>
