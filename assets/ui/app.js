@@ -261,10 +261,24 @@ async function loadMachine(id) {
       ['Arch', data.machine.arch],
       ['Firmware', data.machine.platform],
       ['Labels', Object.entries(data.machine.labels).map(([k, v]) => `${k}=${v}`).join(', ')],
+      ['Profile', ''],
       ['First seen', data.machine.firstSeen],
     ].flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v ?? '' })]),
   );
+  explainProfile(id);
   $('nics').replaceChildren(...data.nics.map((n) => el('tr', {}, el('td', { class: 'mono', text: n.mac }), el('td', { class: 'mono', text: n.ip ?? '' }), el('td', { text: n.firstSeen }), el('td', { text: n.lastSeen }))));
+}
+
+// "Which profile would it get, and why": the boot module's answer, shown next to the facts.
+async function explainProfile(id) {
+  const dd = [...$('facts').querySelectorAll('dt')].find((dt) => dt.textContent === 'Profile')?.nextElementSibling;
+  if (!dd) return;
+  try {
+    const e = await api('GET', `/api/v1/machines/${encodeURIComponent(id)}/profile`);
+    dd.textContent = `${e.profile ?? 'none'} — ${e.reason}${e.profile && !e.profileExists ? ' (no such profile!)' : ''}`;
+  } catch (err) {
+    dd.textContent = err.message;
+  }
 }
 
 function head(m) {

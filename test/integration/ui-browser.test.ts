@@ -166,6 +166,7 @@ describe('web page of machine states (Chromium)', () => {
     assert.match(log!, /<img src=x onerror=/, 'kernel log markup is shown as text');
     assert.equal(await page.locator('#kmsg img').count(), 0);
     // The timeline comes before everything else on the page.
+    await page.locator('#facts dd', { hasText: 'no selector matches and no profile is assigned' }).waitFor();
     const order = await page.locator('#machine-view h2').allTextContents();
     assert.deepEqual(order, ['Boot timeline', 'Kernel log', 'Machine', 'NICs']);
     ctx.timeline.append({ machineId: target, kind: 'ipxe.script', source: 'http', message: 'install script served' });
