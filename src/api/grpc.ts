@@ -1,6 +1,5 @@
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { Ajv, type ValidateFunction } from 'ajv';
@@ -92,7 +91,6 @@ export class AdminGrpcService implements Service {
   constructor(private readonly ctx: Context) {
     const ajv = new Ajv({ allErrors: false, removeAdditional: false, useDefaults: true, strict: false });
     this.check = { list: ajv.compile(listQuery), patch: ajv.compile(patchBody), reason: ajv.compile(reasonBody) };
-    grpc.setLogger({ error: (...args: unknown[]) => ctx.log.warn({ svc: this.name }, `grpc-js: ${format(...args)}`) });
   }
 
   private valid<T>(v: ValidateFunction, value: unknown, part: string): T {
