@@ -70,8 +70,9 @@ export interface HephProcess {
 export async function spawnHeph(settings: Record<string, unknown>, opts: { netns?: Netns; env?: NodeJS.ProcessEnv; waitUp?: boolean } = {}): Promise<HephProcess> {
   const dir = tempDir();
   const file = join(dir.path, 'heph.yaml');
-  // Free ports for the admin listeners unless the test says otherwise: parallel tests must not fight over 9080/9443.
-  writeFileSync(file, stringify({ dataDir: join(dir.path, 'data'), api: { port: 0, grpc: { port: 0 } }, ...settings }));
+  // The admin listener on a free port and the admin gRPC service (which makes a CA on first start) off, unless the
+  // test says otherwise: parallel tests must not fight over 9080, nor wait for RSA key generation they do not use.
+  writeFileSync(file, stringify({ dataDir: join(dir.path, 'data'), api: { port: 0, grpc: { enabled: false, port: 0 } }, ...settings }));
   const args = [HEPH_BIN, 'serve', '--config', file];
   const env = { ...process.env, ...opts.env };
   const proc = opts.netns ? opts.netns.spawn(process.execPath, args, { env, cwd: REPO }) : spawn(process.execPath, args, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
