@@ -133,6 +133,15 @@ export async function spawnHeph(settings: Record<string, unknown>, opts: { netns
       return exited;
     },
   };
-  if (opts.waitUp !== false) await h.waitForLog((l) => l.msg === 'heph is up');
+  if (opts.waitUp !== false) {
+    try {
+      await h.waitForLog((l) => l.msg === 'heph is up', 60_000);
+    } catch (err) {
+      // A daemon left running would keep the test file's event loop alive until the runner's timeout.
+      proc.kill('SIGKILL');
+      await exited;
+      throw err;
+    }
+  }
   return h;
 }
