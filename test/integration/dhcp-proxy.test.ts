@@ -7,14 +7,17 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decode, decodeSubOptions } from '../../src/dhcp/codec.ts';
-import { spawnHeph, type HephProcess } from '../helpers/heph.ts';
+import { spawnHeph, tempDir, type HephProcess } from '../helpers/heph.ts';
 import { canUseNetns, Netns, vethPair } from '../helpers/netns.ts';
 import { ovmfBootServerRequest, ovmfPxe, opt, packet, UUID_WIRE } from '../unit/dhcp-fixtures.ts';
 
 const enabled = canUseNetns();
+const tmpDir = tempDir('heph-dhcp-int-');
+const tmp = tmpDir.path;
 const FIELDS = [
   'ip.src', 'ip.dst', 'udp.srcport', 'udp.dstport', 'dhcp.ip.your', 'dhcp.ip.server', 'dhcp.ip.relay', 'dhcp.server', 'dhcp.file', 'dhcp.option.dhcp',
   'dhcp.option.dhcp_server_id', 'dhcp.option.vendor_class_id', 'dhcp.option.tftp_server_name', 'dhcp.option.bootfile_name', 'dhcp.option.vendor.pxeclient.discovery_control',
@@ -22,13 +25,14 @@ const FIELDS = [
 ] as const;
 type Row = Record<(typeof FIELDS)[number], string>;
 
-/** tshark on an interface inside a namespace, decoding DHCP replies as they pass. */
+/**
+ * tshark on an interface inside a namespace, written to a pcap file and decoded after the capture stopped
+ * (decoding live loses the last packets when tshark is interrupted).
+ */
 async function capture(ns: Netns, iface: string, filter: string): Promise<{ stop(): Promise<Row[]> }> {
-  const args = ['-i', iface, '-l', '-n', '-f', filter, '-T', 'fields', '-E', 'separator=|', ...FIELDS.flatMap((f) => ['-e', f])];
-  const p = ns.spawn('tshark', args);
-  let out = '';
+  const file = join(tmp, `cap-${Date.now()}-${Math.random().toString(36).slice(2)}.pcap`);
+  const p = ns.spawn('tshark', ['-i', iface, '-n', '-q', '-f', filter, '-w', file]);
   let err = '';
-  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   await new Promise<void>((resolve, reject) => {
     const t = setTimeout(() => reject(new Error(`tshark did not start: ${err}`)), 15_000);
     p.stderr!.on('data', (d: Buffer) => {
@@ -38,9 +42,10 @@ async function capture(ns: Netns, iface: string, filter: string): Promise<{ stop
   });
   return {
     async stop() {
-      await sleep(1000);
+      await sleep(500);
       p.kill('SIGINT');
       await new Promise((r) => p.once('exit', r));
+      const out = ns.run('tshark', ['-r', file, '-n', '-T', 'fields', '-E', 'separator=|', ...FIELDS.flatMap((f) => ['-e', f])]);
       return out
         .trim()
         .split('\n')
@@ -87,6 +92,7 @@ describe('proxy-DHCP in network namespaces', { skip: !enabled && 'needs root and
   after(async () => {
     await heph?.stop();
     for (const ns of [srv, cli, oth]) ns?.destroy();
+    tmpDir.remove();
   });
 
   const udhcpc = (ns: Netns) =>
