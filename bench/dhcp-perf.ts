@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     cli.addr('eth0', '10.88.0.2/24');
 
     const heph = await spawnHeph(
-      { log: { level: 'warn' }, network: { interfaces: ['eth0'] }, http: { listen: '10.88.0.1', port: 8080 }, dhcp: { enabled: true, relays: ['10.88.0.2/32'] } },
+      { log: { level: 'info' }, network: { interfaces: ['eth0'] }, http: { listen: '10.88.0.1', port: 8080 }, dhcp: { enabled: true, relays: ['10.88.0.2/32'] } },
       { netns: srv },
     );
     let h: Result;
