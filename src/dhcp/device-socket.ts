@@ -24,8 +24,8 @@ const SO_BROADCAST = 6;
 const SO_BINDTODEVICE = 25;
 const SO_RCVBUFFORCE = 33;
 const SO_RCVBUF = 8;
-/** Room for ~4k queued DISCOVERs: a boot storm must not be dropped by the kernel while the loop is busy. */
-const RCVBUF = 4 << 20;
+/** Room for ~1k queued DISCOVERs (about the 2 s a PXE client waits, at a storm's rate): a boot storm must not be dropped by the kernel while the loop is busy. */
+const RCVBUF = 1 << 20;
 
 interface Libc {
   socket(domain: number, type: number, proto: number): number;
