@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, stringify, type Node } from 'yaml';
 import { dhcpSettings } from './dhcp/settings.ts';
 import { ipxeSettings } from './ipxe/settings.ts';
-import { grpcSettings } from './events/settings.ts';
+import { grpcSettings, kmsgSettings } from './events/settings.ts';
 import { envName, int, ipv4, list, oneOf, port, section, str, suggest, validate, walk, SchemaError, type Infer, type Shape } from './schema.ts';
 import { tftpSettings } from './tftp/settings.ts';
 
@@ -33,6 +33,7 @@ export const settingsSchema = {
   tftp: tftpSettings,
   ipxe: ipxeSettings,
   grpc: grpcSettings,
+  kmsg: kmsgSettings,
   shutdown: section('Stopping.', {
     graceMs: int('How long services get to finish in-flight work on SIGTERM/SIGINT before heph exits anyway.', 4000, 100, 60000),
   }),

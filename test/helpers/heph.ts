@@ -11,7 +11,8 @@ import { settingsSchema, type Settings } from '../../src/settings.ts';
 import type { Netns } from './netns.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI = join(REPO, 'src/cli.ts');
+/** The installed entry point (`heph` in package.json bin), exactly what an operator runs. */
+export const HEPH_BIN = join(REPO, 'bin/heph.js');
 
 export function tempDir(prefix = 'heph-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -22,7 +23,7 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unk
 
 /** Settings for a test: a fresh data dir, free ports, quiet logs, everything optional off unless asked for. */
 export function testSettings(dataDir: string, over: DeepPartial<Settings> = {}): Settings {
-  const base = { dataDir, log: { level: 'silent' }, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 } };
+  const base = { dataDir, log: { level: 'silent' }, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 } };
   return validate(settingsSchema, merge(base, over as Record<string, unknown>));
 }
 
@@ -70,7 +71,7 @@ export async function spawnHeph(settings: Record<string, unknown>, opts: { netns
   const dir = tempDir();
   const file = join(dir.path, 'heph.yaml');
   writeFileSync(file, stringify({ dataDir: join(dir.path, 'data'), ...settings }));
-  const args = ['--import', 'tsx', CLI, 'serve', '--config', file];
+  const args = [HEPH_BIN, 'serve', '--config', file];
   const env = { ...process.env, ...opts.env };
   const proc = opts.netns ? opts.netns.spawn(process.execPath, args, { env, cwd: REPO }) : spawn(process.execPath, args, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
