@@ -35,8 +35,17 @@ interface Result {
   latency: Latency[];
 }
 
-function perfdhcp(cli: Netns, rate: number, seconds: number): { rate: number; sent: number; received: number; dropPct: number } {
-  const out = cli.run('sh', ['-c', `perfdhcp -4 -l eth0 -r ${rate} -p ${seconds} -i -R 100000 ${PXE.join(' ')} 10.88.0.1 2>&1; true`], { timeout: (seconds + 30) * 1000 });
+/**
+ * perfdhcp in the client namespace, run asynchronously: heph's log pipe goes to this process, and a synchronous
+ * child would stop us draining it, so heph would block on its own log writes and look slow.
+ */
+async function perfdhcp(cli: Netns, rate: number, seconds: number): Promise<{ rate: number; sent: number; received: number; dropPct: number }> {
+  const p = cli.spawn('perfdhcp', ['-4', '-l', 'eth0', '-r', String(rate), '-p', String(seconds), '-i', '-R', '100000', ...PXE, '10.88.0.1']);
+  let out = '';
+  p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  p.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  // perfdhcp exits non-zero whenever it saw drops; its report is what counts.
+  await new Promise((r) => p.once('exit', r));
   const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? NaN);
   return { rate: num(/Rate: ([\d.]+) DISCOVER-OFFER/), sent: num(/sent packets: (\d+)/), received: num(/received packets: (\d+)/), dropPct: num(/drops ratio: ([\d.]+) ?%/) };
 }
@@ -45,7 +54,7 @@ async function latency(cli: Netns, dir: string, name: string, rate: number): Pro
   const file = join(dir, `${name}-${rate}.pcap`);
   const cap = cli.spawn('tshark', ['-i', 'eth0', '-n', '-q', '-f', 'udp port 67', '-w', file]);
   await started(cap);
-  perfdhcp(cli, rate, 2);
+  await perfdhcp(cli, rate, 2);
   await sleep(1000);
   cap.kill('SIGINT');
   await new Promise((r) => cap.once('exit', r));
@@ -74,10 +83,10 @@ async function started(p: ChildProcess): Promise<void> {
 }
 
 async function measure(cli: Netns, dir: string, name: string): Promise<Result> {
-  perfdhcp(cli, 100, 1); // warm-up: ARP, JIT
+  await perfdhcp(cli, 100, 1); // warm-up: ARP, JIT
   const lat: Latency[] = [];
   for (const r of LAT_RATES) lat.push(await latency(cli, dir, name, r));
-  const thr = perfdhcp(cli, RATE, SECONDS);
+  const thr = await perfdhcp(cli, RATE, SECONDS);
   return { ...thr, latency: lat };
 }
 
