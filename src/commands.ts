@@ -1,3 +1,5 @@
+import { assetsCommand } from './assets/commands.ts';
+import { machinesCommand, profilesCommand } from './boot/commands.ts';
 import { eventsCommands } from './events/commands.ts';
 
 /**
@@ -12,4 +14,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const moduleCommands: Command[] = [...eventsCommands];
+export const moduleCommands: Command[] = [machinesCommand, profilesCommand, assetsCommand, ...eventsCommands];

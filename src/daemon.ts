@@ -2,7 +2,9 @@ import { createDhcpService } from './dhcp/index.ts';
 import type { Context } from './context.ts';
 import { StartupError } from './errors.ts';
 import { createEventsService } from './events/index.ts';
+import { feedbackDocuments, feedbackKernelArgs } from './events/talos-docs.ts';
 import { HttpService, registerOpsRoutes } from './http/server.ts';
+import { createBootService } from './ipxe/index.ts';
 import { openInventory } from './inventory/db.ts';
 import { Machines } from './inventory/machines.ts';
 import { Timeline } from './inventory/timeline.ts';
@@ -66,7 +68,13 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   };
   try {
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
-    services = [http, createEventsService(ctx), createTftpService(ctx), createDhcpService(ctx)];
+    const events = createEventsService(ctx);
+    // Rendered per install script and config, after start: the ports are the bound ones even when settings say 0.
+    const boot = createBootService(ctx, {
+      kernelArgs: () => feedbackKernelArgs(events.ports, ctx.advertise),
+      configDocuments: () => feedbackDocuments(events.ports, ctx.advertise),
+    });
+    services = [http, events, createTftpService(ctx), boot, createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;
