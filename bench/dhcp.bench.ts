@@ -1,18 +1,19 @@
 // DISCOVER → OFFER: heph vs dnsmasq (proxy mode), same namespaces, same load, same run.
-//   node --import tsx bench/dhcp-perf.ts [--rate 30000] [--seconds 4] [--latency-rates 1000,5000]
+//   npm run bench -- dhcp [--rate 30000] [--seconds 4] [--latency-rates 1000,5000]
 // Topology: bsrv eth0 10.88.0.1/24 ── bcli eth0 10.88.0.2/24. ISC perfdhcp in bcli acts as a relay (giaddr
 // 10.88.0.2, unicast to 10.88.0.1:67) sending OVMF-PXE-shaped options (60, 93, 94). Two measurements per
 // server: (1) throughput: perfdhcp's "Rate" (OFFERs received per second) and drop ratio at --rate; (2) latency:
 // at each of --latency-rates (2 s each), tshark records bcli's veth and each DISCOVER is paired with its OFFER by xid: the
 // p50/p99 is request-on-the-wire → reply-on-the-wire, the same vantage point for both servers.
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { spawnHeph } from '../test/helpers/heph.ts';
 import { Netns, vethPair } from '../test/helpers/netns.ts';
+import { procUsage, summarize } from './lib.ts';
 
 const { values: flags } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, 'latency-rates': { type: 'string' } } });
 const RATE = Number(flags.rate ?? 30000);
@@ -68,9 +69,8 @@ async function latency(cli: Netns, dir: string, name: string, rate: number): Pro
     if (type === '1') sent.set(xid!, Number(t));
     else if (type === '2' && sent.has(xid!)) lat.push((Number(t) - sent.get(xid!)!) * 1000);
   }
-  lat.sort((a, b) => a - b);
-  const q = (p: number): number => lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN;
-  return { rate, p50: q(0.5), p99: q(0.99), latDropPct: sent.size ? (100 * (sent.size - lat.length)) / sent.size : NaN };
+  const { p50, p99 } = summarize(lat);
+  return { rate, p50, p99, latDropPct: sent.size ? (100 * (sent.size - lat.length)) / sent.size : NaN };
 }
 
 async function started(p: ChildProcess): Promise<void> {
@@ -84,11 +84,7 @@ async function started(p: ChildProcess): Promise<void> {
   });
 }
 
-/** utime + stime of a process, in microseconds (/proc/<pid>/stat fields 14 and 15, in clock ticks of 10 ms). */
-function cpuMicros(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10_000;
-}
+const cpuMicros = (pid: number): number => procUsage(pid).cpuSeconds * 1e6;
 
 async function measure(cli: Netns, dir: string, name: string, pid: number): Promise<Result> {
   await perfdhcp(cli, 100, 1); // warm-up: ARP, JIT
