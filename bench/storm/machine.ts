@@ -233,6 +233,8 @@ export async function publishEvents(m: MachineIdentity, target: Target, runId: s
   const session = http2.connect(`http://${target.server}:${target.grpcPort}`, {
     createConnection: () => net.connect({ host: target.server, port: target.grpcPort, localAddress: m.ip }),
   });
+  // A dropped connection fails the request in flight; the session's own error event must not crash the client.
+  session.on('error', () => {});
   try {
     let bytes = 0;
     for (const [i, e] of target.events.entries()) {
