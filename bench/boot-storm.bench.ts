@@ -48,6 +48,13 @@ try {
   const pid = heph.proc.pid!;
 
   console.log(`boot storm: N=${N}, concurrency=${CONCURRENCY}, kernel ${MiB(KERNEL)} MiB + initrd ${MiB(INITRD)} MiB; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; node ${process.version}`);
+  const udpDrops = (): number => {
+    // Datagrams the kernel dropped because a socket's receive buffer was full, in heph's namespace.
+    const lines = lab.srv.run('cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
+    const [names, values] = lines.map((l) => l.split(/\s+/));
+    return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? NaN);
+  };
+  const drops0 = udpDrops();
   const cpu0 = procUsage(pid).cpuSeconds;
   const rss = watchPeakRss(pid, 50);
   let cpu = NaN;
@@ -83,6 +90,8 @@ try {
   const done = results.filter((r) => r.done).length;
   console.log(table(rows));
   console.log(`\nmachines completed: ${done}/${N} in ${wallS.toFixed(1)} s; heph CPU ${cpu.toFixed(1)} s (${((100 * cpu) / wallS).toFixed(0)}% of one core), peak RSS ${MiB(peak)} MiB`);
+  const retransmits = results.reduce((a, r) => a + (r.trace.dhcpRetransmits ?? 0), 0);
+  console.log(`DHCP DISCOVER retransmissions (PXE timing 4/8/16/32 s): ${retransmits}; UDP datagrams dropped on a full receive buffer in heph's namespace: ${udpDrops() - drops0}`);
   const firstFailures = results.flatMap((r) => r.failures.map((x) => `${r.m.ip}: ${x.message}`)).slice(0, 5);
   if (firstFailures.length) console.log(`first failures:\n  ${firstFailures.join('\n  ')}`);
 

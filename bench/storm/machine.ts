@@ -41,6 +41,8 @@ export interface Trace {
   kernelPath?: string;
   initrdPath?: string;
   configServed?: boolean;
+  /** DHCP DISCOVERs sent beyond the first of each exchange. */
+  dhcpRetransmits?: number;
 }
 
 export class StepError extends Error {
@@ -80,8 +82,11 @@ export class Relay {
     return new Relay(sock, relayIp, server);
   }
 
-  /** One DISCOVER → OFFER exchange, retransmitted as firmware does (every `retryMs`, `tries` times). */
-  async discover(m: MachineIdentity, ipxe: boolean, xid: number, retryMs = 1000, tries = 4): Promise<{ file: string; siaddr: string }> {
+  /**
+   * One DISCOVER → OFFER exchange, retransmitted as a PXE ROM does (PXE 2.1 §2.2.1: 4 DISCOVERs, waiting 4, 8,
+   * 16 and 32 s). `sent` counts the DISCOVERs so retransmissions are reported, not hidden in the latency.
+   */
+  async discover(m: MachineIdentity, ipxe: boolean, xid: number, waitsMs: number[] = [4000, 8000, 16000, 32000], sent = { n: 0 }): Promise<{ file: string; siaddr: string }> {
     const uuid = Buffer.from(m.uuid.replaceAll('-', ''), 'hex');
     // SMBIOS byte order: the first three fields little-endian, as firmware sends option 97.
     const wire = Buffer.concat([Buffer.from(uuid.subarray(0, 4)).reverse(), Buffer.from(uuid.subarray(4, 6)).reverse(), Buffer.from(uuid.subarray(6, 8)).reverse(), uuid.subarray(8)]);
@@ -97,11 +102,12 @@ export class Relay {
     const chaddr = Buffer.alloc(16);
     Buffer.from(m.mac.replaceAll(':', ''), 'hex').copy(chaddr);
     const bytes = encodeDhcp({ op: 1, htype: 1, hlen: 6, hops: 1, xid, secs: 0, flags: 0, ciaddr: '0.0.0.0', yiaddr: '0.0.0.0', siaddr: '0.0.0.0', giaddr: this.relayIp, chaddr, sname: '', file: '', options });
-    for (let attempt = 0; attempt < tries; attempt++) {
+    for (const wait of waitsMs) {
       const reply = new Promise<ReturnType<typeof decodeDhcp> | undefined>((resolve) => {
-        const t = setTimeout(() => (this.waiting.delete(xid), resolve(undefined)), retryMs);
+        const t = setTimeout(() => (this.waiting.delete(xid), resolve(undefined)), wait);
         this.waiting.set(xid, (p) => (clearTimeout(t), resolve(p)));
       });
+      sent.n++;
       this.sock.send(bytes, 67, this.server);
       const d = await reply;
       if (!d) continue;
@@ -111,7 +117,7 @@ export class Relay {
       const file = d.packet.options.get(Opt.BOOTFILE)?.toString('latin1').replace(/\0+$/, '') || d.packet.file;
       return { file, siaddr: d.packet.siaddr };
     }
-    throw new Error(`no OFFER after ${tries} DISCOVERs`);
+    throw new Error(`no OFFER after ${waitsMs.length} DISCOVERs`);
   }
 
   close(): void {
@@ -284,10 +290,12 @@ const expectStatus = (step: Step, r: { status: number }, want = 200): void => {
 export async function bootOnce(m: MachineIdentity, relay: Relay, target: Target, attempt: number, runId: string, trace: Trace = { ms: {}, bytes: {} }): Promise<Trace> {
   const base = `http://${target.server}:${target.httpPort}`;
   const xid = ((m.index << 8) | ((attempt * 2) & 0xff)) >>> 0;
-  const pxe = await timed(trace, 'dhcp-pxe', () => relay.discover(m, false, xid));
+  const sent = { n: 0 };
+  const pxe = await timed(trace, 'dhcp-pxe', () => relay.discover(m, false, xid, undefined, sent));
   if (pxe.file !== 'ipxe.efi') throw new StepError('dhcp-pxe', `offered ${pxe.file}`);
   await timed(trace, 'tftp', () => tftpGet(m, pxe.siaddr, pxe.file), (n) => n);
-  const ipxe = await timed(trace, 'dhcp-ipxe', () => relay.discover(m, true, (xid + 1) >>> 0));
+  const ipxe = await timed(trace, 'dhcp-ipxe', () => relay.discover(m, true, (xid + 1) >>> 0, undefined, sent));
+  trace.dhcpRetransmits = sent.n - 2;
   if (ipxe.file !== `${base}/boot.ipxe`) throw new StepError('dhcp-ipxe', `offered ${ipxe.file}`);
   const chain = await timed(trace, 'boot.ipxe', () => httpGet(m.ip, ipxe.file, { keep: true }), (r) => r.bytes);
   expectStatus('boot.ipxe', chain);
