@@ -50,7 +50,7 @@ interface ListRule {
 }
 
 /** The lists Talos does not simply append (protocols.md §3.5). */
-export const LIST_RULES: readonly ListRule[] = [
+const LIST_RULES: readonly ListRule[] = [
   { kind: 'v1alpha1', path: ['cluster', 'network', 'podSubnets'], replace: true },
   { kind: 'v1alpha1', path: ['cluster', 'network', 'serviceSubnets'], replace: true },
   { kind: 'v1alpha1', path: ['cluster', 'apiServer', 'auditPolicy'], replace: true },
@@ -90,7 +90,7 @@ export function parsePatch(text: string): { patch: Patch } | { errors: string[] 
   return { patch: { type: 'strategic', docs } };
 }
 
-/** Apply one patch to a config (the list of documents is changed in place). */
+/** Apply one patch to a config (the list of documents is changed in place; after an error, discard it). */
 export function applyPatch(config: Document.Parsed[], patch: Patch): string[] {
   try {
     if (patch.type === 'json6902') return applyJson6902(config, patch.ops);
@@ -242,12 +242,15 @@ function isZeroScalar(node: unknown): boolean {
   return node.value === null || node.value === '' || node.value === 0;
 }
 
-/** Merge `patch` into `base`; returns the merged node (base nodes are reused and changed in place). */
+/**
+ * Merge `patch` into `base`; returns the merged node. Base nodes are changed in place and patch nodes are moved
+ * into the result, not copied: applyStrategic works on its own copy of the patch.
+ */
 function mergeNode(base: unknown, patch: YamlNode, path: string[], kind: string): YamlNode {
   if (isNullNode(patch)) return base as YamlNode;
-  if (isNullNode(base)) return cloneNode(patch);
+  if (isNullNode(base)) return patch;
   const rule = ruleFor(kind, path);
-  if (rule?.replace === true) return cloneNode(patch);
+  if (rule?.replace === true) return patch;
   // `network: {}` in gen-config output must not turn everything merged into it into one flow line.
   if ((isMap(base) && isMap(patch)) || (isSeq(base) && isSeq(patch))) base.flow = base.flow === true && patch.flow === true;
   if (isMap(base) && isMap(patch)) {
@@ -255,10 +258,9 @@ function mergeNode(base: unknown, patch: YamlNode, path: string[], kind: string)
       const key = keyString(pair.key);
       const existing = findPair(base, key);
       if (existing === undefined) {
-        const copy = pair.clone();
         // the parser hangs a comment above a map's first key on the map itself: keep it with that key
-        if (i === 0 && patch.commentBefore && isScalar(copy.key) && !copy.key.commentBefore) copy.key.commentBefore = patch.commentBefore;
-        base.items.push(copy);
+        if (i === 0 && patch.commentBefore && isScalar(pair.key) && !pair.key.commentBefore) pair.key.commentBefore = patch.commentBefore;
+        base.items.push(pair);
       } else if (!isNullNode(pair.value)) {
         setKey(base, key, mergeNode(existing.value, pair.value as YamlNode, [...path, key], kind));
       }
@@ -267,12 +269,12 @@ function mergeNode(base: unknown, patch: YamlNode, path: string[], kind: string)
   }
   if (isSeq(base) && isSeq(patch)) {
     if (rule?.mergeKeys !== undefined) return mergeKeyedList(base, patch, path, kind, rule.mergeKeys);
-    for (const item of patch.items) base.items.push(cloneNode(item as YamlNode));
+    base.items.push(...patch.items);
     return base;
   }
   if (isScalar(base) && isScalar(patch)) {
     if (typeof patch.value !== 'boolean' && isZeroScalar(patch)) return base;
-    return cloneNode(patch);
+    return patch;
   }
   throw new PatchError(`${where(path)}: cannot merge ${describeNode(patch)} into ${describeNode(base)}`);
 }
@@ -280,7 +282,7 @@ function mergeNode(base: unknown, patch: YamlNode, path: string[], kind: string)
 function mergeKeyedList(base: YAMLSeq, patch: YAMLSeq, path: string[], kind: string, keys: readonly string[]): YAMLSeq {
   for (const item of patch.items) {
     const index = isMap(item) ? base.items.findIndex((b) => isMap(b) && sameKey(b, item, keys)) : -1;
-    if (index < 0) base.items.push(cloneNode(item as YamlNode));
+    if (index < 0) base.items.push(item);
     else base.items[index] = mergeNode(base.items[index], item as YamlNode, [...path, '*'], kind);
   }
   return base;

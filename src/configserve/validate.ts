@@ -1,5 +1,6 @@
 // What Talos would reject in a machine config (protocols.md §3.1, §3.2, §3.4; v1alpha1_validation.go), checked
 // before a config is ever served: a rejected config leaves a machine retrying or parked in maintenance.
+import type { Document } from 'yaml';
 import { describeDoc, documentId, isLegacy, sameDoc, type DocId } from './documents.ts';
 import { parseYamlDocuments, toPlain } from './yaml.ts';
 
@@ -157,6 +158,10 @@ function checkV1alpha1(cfg: Obj, hasUnattendedInstall: boolean): string[] {
   if (!present(endpoint)) errors.push('cluster.controlPlane.endpoint is missing (the Kubernetes API URL, e.g. https://10.0.0.10:6443)');
   else if (!isHttpUrl(String(endpoint))) errors.push(`cluster.controlPlane.endpoint ${String(endpoint)} is not an http(s) URL`);
 
+  const install = get(cfg, 'machine.install');
+  if (hasUnattendedInstall && isObj(install) && Object.keys(install).length > 0) {
+    errors.push('machine.install cannot be used together with an UnattendedInstallConfig document (Talos 1.14)');
+  }
   if (!hasUnattendedInstall && !present(get(cfg, 'machine.install.disk')) && !isObj(get(cfg, 'machine.install.diskSelector'))) {
     errors.push('machine.install needs disk or diskSelector (Talos must know where to install)');
   }
@@ -252,6 +257,11 @@ function checkDocument(id: DocId, doc: Obj, legacy: Obj | undefined): string[] {
       }
       break;
     }
+    case 'UnattendedInstallConfig': {
+      const match = get(doc, 'provisioning.diskSelector.match');
+      if (!present(match) || typeof match === 'object') errors.push('provisioning.diskSelector.match (a CEL expression) is required');
+      break;
+    }
     case 'EventSinkConfig':
       if (!present(doc['endpoint']) || typeof doc['endpoint'] === 'object') errors.push('endpoint (host:port) is required');
       break;
@@ -266,7 +276,11 @@ function checkDocument(id: DocId, doc: Obj, legacy: Obj | undefined): string[] {
 /** [] when Talos would accept it; else one clear message per problem. */
 export function validateTalosConfig(yamlText: string): string[] {
   const { docs, errors } = parseYamlDocuments(yamlText);
-  if (errors.length > 0) return errors;
+  return errors.length > 0 ? errors : validateDocuments(docs);
+}
+
+/** validateTalosConfig for documents already parsed with parseYamlDocuments. */
+export function validateDocuments(docs: readonly Document[]): string[] {
   const seen: DocId[] = [];
   const plain: { id: DocId; value: Obj }[] = [];
   const problems: string[] = [];

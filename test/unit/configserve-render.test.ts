@@ -3,9 +3,11 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { renderConfig, type RenderInput, type RenderResult } from '../../src/configserve/render.ts';
+import { feedbackDocuments } from '../../src/events/talos-docs.ts';
+import { testSettings } from '../helpers/heph.ts';
 import { validateTalosConfig } from '../../src/configserve/validate.ts';
 import { parseYamlDocuments, toPlain } from '../../src/configserve/yaml.ts';
-import { CONTROLPLANE, EC_KEY, OS_KEY, RSA_KEY, WORKER, WORKER_SINGLE } from './configserve-fixtures.ts';
+import { CONTROLPLANE, EC_KEY, OS_KEY, RSA_KEY, WORKER, WORKER_114, WORKER_SINGLE } from './configserve-fixtures.ts';
 
 type Doc = Record<string, unknown> & { machine?: Record<string, Record<string, unknown>> };
 
@@ -106,11 +108,32 @@ describe('configserve renderConfig', () => {
     assert.deepEqual(sel?.['diskSelector'], { serial: 'S3Z9NB0K', size: '<= 2TB' });
   });
 
+  it('puts the install disk into the UnattendedInstallConfig selector on a Talos 1.14 base', () => {
+    const { docs } = rendered({ base: WORKER_114, patches: [], machine: { installDisk: '/dev/nvme0n1' } });
+    assert.equal(legacy(docs).machine?.['install'], undefined);
+    assert.deepEqual((byKind(docs, 'UnattendedInstallConfig') as { provisioning: unknown }).provisioning, {
+      diskSelector: { match: 'disk.dev_path == "/dev/nvme0n1"' },
+      wipe: false,
+    });
+    assert.match(
+      refused({ base: WORKER_114, patches: [], machine: { installDiskSelector: { size: '>= 100GB' } } }),
+      /^machine: a disk selector cannot be applied to an UnattendedInstallConfig/,
+    );
+    assert.match(refused({ base: WORKER_114, patches: [], machine: { installDisk: '/dev/sda" || true' } }), /is not a device path/);
+  });
+
   it('an extra document replaces one of the same kind and name', () => {
     const base = `${WORKER}---\n${EVENT_SINK}`;
     const { docs } = rendered({ base, patches: [], extraDocuments: [EVENT_SINK.replace('192.0.2.1', '192.0.2.9')] });
     const sinks = docs.filter((d) => d['kind'] === 'EventSinkConfig');
     assert.deepEqual(sinks, [{ apiVersion: 'v1alpha1', kind: 'EventSinkConfig', endpoint: '192.0.2.9:4002' }]);
+  });
+
+  it('accepts the event-sink and kernel-log documents the events module makes', () => {
+    const extra = feedbackDocuments(testSettings('/nonexistent', { grpc: { port: 4002 }, kmsg: { port: 4003 } }), '192.0.2.1');
+    const { docs } = rendered({ base: WORKER, patches: [], extraDocuments: extra });
+    assert.equal(byKind(docs, 'EventSinkConfig')?.['endpoint'], '192.0.2.1:4002');
+    assert.equal(byKind(docs, 'KmsgLogConfig')?.['url'], 'tcp://192.0.2.1:4003/');
   });
 
   it('applies a JSON patch to a single-document base', () => {
@@ -165,7 +188,7 @@ describe('configserve renderConfig properties', () => {
 
   it('never throws; returns ok with a valid, hashed config, or errors', () => {
     fc.assert(
-      fc.property(fc.constantFrom(WORKER, WORKER_SINGLE, CONTROLPLANE), fc.array(patchText, { maxLength: 3 }), facts, (base, patches, machine) => {
+      fc.property(fc.constantFrom(WORKER, WORKER_SINGLE, WORKER_114, CONTROLPLANE), fc.array(patchText, { maxLength: 3 }), facts, (base, patches, machine) => {
         const input: RenderInput = { base, patches, machine: machine as RenderInput['machine'] & object };
         let result: RenderResult | undefined;
         assert.doesNotThrow(() => {

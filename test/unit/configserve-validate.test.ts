@@ -4,7 +4,7 @@ import { describe, it } from 'node:test';
 import { applyPatch, parsePatch } from '../../src/configserve/patch.ts';
 import { validateTalosConfig } from '../../src/configserve/validate.ts';
 import { parseYamlDocuments, stringifyDocuments } from '../../src/configserve/yaml.ts';
-import { CONTROLPLANE, EC_KEY, OS_KEY, RSA_KEY, WORKER } from './configserve-fixtures.ts';
+import { CONTROLPLANE, EC_KEY, OS_KEY, RSA_KEY, WORKER, WORKER_114 } from './configserve-fixtures.ts';
 
 /** The config with strategic patches applied (the fixtures are edited the way an operator would). */
 function edit(base: string, ...patches: string[]): string {
@@ -65,6 +65,16 @@ describe('configserve validation', () => {
       config: () => edit(WORKER, 'machine:\n  install:\n    disk:\n      $patch: delete\n'),
       message: /machine\.install needs disk or diskSelector/,
     },
+    {
+      name: 'machine.install beside an UnattendedInstallConfig (Talos 1.14)',
+      config: () => edit(WORKER_114, 'machine:\n  install:\n    disk: /dev/sda\n'),
+      message: /machine\.install cannot be used together with an UnattendedInstallConfig/,
+    },
+    {
+      name: 'an UnattendedInstallConfig without a disk selector',
+      config: () => edit(WORKER_114, 'apiVersion: v1alpha1\nkind: UnattendedInstallConfig\nprovisioning:\n  diskSelector:\n    match:\n      $patch: delete\n'),
+      message: /UnattendedInstallConfig: provisioning\.diskSelector\.match \(a CEL expression\) is required/,
+    },
     { name: 'a bool that is not one', config: () => edit(WORKER, 'machine:\n  install:\n    wipe: maybe\n'), message: /machine\.install\.wipe must be true or false/ },
     { name: 'a string where a list belongs', config: () => edit(WORKER, 'machine:\n  network:\n    nameservers: 192.0.2.53\n'), message: /nameservers must be a list of strings/ },
     { name: 'a list in a label value', config: () => edit(WORKER, 'machine:\n  nodeLabels:\n    rack: [r1]\n'), message: /nodeLabels must be a map of strings/ },
@@ -113,12 +123,7 @@ describe('configserve validation', () => {
       name: 'a disk selector instead of a disk',
       config: () => edit(WORKER, 'machine:\n  install:\n    disk:\n      $patch: delete\n    diskSelector:\n      size: ">= 100GB"\n      type: nvme\n'),
     },
-    {
-      name: 'an UnattendedInstallConfig instead of machine.install (Talos 1.14)',
-      config: () =>
-        edit(WORKER, 'machine:\n  install:\n    $patch: delete\n') +
-        '---\napiVersion: v1alpha1\nkind: UnattendedInstallConfig\nprovisioning:\n  diskSelector:\n    match: disk.transport == "nvme"\n',
-    },
+    { name: 'an UnattendedInstallConfig instead of machine.install (Talos 1.14)', config: () => WORKER_114 },
     { name: 'a Go 1.1-style bool (wipe: yes)', config: () => edit(WORKER, 'machine:\n  install:\n    wipe: yes\n') },
     { name: 'a worker with an empty CA key', config: () => WORKER },
     { name: 'a hostname in v1alpha1 with no HostnameConfig', config: () => edit(WORKER, 'apiVersion: v1alpha1\nkind: HostnameConfig\n$patch: delete\n', 'machine:\n  network:\n    hostname: w1\n') },

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { newDocument, nodeFrom, parseYamlDocuments, stringifyDocuments, toPlain } from '../../src/configserve/yaml.ts';
 
 function roundTrip(text: string): string {
@@ -92,6 +93,29 @@ describe('configserve YAML: what the user wrote is what Talos (Go yaml.v3) reads
     for (let i = 1; i < 8; i++) levels.push(`${'abcdefgh'[i]}: &${'abcdefgh'[i]} [${Array(10).fill(`*${'abcdefgh'[i - 1]}`).join(', ')}]`);
     const { errors } = parseYamlDocuments(`${levels.join('\n')}\n`);
     assert.match(errors.join(), /aliases expand to more than/);
+  });
+
+  it('refuses a recursive alias', () => {
+    assert.match(parseYamlDocuments('a: &a [*a]\n').errors.join(), /inside its own anchor/);
+  });
+
+  it('writes tags it does not interpret back as they came', () => {
+    assert.equal(roundTrip('a: !!binary aGVsbG8=\nb: !custom x\nc: 2001-12-14\n'), 'a: !!binary aGVsbG8=\nb: !custom x\nc: 2001-12-14\n');
+  });
+
+  it('never throws, and what it writes reads back the same (fuzzed YAML-like text)', () => {
+    const token = fc.constantFrom('a: ', 'b: ', '- ', '&x ', '*x', '!!binary ', '!t ', '{', '}', '[', ']', ', ', "'", '"', '\n', '  ', '0755', 'on', '1e3', '# c', '---\n', '? ', '|\n', 'x');
+    fc.assert(
+      fc.property(fc.oneof(fc.array(token, { maxLength: 30 }).map((t) => t.join('')), fc.string({ maxLength: 60 })), (text) => {
+        const first = parseYamlDocuments(text);
+        if (first.errors.length > 0) return;
+        const written = stringifyDocuments(first.docs);
+        const second = parseYamlDocuments(written);
+        assert.deepEqual(second.errors, [], written);
+        assert.deepEqual(second.docs.map((d) => toPlain(d.contents)), first.docs.map((d) => toPlain(d.contents)), written);
+      }),
+      { numRuns: 1000 },
+    );
   });
 
   it('drops empty documents and separates documents with ---', () => {
