@@ -1,3 +1,5 @@
+import { assetsCommand } from './assets/commands.ts';
+import { machinesCommand, profilesCommand } from './boot/commands.ts';
 import { eventsCommands } from './events/commands.ts';
 import { tokensCommand } from './api/commands.ts';
 
@@ -13,4 +15,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const moduleCommands: Command[] = [...eventsCommands, tokensCommand];
+export const moduleCommands: Command[] = [machinesCommand, profilesCommand, assetsCommand, ...eventsCommands, tokensCommand];

@@ -1,3 +1,4 @@
+import { INSTALLED_STATES } from '../boot/decide.ts';
 import type { Catalog } from '../boot/profiles.ts';
 import { audit } from '../inventory/audit.ts';
 import type { DB } from '../inventory/db.ts';
@@ -28,7 +29,6 @@ export interface DeliveryDeps {
   configDocuments?: ((m: Machine) => string[]) | undefined;
 }
 
-const INSTALLED = ['installed', 'running', 'ready'];
 
 /**
  * Decides whether a config request gets a config, and renders it. The only credential is the per-boot token, and
@@ -88,7 +88,7 @@ export class ConfigDelivery {
     });
     this.d.tokens.recordUse(t.hash, now);
     if (t.wipe && machine.reprovision) this.d.machines.update(machine.id, { reprovision: false }, now);
-    if (!INSTALLED.includes(machine.state)) this.d.machines.setState(machine.id, 'config-served', `profile ${profile.name}`, now);
+    if (!INSTALLED_STATES.includes(machine.state)) this.d.machines.setState(machine.id, 'config-served', `profile ${profile.name}`, now);
     this.d.timeline.appendNow({ machineId: machine.id, kind: 'config.served', source: 'http', ip, message: `config served (profile ${profile.name}${t.wipe ? ', wipes the disk' : ''})`, data: { sha256: r.sha256, profile: profile.name, uses: t.uses + 1 }, at: now });
     this.d.served.inc({ result: 'served' });
     this.d.log.info({ machine: machine.id, ip, profile: profile.name, sha256: r.sha256, tokenRef: ref }, 'config served');
