@@ -26,10 +26,8 @@ const op = fc.record(
   { requiredKeys: ['op'] },
 );
 
-// Two constructs are left out until the crashers they found are fixed (see the todo regression tests below):
-// a self-referencing alias ('&a [*a]') and a !!binary scalar.
 const yamlText = fc
-  .array(fc.constantFrom('a: &x {b: 1}\n', 'c: *x\n', '<<: *x\n', '---\n', '...\n', 'machine:\n', '  install:\n', '    disk: /dev/vda\n', '- op: add\n', '  path: /machine/x\n', '  value: 1\n', '$patch: delete\n', 'kind: HostnameConfig\n', '? [a]\n: b\n', '%YAML 1.2\n', '!!str 1\n', 'e: "\\u0000"\n', '\t\n', '{', ']', '&b [1, 2]\n', 'f: !custom x\n'), { maxLength: 12 })
+  .array(fc.constantFrom('a: &x {b: 1}\n', 'c: *x\n', '<<: *x\n', 'd: !!binary aGk=\n', '&a [*a]\n', '---\n', '...\n', 'machine:\n', '  install:\n', '    disk: /dev/vda\n', '- op: add\n', '  path: /machine/x\n', '  value: 1\n', '$patch: delete\n', 'kind: HostnameConfig\n', '? [a]\n: b\n', '%YAML 1.2\n', '!!str 1\n', 'e: "\\u0000"\n', '\t\n', '{', ']', '&b [1, 2]\n', 'f: !custom x\n'), { maxLength: 12 })
   .map((parts) => parts.join(''));
 
 const patch = fc.oneof(
@@ -67,16 +65,15 @@ it('fuzz: random base configs are refused with reasons, never an exception', () 
   );
 });
 
-// Crashers found by this fuzz (seed 41/42). Each returns "internal error while rendering" today: a refused config,
-// so nothing is served wrongly, but the first blocks the event loop for about a minute before the stack overflows.
-// They are todo (reported, not silenced) until src/configserve is fixed; then drop `todo` and re-add the constructs above.
+// Crashers this fuzz found (seeds 41 and 42) in src/configserve as of patch 4a3642c (fixed on main by 6d8dff0): both came out
+// of renderConfig's internal-error path, and the first held the CPU for about a minute before the stack overflowed.
 const refusedCleanly = (r: ReturnType<typeof renderConfig>): void => {
   assert.equal(r.ok, false);
   if (!r.ok) for (const e of r.errors) assert.doesNotMatch(e, /internal error/);
 };
 
-it('regression (fuzz seed 41): a patch that is a self-referencing alias (&a [*a]) is refused quickly, without recursion', { todo: 'src/configserve recurses on a cyclic alias: ~57 s, then "Maximum call stack size exceeded"' }, () => {
-  // In a child process with a deadline: today this input holds the CPU for about a minute.
+it('regression (fuzz seed 41): a patch that is a self-referencing alias (&a [*a]) is refused quickly, without recursion', () => {
+  // In a child process with a deadline: before the fix this input held the CPU for about a minute.
   const code = `import { renderConfig } from './src/configserve/render.ts'; import { WORKER } from './test/unit/configserve-fixtures.ts';
     process.stdout.write(JSON.stringify(renderConfig({ base: WORKER, patches: ['&a [*a]\\n'] })));`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: REPO, timeout: 5000, encoding: 'utf8' });
@@ -84,6 +81,6 @@ it('regression (fuzz seed 41): a patch that is a self-referencing alias (&a [*a]
   refusedCleanly(JSON.parse(r.stdout) as ReturnType<typeof renderConfig>);
 });
 
-it('regression (fuzz seed 42): a base config with a !!binary scalar is refused with a reason', { todo: 'src/configserve: "Tag not resolved for Buffer value" from the internal-error path' }, () => {
+it('regression (fuzz seed 42): a base config with a !!binary scalar is refused with a reason', () => {
   refusedCleanly(renderConfig({ base: 'd: !!binary aGk=\n', patches: [] }));
 });
