@@ -13,6 +13,7 @@ import { startStormClient } from './storm/driver.ts';
 import { createLab, GRPC_PORT, HTTP_PORT, NGINX_PORT, prepareDataDir, SERVER_IP, stormSettings, writeRelease } from './storm/lab.ts';
 import { STEPS } from './storm/machine.ts';
 import { startNginx } from './storm/nginx.ts';
+import { watchDiskWait } from './storm/proc.ts';
 
 const { values: f } = parseArgs({
   options: {
@@ -57,6 +58,7 @@ try {
   const drops0 = udpDrops();
   const cpu0 = procUsage(pid).cpuSeconds;
   const rss = watchPeakRss(pid, 50);
+  const disk = watchDiskWait(pid, 50);
   let cpu = NaN;
   let peak = NaN;
   let clientCpu = NaN;
@@ -75,6 +77,7 @@ try {
       if (l.kind === 'storm') {
         cpu = procUsage(pid).cpuSeconds - cpu0;
         peak = rss.stop();
+        disk.stop();
         clientCpu = procUsage(client.proc.pid!).cpuSeconds;
       }
     },
@@ -96,8 +99,10 @@ try {
   console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core); load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
   const retransmits = results.reduce((a, r) => a + (r.trace.dhcpRetransmits ?? 0), 0);
   console.log(`DHCP DISCOVER retransmissions (PXE timing 4/8/16/32 s): ${retransmits}; UDP datagrams dropped on a full receive buffer in heph's namespace: ${udpDrops() - drops0}`);
-  const firstFailures = results.flatMap((r) => r.failures.map((x) => `${r.m.ip}: ${x.message}`)).slice(0, 5);
-  if (firstFailures.length) console.log(`first failures:\n  ${firstFailures.join('\n  ')}`);
+  const reasons = new Map<string, number>();
+  for (const r of results) for (const x of r.failures) reasons.set(x.message, (reasons.get(x.message) ?? 0) + 1);
+  if (reasons.size) console.log(`failures by reason:\n  ${[...reasons].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([m, n]) => `${n} × ${m}`).join('\n  ')}`);
+  console.log(`heph's main thread was in uninterruptible (disk) sleep in ${(100 * disk.fraction()).toFixed(0)}% of ${disk.samples()} samples: time it could not answer anything`);
 
   const assets = lines.filter((l): l is Extract<StormLine, { kind: 'assets' }> => l.kind === 'assets');
   console.log(`\nasset step alone (${done} machines × kernel + initrd, ${ASSET_CONCURRENCY} at a time, same source addresses):`);
