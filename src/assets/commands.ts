@@ -29,7 +29,7 @@ export const assetsCommand: Command = {
           need(args, 1, USAGE);
           const arches = typeof values.arch === 'string' ? values.arch.split(',').map((a) => a.trim()).filter(Boolean) : [];
           for (const a of arches) if (a !== 'amd64' && a !== 'arm64') throw new UsageError(`--arch: ${a} is not a Talos arch (amd64, arm64)`);
-          let last = '';
+          const shown = new Map<string, number>();
           const tty = process.stderr.isTTY;
           try {
             const done = await importRelease({
@@ -40,11 +40,14 @@ export const assetsCommand: Command = {
               arches,
               progress(name, n, total) {
                 const line = `${name}: ${(n / MiB).toFixed(0)}${total ? `/${(total / MiB).toFixed(0)} MiB (${Math.floor((100 * n) / total)}%)` : ' MiB'}`;
-                // A terminal gets a live line; a log file gets one line per 10 %.
+                // A terminal gets a live line; a log file gets a line each time another 10 % is done.
                 if (tty) process.stderr.write(`\r${line}   `);
-                else if (total && line.replace(/\d+%\)$/, '') !== last && Math.floor((100 * n) / total) % 10 === 0) {
-                  last = line.replace(/\d+%\)$/, '');
-                  process.stderr.write(`${line}\n`);
+                else if (total) {
+                  const tenth = Math.floor((10 * n) / total);
+                  if (tenth > (shown.get(name) ?? 0)) {
+                    shown.set(name, tenth);
+                    process.stderr.write(`${line}\n`);
+                  }
                 }
               },
             });

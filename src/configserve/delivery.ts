@@ -25,6 +25,11 @@ export interface DeliveryDeps {
   timeline: Timeline;
   log: Logger;
   served: Counter<'result'>;
+  /**
+   * The MAC the kernel's ARP table holds for an IP (undefined: no entry). When given, a config request whose
+   * source's MAC is not one of the machine's NICs is refused: the token was copied to another box.
+   */
+  neighbour?: ((ip: string) => string | undefined) | undefined;
   /** Whole documents every config carries (EventSinkConfig, KmsgLogConfig …), wired by the daemon. */
   configDocuments?: ((m: Machine) => string[]) | undefined;
 }
@@ -58,6 +63,12 @@ export class ConfigDelivery {
     const ref = tokenRef(t.hash);
     const machine = this.d.machines.get(t.machineId);
     if (!machine || machine.acceptance !== 'accepted') return this.refuse(ip, 'machine not accepted', t.machineId, ref);
+    const seen = this.d.neighbour?.(ip);
+    if (seen && !machine.macs.includes(seen)) {
+      this.d.log.error({ machine: machine.id, ip, neighbour: seen, tokenRef: ref }, 'ALERT: config token presented by a NIC that is not the machine\'s');
+      this.d.timeline.appendNow({ machineId: machine.id, kind: 'alert.token-mac', source: 'http', ip, message: `config token used from ${ip} by NIC ${seen}, not one of this machine's`, data: { tokenRef: ref }, at: now });
+      return this.refuse(ip, 'wrong-mac', machine.id, ref);
+    }
     const profile = this.d.catalog().profiles.get(t.profile);
     if (!profile) return this.fail(503, machine, ip, `profile ${t.profile} no longer exists`, now);
     const input: RenderInput = {

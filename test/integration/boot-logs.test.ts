@@ -2,7 +2,7 @@
 // neither the token nor the config body appears anywhere in the daemon's output.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -54,6 +54,31 @@ test('tokens and config bodies never reach the logs', async () => {
     assert.ok(!out.includes('c2VjcmV0c2VjcmV0'), 'the cluster secret is in the logs');
     assert.ok(heph.logs.some((l) => l.msg === 'boot decision' && (l.decision as { action: string }).action === 'install'));
     assert.ok(heph.logs.some((l) => l.msg === 'ALERT: config token presented from another IP' && l.ip === '127.0.0.6'));
+  } finally {
+    await heph.stop();
+    dir.remove();
+  }
+});
+
+test('an asset tampered with while heph was down is caught at startup: ALERT logged, /healthz says which', async () => {
+  const dir = tempDir('heph-logs-');
+  const dataDir = join(dir.path, 'data');
+  const k = randomBytes(8192);
+  writeFileSync(join(dir.path, 'vmlinuz-amd64'), k);
+  writeFileSync(join(dir.path, 'sha512sum.txt'), `${createHash('sha512').update(k).digest('hex')}  vmlinuz-amd64\n`);
+  const { db } = openInventory(dataDir);
+  const [a] = await importRelease({ db, dataDir, source: dir.path, version: 'v1.13.9' });
+  db.close();
+  const file = join(dataDir, 'assets', a!.id);
+  chmodSync(file, 0o600);
+  writeFileSync(file, Buffer.concat([k.subarray(0, 100), Buffer.from('X'), k.subarray(101)]));
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const heph = await spawnHeph({ dataDir, http: { listen: '127.0.0.1', port }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 } });
+  try {
+    const alert = await heph.waitForLog((l) => l.msg === 'ALERT: asset failed verification; it will not be served');
+    assert.equal(alert.asset, 'vmlinuz-amd64');
+    const health = JSON.parse((await get(`http://127.0.0.1:${port}/healthz`, '127.0.0.1')).text) as { services: { boot: { detail: string } } };
+    assert.match(health.services.boot.detail, /asset refused: vmlinuz-amd64 v1\.13\.9/);
   } finally {
     await heph.stop();
     dir.remove();

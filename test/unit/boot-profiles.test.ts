@@ -3,6 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { CatalogCache, loadCatalog, parseProfile, parseSelector } from '../../src/boot/profiles.ts';
+import { openInventory } from '../../src/inventory/db.ts';
 import { REPO, tempDir } from '../helpers/heph.ts';
 
 test('the fixture directory loads: profiles with files read, selectors sorted, the broken one still listed', () => {
@@ -76,4 +77,24 @@ test('the catalog cache reloads only after its age', () => {
   assert.equal(loads, 1);
   cache.get(1001);
   assert.equal(loads, 2);
+});
+
+test('profiles and selectors stored in the inventory load next to the directory ones; clashes are reported', () => {
+  const d = tempDir();
+  const { db } = openInventory(d.path);
+  try {
+    const now = Date.now();
+    db.prepare('INSERT INTO profiles (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)').run('db-worker', JSON.stringify({ talosVersion: 'v1.13.9', base: 'configs/worker.yaml', install: { disk: '/dev/nvme0n1' } }), now, now);
+    db.prepare('INSERT INTO profiles (name, spec, created_at, updated_at) VALUES (?, ?, ?, ?)').run('worker', JSON.stringify({ talosVersion: 'v1.13.9', baseInline: 'version: v1alpha1' }), now, now);
+    db.prepare('INSERT INTO selectors (name, profile, match, auto_accept, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)').run('by-serial', 'db-worker', JSON.stringify({ serial: 'S1' }), 1, now, now);
+    const c = loadCatalog(join(REPO, 'test/fixtures/profiles'), db);
+    assert.equal(c.profiles.get('db-worker')!.install.disk, '/dev/nvme0n1');
+    assert.match(c.profiles.get('db-worker')!.base, /^version: v1alpha1/);
+    assert.equal(c.profiles.get('worker')!.source, 'lab.yaml#1', 'the first definition stays');
+    assert.ok(c.errors.some((e) => /profile worker is defined twice \(lab\.yaml#1 and inventory profile worker\)/.test(e)));
+    assert.deepEqual(c.selectors.find((s) => s.name === 'by-serial'), { name: 'by-serial', profile: 'db-worker', match: { serial: ['S1'] }, autoAccept: true, source: 'inventory selector by-serial' });
+  } finally {
+    db.close();
+    d.remove();
+  }
 });
