@@ -142,8 +142,10 @@ export async function tftpGet(m: MachineIdentity, server: string, file: string, 
       let peer: { address: string; port: number } | undefined;
       let expected = 1;
       let received = 0;
-      let windowLeft = windowsize;
-      let size = blksize;
+      // Without an OACK the server uses the RFC 1350 defaults: 512-byte blocks, one block per ACK.
+      let window = 1;
+      let windowLeft = 1;
+      let size = 512;
       let timer: NodeJS.Timeout;
       let tries = 0;
       const request = encodeRequest(Op.RRQ, file, 'octet', [['blksize', String(blksize)], ['tsize', '0'], ['windowsize', String(windowsize)]]);
@@ -169,7 +171,8 @@ export async function tftpGet(m: MachineIdentity, server: string, file: string, 
         tries = 0;
         if (p.op === Op.OACK) {
           size = Number(p.options.get('blksize') ?? 512);
-          windowLeft = Number(p.options.get('windowsize') ?? 1);
+          window = Number(p.options.get('windowsize') ?? 1);
+          windowLeft = window;
           ack(0);
           arm(() => ack(0));
         } else if (p.op === Op.DATA) {
@@ -183,7 +186,7 @@ export async function tftpGet(m: MachineIdentity, server: string, file: string, 
           const last = p.data.length < size;
           if (last || --windowLeft === 0) {
             ack(expected - 1);
-            windowLeft = Number(windowsize);
+            windowLeft = window;
           }
           if (last) {
             clearTimeout(timer);
