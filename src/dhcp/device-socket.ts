@@ -8,8 +8,8 @@
 // descriptor to dgram with the public `bind({ fd })`. The kernel then delivers to that socket only what arrived
 // on that interface (broadcast, unicast and relayed alike), and broadcasts sent from it leave through that
 // interface even without a default route. This is the same socket a systemd `.socket` unit with
-// BindToDevice= would pass in; no private Node handle is touched. Needs CAP_NET_RAW (or root) for
-// SO_BINDTODEVICE, which binding port 67 needs (CAP_NET_BIND_SERVICE) anyway in practice.
+// BindToDevice= would pass in; no private Node handle is touched. Privileges: port 67 needs root or
+// CAP_NET_BIND_SERVICE; kernels before 5.7 also want CAP_NET_RAW for SO_BINDTODEVICE.
 import dgram from 'node:dgram';
 import { constants } from 'node:os';
 import koffi from 'koffi';

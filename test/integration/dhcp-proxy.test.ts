@@ -96,7 +96,7 @@ describe('proxy-DHCP in network namespaces', { skip: !enabled && 'needs root and
   });
 
   const udhcpc = (ns: Netns) =>
-    ns.run('busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-t', '1', '-T', '2', '-s', '/bin/true', '-V', 'PXEClient:Arch:00007:UNDI:003000', '-x', '0x5d:0007', '-x', '0x5e:010300', '-x', `0x61:00${Buffer.from(UUID_WIRE).toString('hex')}`], { timeout: 20_000 });
+    ns.run('busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-t', '3', '-T', '2', '-s', '/bin/true', '-V', 'PXEClient:Arch:00007:UNDI:003000', '-x', '0x5d:0007', '-x', '0x5e:010300', '-x', `0x61:00${Buffer.from(UUID_WIRE).toString('hex')}`], { timeout: 20_000 });
 
   it('busybox udhcpc sending PXE options gets a proxy OFFER broadcast on the served interface', async () => {
     const cap = await capture(cli, 'eth0', 'udp dst port 68');
@@ -119,7 +119,7 @@ describe('proxy-DHCP in network namespaces', { skip: !enabled && 'needs root and
     assert.equal(r['dhcp.option.vendor_class_id'], 'PXEClient');
     assert.equal(r['dhcp.option.tftp_server_name'], '10.77.0.1');
     assert.equal(r['dhcp.option.bootfile_name'], 'ipxe.efi');
-    await heph.waitForLog((l) => l.msg === 'new machine seen by proxy-DHCP' && l.uuid === '7e57b001-0000-4000-8000-000000000001', 5_000);
+    await heph.waitForLog((l) => l.msg === 'new machine seen by proxy-DHCP' && l.uuid === '7e57b001-0000-4000-8000-000000000001', 20_000);
   });
 
   it('a DISCOVER on the interface heph does not serve gets no answer (but the same host answers on eth0)', async () => {
