@@ -11,6 +11,7 @@ CREATE TABLE api_sessions (
 CREATE INDEX api_sessions_expires ON api_sessions (expires_at);
 
 -- Paging and filtering the machine table with 10k rows.
+CREATE INDEX machines_first_seen ON machines (first_seen, id);
+CREATE INDEX machines_last_seen ON machines (last_seen, id);
 CREATE INDEX machines_profile ON machines (profile);
 CREATE INDEX machines_hostname ON machines (hostname);
-CREATE INDEX timeline_at ON timeline (at);

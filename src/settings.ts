@@ -37,8 +37,8 @@ export const settingsSchema = {
   boot: bootSettings,
   profiles: profilesSettings,
   grpc: grpcSettings,
-  kmsg: kmsgSettings,
   api: apiSettings,
+  kmsg: kmsgSettings,
   shutdown: section('Stopping.', {
     graceMs: int('How long services get to finish in-flight work on SIGTERM/SIGINT before heph exits anyway.', 4000, 100, 60000),
   }),

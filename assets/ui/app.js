@@ -4,17 +4,20 @@
 
 const STATES = ['discovered', 'booting', 'config-served', 'installing', 'installed', 'running', 'ready', 'failed'];
 const PAGE = 50;
-// The boot journey the machine page leads with; each stage is reached by the first event whose kind matches.
+// The boot journey the machine page leads with; a stage is reached by the first event whose kind matches
+// (kinds as the dhcp, tftp, ipxe, assets, configserve and events modules write them). Joined is the ready state.
 const STAGES = [
   ['DHCP', /^dhcp\./],
   ['TFTP', /^tftp\./],
-  ['Script', /^(ipxe|script)\./],
-  ['Kernel', /kernel/],
-  ['Initrd', /initr/],
-  ['Config', /^config\./],
+  ['Script', /^ipxe\.script$/],
+  ['Kernel', /^asset\.kernel$/],
+  ['Initrd', /^asset\.initr/],
+  ['Config', /^config\.served$/],
   ['Talos', /^talos\./],
-  ['Joined', /joined|ready/],
+  ['Joined', /^talos\.joined$/],
 ];
+// Events that report something going wrong are shown in red.
+const TROUBLE = /(^alert\.|\.(refused|error|failed)$)/;
 
 const $ = (id) => document.getElementById(id);
 const session = { csrf: null, name: null, scope: null };
@@ -245,10 +248,9 @@ async function loadMachine(id) {
   }
   head(data.machine);
   $('events').replaceChildren();
-  $('stages').dataset.reached = '';
   renderStages([]);
   for (const e of data.timeline) addEvent(e);
-  $('kmsg').textContent = data.kernelLog.length ? data.kernelLog.map((l) => `${l.at ?? ''} ${l.message ?? l.msg ?? JSON.stringify(l)}`).join('\n') : 'No kernel log received yet.';
+  $('kmsg').textContent = data.kernelLog.length ? data.kernelLog.map((l) => `${l.talosTime ?? l.at ?? ''} ${l.msg ?? l.message ?? JSON.stringify(l)}`).join('\n') : 'No kernel log received yet.';
   $('facts').replaceChildren(
     ...[
       ['ID', data.machine.id],
@@ -259,10 +261,24 @@ async function loadMachine(id) {
       ['Arch', data.machine.arch],
       ['Firmware', data.machine.platform],
       ['Labels', Object.entries(data.machine.labels).map(([k, v]) => `${k}=${v}`).join(', ')],
+      ['Profile', ''],
       ['First seen', data.machine.firstSeen],
     ].flatMap(([k, v]) => [el('dt', { text: k }), el('dd', { text: v ?? '' })]),
   );
+  explainProfile(id);
   $('nics').replaceChildren(...data.nics.map((n) => el('tr', {}, el('td', { class: 'mono', text: n.mac }), el('td', { class: 'mono', text: n.ip ?? '' }), el('td', { text: n.firstSeen }), el('td', { text: n.lastSeen }))));
+}
+
+// "Which profile would it get, and why": the boot module's answer, shown next to the facts.
+async function explainProfile(id) {
+  const dd = [...$('facts').querySelectorAll('dt')].find((dt) => dt.textContent === 'Profile')?.nextElementSibling;
+  if (!dd) return;
+  try {
+    const e = await api('GET', `/api/v1/machines/${encodeURIComponent(id)}/profile`);
+    dd.textContent = `${e.profile ?? 'none'} — ${e.reason}${e.profile && !e.profileExists ? ' (no such profile!)' : ''}`;
+  } catch (err) {
+    dd.textContent = err.message;
+  }
 }
 
 function head(m) {
@@ -271,6 +287,7 @@ function head(m) {
   $('accept').hidden = !canOperate() || m.acceptance === 'accepted';
   $('reprovision').hidden = !canOperate();
   $('reprovision').disabled = m.reprovision;
+  if (m.state === 'ready') renderStages(['talos.joined']);
 }
 
 async function refreshMachineHead() {
@@ -288,7 +305,7 @@ function renderStages(kinds) {
 }
 
 function addEvent(e, live = false) {
-  const tr = el('tr', { class: live ? 'new' : '' }, el('td', { text: e.at?.slice(11, 23) ?? '', title: e.at ?? '' }), el('td', { text: e.source }), el('td', { class: 'mono', text: e.kind }), el('td', { text: e.message }));
+  const tr = el('tr', { class: `${live ? 'new' : ''} ${TROUBLE.test(e.kind) ? 'trouble' : ''}` }, el('td', { text: e.at?.slice(11, 23) ?? '', title: e.at ?? '' }), el('td', { text: e.source }), el('td', { class: 'mono', text: e.kind }), el('td', { text: e.message }));
   $('events').append(tr);
   renderStages([e.kind]);
 }

@@ -1,9 +1,11 @@
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Command } from '../commands.ts';
 import { parse, UsageError } from '../args.ts';
 import { audit } from '../inventory/audit.ts';
-import { openInventory } from '../inventory/db.ts';
+import { ensureDataDir, openInventory } from '../inventory/db.ts';
 import { loadSettings } from '../settings.ts';
-import { SCOPES, Tokens, type Scope } from './tokens.ts';
+import { SCOPE_PREFIX, SCOPES, Tokens, type Scope } from './tokens.ts';
 
 const USAGE = `usage: heph tokens create --name NAME [--scope read|operator|admin] [--config FILE]
        heph tokens list [--config FILE]
@@ -92,5 +94,56 @@ export const tokensCommand: Command = {
       default:
         throw new UsageError(`${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\n${USAGE}`);
     }
+  },
+};
+
+const CERT_USAGE = `usage: heph admin-cert create --name NAME [--scope read|operator|admin] --out DIR [--days N] [--config FILE] [--set path=value]
+
+Issues a client certificate for the admin gRPC API (mutual TLS), signed by heph's CA in the data directory
+(created if missing). Writes DIR/NAME.crt, DIR/NAME.key (0600) and DIR/ca.crt; the scope goes into the
+certificate's subject O (heph:<scope>). Certificates cannot be revoked one by one: keep --days short.`;
+
+export const adminCertCommand: Command = {
+  name: 'admin-cert',
+  summary: 'issue a client certificate for the admin gRPC API',
+  usage: CERT_USAGE,
+  run: async (argv) => {
+    const { values, positionals } = parse(argv, CERT_USAGE, {
+      config: { type: 'string', short: 'c' },
+      set: { type: 'string', multiple: true },
+      name: { type: 'string' },
+      scope: { type: 'string' },
+      out: { type: 'string' },
+      days: { type: 'string' },
+    });
+    if (values.help) return (console.log(CERT_USAGE), 0);
+    const [sub, ...rest] = positionals;
+    if (sub !== 'create') throw new UsageError(`${sub === undefined ? 'missing subcommand' : `unknown subcommand "${sub}"`}\n\n${CERT_USAGE}`);
+    if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"\n\n${CERT_USAGE}`);
+    const name = values.name;
+    const scope = (values.scope ?? 'read') as string;
+    const days = values.days === undefined ? 90 : Number(values.days);
+    if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(name)) throw new UsageError(`--name is required: letters, digits, dot, dash, underscore (it names the files and the certificate CN)\n\n${CERT_USAGE}`);
+    if (!(SCOPES as readonly string[]).includes(scope)) throw new UsageError(`--scope must be one of ${SCOPES.join(', ')}, not "${scope}"\n\n${CERT_USAGE}`);
+    if (typeof values.out !== 'string' || values.out === '') throw new UsageError(`--out DIR is required\n\n${CERT_USAGE}`);
+    if (!Number.isInteger(days) || days < 1 || days > 825) throw new UsageError(`--days must be a whole number from 1 to 825\n\n${CERT_USAGE}`);
+    const { settings } = loadSettings({ file: typeof values.config === 'string' ? values.config : undefined, overrides: Array.isArray(values.set) ? values.set.map(String) : [] });
+    const { loadOrCreateCA, issueClientCert } = await import('../pki/ca.ts');
+    const { ensurePrivateDir, writePrivateFile } = await import('../pki/files.ts');
+    const dataDir = ensureDataDir(settings.dataDir);
+    const ca = await loadOrCreateCA(dataDir);
+    const cert = await issueClientCert(ca, { commonName: name, organization: `${SCOPE_PREFIX}${scope}`, days });
+    const out = ensurePrivateDir(resolve(values.out));
+    writePrivateFile(join(out, `${name}.key`), cert.keyPem);
+    writeFileSync(join(out, `${name}.crt`), cert.certPem);
+    writeFileSync(join(out, 'ca.crt'), cert.caPem);
+    const { db } = openInventory(dataDir);
+    try {
+      audit(db, { actor: 'cli', action: 'cert.issue', detail: { cn: name, scope, days, notAfter: cert.notAfter.toISOString() } });
+    } finally {
+      db.close();
+    }
+    console.log(`wrote ${join(out, `${name}.crt`)}, ${join(out, `${name}.key`)} (0600) and ${join(out, 'ca.crt')}; scope ${scope}, valid until ${cert.notAfter.toISOString()}`);
+    return 0;
   },
 };

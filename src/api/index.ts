@@ -9,9 +9,12 @@ import { counter, gauge } from '../metrics.ts';
 import { disabledService, type Service } from '../service.ts';
 import { PAGE_CSP, loadUi, uiRoutes } from '../ui/static.ts';
 import { installGuards } from './auth.ts';
+import { AdminGrpcService } from './grpc.ts';
 import { installErrorHandlers } from './errors.ts';
 import { buildOpenApi, routeDoc, type RouteDoc } from './openapi.ts';
+import { ImportJobs } from './imports.ts';
 import { adminRoutes } from './routes/admin.ts';
+import { assetRoutes } from './routes/assets.ts';
 import { eventRoutes } from './routes/events.ts';
 import { machineRoutes } from './routes/machines.ts';
 import { profileRoutes } from './routes/profiles.ts';
@@ -30,9 +33,16 @@ export function createApiService(ctx: Context): Service {
   const tokens = new Tokens(ctx.db);
   const ttlMs = s.sessionHours * 3_600_000;
   const sessions = new Sessions(ctx.db, ttlMs);
-  bootstrapAdminToken(ctx, tokens);
+  // On start, not now: a daemon that fails to start must not mint a token.
+  svc.app.addHook('onReady', async () => bootstrapAdminToken(ctx, tokens));
   composeApi(svc.app, ctx, tokens, sessions, ttlMs);
   return svc;
+}
+
+/** The admin gRPC service (mutual TLS); off with the admin listener or on its own. */
+export function createAdminGrpcService(ctx: Context): Service {
+  if (!ctx.settings.api.enabled || !ctx.settings.api.grpc.enabled) return disabledService('admin-grpc', 'api.enabled or api.grpc.enabled is false');
+  return new AdminGrpcService(ctx);
 }
 
 export function composeApi(app: FastifyInstance, ctx: Context, tokens: Tokens, sessions: Sessions, ttlMs: number): void {
@@ -58,6 +68,7 @@ export function composeApi(app: FastifyInstance, ctx: Context, tokens: Tokens, s
   profileRoutes(app, ctx);
   eventRoutes(app, ctx, streams);
   adminRoutes(app, ctx, tokens);
+  assetRoutes(app, ctx, new ImportJobs(ctx));
   uiRoutes(app, loadUi());
   let doc: unknown;
   app.get('/api/v1/openapi.json', { config: { scope: 'public' }, schema: { summary: 'This document', tags: ['meta'] } }, async (_req, reply) =>

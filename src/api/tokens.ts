@@ -4,6 +4,9 @@ import type { DB } from '../inventory/db.ts';
 export const SCOPES = ['read', 'operator', 'admin'] as const;
 export type Scope = (typeof SCOPES)[number];
 
+/** Admin gRPC client certificates carry their scope in subject O, the way Talos carries roles (`os:admin`). */
+export const SCOPE_PREFIX = 'heph:';
+
 /** Each scope includes the ones before it: operator can read, admin can operate. */
 export function scopeAllows(held: Scope, needed: Scope): boolean {
   return SCOPES.indexOf(held) >= SCOPES.indexOf(needed);

@@ -2,7 +2,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export const UI_DIR = fileURLToPath(new URL('../../assets/ui/', import.meta.url));
 
@@ -48,16 +48,18 @@ export function loadUi(dir = UI_DIR): Map<string, StaticFile> {
 }
 
 export function uiRoutes(app: FastifyInstance, files: Map<string, StaticFile>): void {
-  const serve = (name: string) => async (req: { headers: Record<string, string | string[] | undefined> }, reply: import('fastify').FastifyReply) => {
+  const send = (name: string, req: FastifyRequest, reply: FastifyReply): FastifyReply => {
     const f = files.get(name);
     if (!f) return reply.code(404).send({ error: { code: 'not_found', message: `no file ${name}` } });
     reply.header('content-type', f.type).header('etag', f.etag).header('cache-control', 'no-cache');
     if (req.headers['if-none-match'] === f.etag) return reply.code(304).send();
     return reply.send(f.body);
   };
-  app.get('/', { config: { scope: 'public' } }, serve('index.html'));
-  app.get('/docs', { config: { scope: 'public' } }, serve('docs.html'));
-  app.get('/ui/:file', { config: { scope: 'public' }, schema: { params: { type: 'object', properties: { file: { type: 'string', pattern: '^[a-z0-9-]+\\.(js|css|html|svg|ico)$' } } } } }, async (req, reply) =>
-    serve((req.params as { file: string }).file)(req, reply),
+  app.get('/', { config: { scope: 'public' } }, async (req, reply) => send('index.html', req, reply));
+  app.get('/docs', { config: { scope: 'public' } }, async (req, reply) => send('docs.html', req, reply));
+  app.get(
+    '/ui/:file',
+    { config: { scope: 'public' }, schema: { params: { type: 'object', required: ['file'], properties: { file: { type: 'string', pattern: '^[a-z0-9-]+\\.(js|css|html|svg|ico)$' } } } } },
+    async (req, reply) => send((req.params as { file: string }).file, req, reply),
   );
 }

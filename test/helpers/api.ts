@@ -17,9 +17,9 @@ export interface ApiHeph {
   stop(): Promise<void>;
 }
 
-/** An in-process heph with its admin listener on a free loopback port, and a fetch wrapper for it. */
-export async function apiHeph(): Promise<ApiHeph> {
-  const h = await inProcessHeph();
+/** An in-process heph with its admin listener (and, if asked, the admin gRPC service) on free loopback ports. */
+export async function apiHeph(opts: { grpc?: boolean } = {}): Promise<ApiHeph> {
+  const h = await inProcessHeph({ api: { grpc: { enabled: opts.grpc ?? false } } });
   const svc = h.daemon.services.find((s) => s.name === 'api') as HttpService;
   const url = `http://127.0.0.1:${svc.port}`;
   const admin = readFileSync(join(h.dir, INITIAL_TOKEN_FILE), 'utf8').trim();

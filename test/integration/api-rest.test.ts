@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -318,6 +320,53 @@ describe('REST /api/v1', () => {
     assert.equal(unauth.status, 401);
   });
 
+  test('asset imports from a release URL run in the background and report progress', async () => {
+    const files: Record<string, Buffer> = { 'vmlinuz-amd64': randomBytes(1 << 20), 'initramfs-amd64.xz': randomBytes(3 << 20) };
+    const sums = (tamper: boolean): string =>
+      Object.entries(files)
+        .map(([n, b]) => `${createHash('sha512').update(tamper && n.startsWith('initramfs') ? Buffer.from('other') : b).digest('hex')}  ${n}`)
+        .join('\n');
+    // A release on loopback, like github.com/siderolabs/talos/releases/download/<version>/.
+    const server = createServer((req, res) => {
+      const m = /^\/(good|bad)\/v1\.13\.9\/(.+)$/.exec(req.url ?? '');
+      const body = m && (m[2] === 'sha512sum.txt' ? Buffer.from(sums(m[1] === 'bad')) : files[m[2]!]);
+      if (!body) return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-length': body.length }).end(body);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      assert.equal((await h.call('POST', '/api/v1/assets/imports', { token: h.token('operator'), body: { source: `${base}/good/v1.13.9` } })).status, 403);
+      const local = await h.call('POST', '/api/v1/assets/imports', { body: { source: '/etc' } });
+      assert.equal(local.status, 400);
+      assert.match(local.body.error.message, /^source: /);
+      const started = await h.call('POST', '/api/v1/assets/imports', { body: { source: `${base}/good/v1.13.9`, arches: ['amd64'] } });
+      assert.equal(started.status, 202);
+      assert.equal(started.body.state, 'running');
+      let job = started.body;
+      for (let i = 0; i < 200 && job.state === 'running'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        job = (await h.call('GET', `/api/v1/assets/imports/${started.body.id}`, { token: h.token('read') })).body;
+      }
+      assert.equal(job.state, 'done', JSON.stringify(job));
+      assert.deepEqual(job.files['initramfs-amd64.xz'], { done: 3 << 20, total: 3 << 20 });
+      assert.deepEqual(job.imported.map((a: { name: string }) => a.name).sort(), ['initramfs-amd64.xz', 'vmlinuz-amd64']);
+      const assets = await h.call('GET', '/api/v1/assets', { token: h.token('read') });
+      assert.deepEqual(assets.body.items.map((a: { name: string; version: string }) => `${a.version} ${a.name}`), ['v1.13.9 initramfs-amd64.xz', 'v1.13.9 vmlinuz-amd64']);
+      const bad = await h.call('POST', '/api/v1/assets/imports', { body: { source: `${base}/bad/v1.13.9` } });
+      for (let i = 0; i < 200 && job.state !== 'failed'; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+        job = (await h.call('GET', `/api/v1/assets/imports/${bad.body.id}`)).body;
+      }
+      assert.equal(job.state, 'failed');
+      assert.match(job.error, /initramfs-amd64\.xz: SHA-512 mismatch/);
+      assert.deepEqual((await h.call('GET', '/api/v1/assets/imports')).body.items.map((j: { id: string }) => j.id), [bad.body.id, started.body.id]);
+      assert.equal((await h.call('GET', '/api/v1/audit?action=asset.import')).body.items.length, 2);
+    } finally {
+      server.close();
+    }
+  });
+
   test('the OpenAPI document describes every route with schemas that compile', async () => {
     const r = await h.call('GET', '/api/v1/openapi.json', { token: undefined });
     assert.equal(r.status, 200);
@@ -326,7 +375,7 @@ describe('REST /api/v1', () => {
     const ops = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, o]) => Object.entries(o).map(([method, op]) => ({ path, method, op })));
     const ids = ops.map((o) => o.op.operationId);
     assert.equal(new Set(ids).size, ids.length, 'operationIds are unique');
-    for (const expected of ['get /api/v1/machines', 'patch /api/v1/machines/{id}', 'post /api/v1/machines/{id}/accept', 'post /api/v1/machines/{id}/reprovision', 'delete /api/v1/machines/{id}', 'post /api/v1/profiles', 'post /api/v1/selectors/validate', 'get /api/v1/machines/{id}/profile', 'get /api/v1/events/stream', 'get /api/v1/audit', 'post /api/v1/tokens', 'delete /api/v1/tokens/{id}', 'get /api/v1/assets']) {
+    for (const expected of ['get /api/v1/machines', 'patch /api/v1/machines/{id}', 'post /api/v1/machines/{id}/accept', 'post /api/v1/machines/{id}/reprovision', 'delete /api/v1/machines/{id}', 'post /api/v1/profiles', 'post /api/v1/selectors/validate', 'get /api/v1/machines/{id}/profile', 'get /api/v1/events/stream', 'get /api/v1/audit', 'post /api/v1/tokens', 'delete /api/v1/tokens/{id}', 'get /api/v1/assets', 'post /api/v1/assets/imports', 'get /api/v1/assets/imports/{id}']) {
       assert.ok(ops.some((o) => `${o.method} ${o.path}` === expected), expected);
     }
     const ajv = new Ajv({ strict: false, validateFormats: false });

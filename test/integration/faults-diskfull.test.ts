@@ -59,7 +59,7 @@ describe('faults: the data dir disk fills up', { skip: canMount() ? false : 'nee
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mnt.path]);
     const dataDir = join(mnt.path, 'data');
     mkdirSync(dataDir);
-    heph = await spawnHeph({ dataDir, http: { listen: '127.0.0.1', port: PORT }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 }, api: { enabled: false } });
+    heph = await spawnHeph({ dataDir, http: { listen: '127.0.0.1', port: PORT }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 }, api: { enabled: false, grpc: { enabled: false } } });
     assert.equal((await get('/healthz')).status, 200);
     // Machines exist before the disk fills; what follows are sightings and timeline events (write-behind).
     for (let i = 0; i < 20; i++) assert.equal((await get(script(i))).status, 200);

@@ -19,7 +19,7 @@ const tmp = tempDir('heph-startup-');
 /** Runs `heph serve` on `dataDir` until it exits (or 30 s); returns the exit code and stderr. */
 function serve(dataDir: string): Promise<{ code: number | null; stderr: string; stdout: string }> {
   const config = join(dataDir, '..', `heph-${Math.random().toString(36).slice(2)}.yaml`);
-  writeFileSync(config, stringify({ dataDir, log: { level: 'info' }, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 }, api: { port: 0, grpc: { port: 0 } } }));
+  writeFileSync(config, stringify({ dataDir, log: { level: 'info' }, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 }, api: { port: 0, grpc: { enabled: false, port: 0 } } }));
   const p = spawn(process.execPath, [HEPH_BIN, 'serve', '--config', config], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let stdout = '';

@@ -151,11 +151,22 @@ describe('web page of machine states (Chromium)', () => {
     const { ctx } = h.daemon;
     ctx.timeline.appendNow({ machineId: target, kind: 'dhcp.discover', source: 'dhcp', message: 'PXE DISCOVER (x86-64 UEFI)', ip: '10.0.16.147' });
     ctx.timeline.appendNow({ machineId: target, kind: 'tftp.done', source: 'tftp', message: 'ipxe.efi sent (1.0 MiB)' });
+    ctx.timeline.appendNow({ machineId: target, kind: 'config.refused', source: 'http', message: 'config refused: token from another IP' });
+    // The kernel log as the events module stores it.
+    const kmsg = ctx.db.prepare('INSERT INTO kmsg (machine_id, ip, at, msg, talos_time) VALUES (?, ?, ?, ?, ?)');
+    kmsg.run(target, '10.0.16.147', Date.now(), '[talos] task startAllServices (1/1): waiting for 9 services', '2026-11-22T04:00:01Z');
+    kmsg.run(target, '10.0.16.147', Date.now(), '<img src=x onerror="window.__xss=3">', '2026-11-22T04:00:02Z');
     await page.goto(`${h.url}/#/machines/${target}`);
     await page.locator('#m-title', { hasText: 'node-04243' }).waitFor();
     await page.locator('#events tr', { hasText: 'PXE DISCOVER' }).waitFor();
-    assert.deepEqual(await page.locator('#stages li.done').allTextContents(), ['DHCP', 'TFTP', 'Talos']);
+    assert.deepEqual(await page.locator('#stages li.done').allTextContents(), ['DHCP', 'TFTP', 'Talos'], 'a refused config is not the Config stage');
+    assert.equal(await page.locator('#events tr.trouble').count(), 1);
+    const log = await page.textContent('#kmsg');
+    assert.match(log!, /2026-11-22T04:00:01Z \[talos\] task startAllServices/);
+    assert.match(log!, /<img src=x onerror=/, 'kernel log markup is shown as text');
+    assert.equal(await page.locator('#kmsg img').count(), 0);
     // The timeline comes before everything else on the page.
+    await page.locator('#facts dd', { hasText: 'no selector matches and no profile is assigned' }).waitFor();
     const order = await page.locator('#machine-view h2').allTextContents();
     assert.deepEqual(order, ['Boot timeline', 'Kernel log', 'Machine', 'NICs']);
     ctx.timeline.append({ machineId: target, kind: 'ipxe.script', source: 'http', message: 'install script served' });
@@ -170,6 +181,9 @@ describe('web page of machine states (Chromium)', () => {
     await page.locator('#events tr', { hasText: 'accepted by an operator' }).waitFor();
     const audit = ctx.db.prepare("SELECT actor FROM audit WHERE action = 'machine.accept' AND machine_id = ?").pluck().all(target);
     assert.equal(audit.length, 1);
+    ctx.machines.setState(target, 'ready', null);
+    ctx.timeline.append({ machineId: target, kind: 'talos.state', source: 'events', message: 'node is ready' });
+    await page.locator('#stages li.done', { hasText: 'Joined' }).waitFor({ timeout: 10_000 });
     await page.click('#reprovision');
     await page.locator('#m-sub .a-reprovision').waitFor();
     assert.equal(ctx.machines.get(target)!.reprovision, true);

@@ -27,7 +27,7 @@ const tokenSchema = {
   },
 } as const;
 
-/** API tokens, the audit trail and the asset list: the admin's and the auditor's views. */
+/** API tokens and the audit trail: the admin's and the auditor's views. */
 export function adminRoutes(app: FastifyInstance, ctx: Context, tokens: Tokens): void {
   app.get('/api/v1/tokens', {
     config: { scope: 'admin' },
@@ -109,29 +109,6 @@ export function adminRoutes(app: FastifyInstance, ctx: Context, tokens: Tokens):
         detail: string;
       }[];
       return { items: rows.map((r) => ({ id: r.id, at: iso(r.at), actor: r.actor, action: r.action, machineId: r.machine_id, ip: r.ip, detail: JSON.parse(r.detail) as unknown })) };
-    },
-  });
-
-  app.get('/api/v1/assets', {
-    config: { scope: 'read' },
-    schema: {
-      summary: 'Imported boot assets (kernels, initramfs images)',
-      tags: ['assets'],
-      response: {
-        200: {
-          type: 'object',
-          properties: {
-            items: {
-              type: 'array',
-              items: { type: 'object', properties: { sha512: { type: 'string' }, name: { type: 'string' }, version: { type: 'string' }, arch: { type: 'string' }, kind: { type: 'string' }, size: { type: 'integer' }, importedAt: { type: 'string' } } },
-            },
-          },
-        },
-      },
-    },
-    handler: async () => {
-      const rows = ctx.db.prepare('SELECT * FROM assets ORDER BY version, arch, name').all() as { id: string; name: string; version: string; arch: string; kind: string; size: number; imported_at: number }[];
-      return { items: rows.map((r) => ({ sha512: r.id, name: r.name, version: r.version, arch: r.arch, kind: r.kind, size: r.size, importedAt: iso(r.imported_at) })) };
     },
   });
 }

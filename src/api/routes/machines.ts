@@ -9,7 +9,7 @@ import { errorSchema, eventSchema, idParams, labelsSchema, machineSchema, pageQu
 
 const HOSTNAME = '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$';
 
-const listQuery = {
+export const listQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
@@ -36,7 +36,7 @@ interface ListQuery {
   offset: number;
 }
 
-const patchBody = {
+export const patchBody = {
   type: 'object',
   additionalProperties: false,
   minProperties: 1,
@@ -47,7 +47,7 @@ const patchBody = {
   },
 } as const;
 
-const reasonBody = {
+export const reasonBody = {
   type: 'object',
   additionalProperties: false,
   properties: { reason: { type: 'string', maxLength: 500 } },
