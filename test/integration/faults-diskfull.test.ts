@@ -12,7 +12,8 @@ import Database from 'better-sqlite3';
 import { DB_FILE } from '../../src/inventory/db.ts';
 import { spawnHeph, tempDir, type HephProcess } from '../helpers/heph.ts';
 
-const PORT = 18_931;
+/** The port heph's HTTP server bound (settings say 0), from its "heph is up" line. */
+let port = 0;
 
 function canMount(): boolean {
   if (process.getuid?.() !== 0) return false;
@@ -30,7 +31,7 @@ function canMount(): boolean {
 
 function get(path: string, from = '127.0.0.1'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: PORT, path, localAddress: from, agent: false }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, localAddress: from, agent: false }, (res) => {
       let body = '';
       res.on('data', (c: Buffer) => (body += c.toString()));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -59,7 +60,9 @@ describe('faults: the data dir disk fills up', { skip: canMount() ? false : 'nee
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=6m', 'tmpfs', mnt.path]);
     const dataDir = join(mnt.path, 'data');
     mkdirSync(dataDir);
-    heph = await spawnHeph({ dataDir, http: { listen: '127.0.0.1', port: PORT }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 }, api: { enabled: false, grpc: { enabled: false } } });
+    heph = await spawnHeph({ dataDir, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 }, api: { enabled: false, grpc: { enabled: false } } });
+    const up = heph.logs.find((l) => l.msg === 'heph is up') as { services: { http: { listening: { tcp: string } } } };
+    port = Number(up.services.http.listening.tcp.split(':')[1]);
     assert.equal((await get('/healthz')).status, 200);
     // Machines exist before the disk fills; what follows are sightings and timeline events (write-behind).
     for (let i = 0; i < 20; i++) assert.equal((await get(script(i))).status, 200);
