@@ -22,7 +22,7 @@ describe('first start and heph tokens', () => {
       log: { level: 'info' },
       http: { listen: '127.0.0.1', port: 0 },
       grpc: { listen: '127.0.0.1', port: 0 },
-      api: { port: 0, grpc: { port: 0 } },
+      api: { port: 0, grpc: { enabled: false, port: 0 } },
     });
     const up = await proc.waitForLog((l) => l.msg === 'heph is up');
     url = `http://${(up.services as { api: { listening: { tcp: string } } }).api.listening.tcp}`;
