@@ -106,7 +106,8 @@ describe('faults: the data dir disk fills up', { skip: canMount() ? false : 'nee
 
     rmSync(filler);
     let ok = false;
-    for (let i = 0; i < 100 && !ok; i++) {
+    // The write-behind backs off (doubling, up to 30 s) while the disk stays full: allow one full backoff.
+    for (let i = 0; i < 300 && !ok; i++) {
       await sleep(200);
       const h = await get('/healthz');
       ok = h.status === 200 && (JSON.parse(h.body) as { services: { database: { pendingWrites: number } } }).services.database.pendingWrites === 0;
