@@ -11,23 +11,11 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { DB_FILE } from '../../src/inventory/db.ts';
 import { spawnHeph, tempDir, type HephProcess } from '../helpers/heph.ts';
+import { canMount } from '../helpers/system.ts';
 
 /** The port heph's HTTP server bound (settings say 0), from its "heph is up" line. */
 let port = 0;
 
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  const d = tempDir();
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d.path]);
-    execFileSync('umount', [d.path]);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    d.remove();
-  }
-}
 
 function get(path: string, from = '127.0.0.1'): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
