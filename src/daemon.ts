@@ -1,3 +1,4 @@
+import { createAdminGrpcService, createApiService } from './api/index.ts';
 import { createDhcpService } from './dhcp/index.ts';
 import type { Context } from './context.ts';
 import { StartupError } from './errors.ts';
@@ -88,7 +89,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
     });
     const trusted = trustServices(ctx, { resolveAsset: (path) => assetFile(boot.assets, ctx.dataDir, path) });
     const https = trusted.find((s): s is HttpsService => s instanceof HttpsService);
-    services = [http, ...trusted, events, createTftpService(ctx), boot, createDhcpService(ctx)];
+    services = [http, ...trusted, createApiService(ctx), createAdminGrpcService(ctx), events, createTftpService(ctx), boot, createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;

@@ -1,30 +1,28 @@
-import { existsSync, mkdirSync, readdirSync, renameSync } from 'node:fs';
+import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, UsageError } from '../args.ts';
 import type { Command } from '../commands.ts';
 import { loadSettings } from '../settings.ts';
-import { issueClientCert, loadOrCreateCA, pkiDir, readCA } from './ca.ts';
-import { ensurePrivateDir, writePrivateFile } from './files.ts';
+import { loadOrCreateCA, pkiDir, readCA } from './ca.ts';
+import { ensurePrivateDir } from './files.ts';
 import { talosTrustArg } from './talos.ts';
 
 const USAGE = `usage: heph pki <subcommand> [--config FILE] [--set path=value]...
 
   show                      where heph's CA is, its fingerprint and validity
   ca                        print the CA certificate (PEM): what machines, iPXE builds (TRUST=) and clients trust
-  client-cert --name NAME [--org ROLE] [--days N] --out DIR
-                            issue a client certificate for the admin gRPC API: DIR/NAME.crt, DIR/NAME.key (0600)
-                            and DIR/ca.crt
   talos-arg [--inline]      print talos.config.early=… (or talos.config.inline=…) carrying the CA, for Talos to
                             fetch talos.config over https
   rotate --yes              start a new CA (the boot signing certificate follows on the next start); the old files move to
                             <dataDir>/pki/retired-<time>/. Restart heph afterwards; every machine, iPXE build and
                             client that trusted the old CA must be given the new one.
 
-The CA lives in <dataDir>/pki (created on the first \`heph serve\` or by any of these commands).`;
+The CA lives in <dataDir>/pki (created on the first \`heph serve\` or by any of these commands). Client
+certificates for the admin gRPC API: \`heph admin-cert create\`.`;
 
 export const pkiCommand: Command = {
   name: 'pki',
-  summary: "heph's certificate authority: show, client certificates, rotate",
+  summary: "heph's certificate authority: show, print, talos.config.early argument, rotate",
   usage: USAGE,
   run,
 };
@@ -33,10 +31,6 @@ async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, USAGE, {
     config: { type: 'string', short: 'c' },
     set: { type: 'string', multiple: true },
-    name: { type: 'string' },
-    org: { type: 'string' },
-    days: { type: 'string' },
-    out: { type: 'string' },
     inline: { type: 'boolean' },
     yes: { type: 'boolean' },
   });
@@ -59,22 +53,6 @@ async function run(argv: string[]): Promise<number> {
     case 'ca':
       process.stdout.write((await loadOrCreateCA(dataDir)).certPem);
       return 0;
-    case 'client-cert': {
-      const name = String(values.name ?? '');
-      const out = typeof values.out === 'string' ? resolve(values.out) : '';
-      if (!/^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/.test(name)) throw new UsageError(`--name must be a simple name such as alice or ci-bot\n\n${USAGE}`);
-      if (!out) throw new UsageError(`--out DIR is required\n\n${USAGE}`);
-      const days = values.days === undefined ? 365 : Number(values.days);
-      if (!Number.isInteger(days) || days < 1 || days > 3650) throw new UsageError(`--days must be a whole number from 1 to 3650\n\n${USAGE}`);
-      const ca = await loadOrCreateCA(dataDir);
-      const cert = await issueClientCert(ca, { commonName: name, days, ...(typeof values.org === 'string' ? { organization: values.org } : {}) });
-      mkdirSync(out, { recursive: true, mode: 0o700 });
-      writePrivateFile(join(out, `${name}.key`), cert.keyPem);
-      writePrivateFile(join(out, `${name}.crt`), cert.certPem);
-      writePrivateFile(join(out, 'ca.crt'), cert.caPem);
-      console.log(`wrote ${join(out, `${name}.crt`)}, ${join(out, `${name}.key`)} and ${join(out, 'ca.crt')} (valid until ${cert.notAfter.toISOString()})`);
-      return 0;
-    }
     case 'talos-arg':
       console.log(await talosTrustArg((await loadOrCreateCA(dataDir)).certPem, values.inline ? 'talos.config.inline' : 'talos.config.early'));
       return 0;
