@@ -10,7 +10,7 @@ describe('a daemon with HTTPS and signing on', () => {
   const tmp = tempDir('heph-pki-logs-');
   after(() => tmp.remove());
 
-  it('creates its trust files 0600/0700 and writes no PEM, key or token to its logs, even at debug level', async () => {
+  it('creates its trust files 0600/0700 and writes no PEM, key or token to its logs, even at debug level (HTTPS, signing, admin gRPC on)', async () => {
     const dataDir = join(tmp.path, 'data');
     const heph = await spawnHeph({
       dataDir,
@@ -19,6 +19,8 @@ describe('a daemon with HTTPS and signing on', () => {
       http: { listen: '127.0.0.1', port: 0 },
       grpc: { listen: '127.0.0.1', port: 0 },
       kmsg: { listen: '127.0.0.1', port: 0 },
+      // The admin gRPC listener gets a server certificate from the CA too: its logs are checked as well.
+      api: { port: 0, grpc: { enabled: true, port: 0 } },
       tls: { enabled: true, port: 0 },
       signing: { enabled: true },
     });
