@@ -1,0 +1,201 @@
+// Who is asking: MAC, SMBIOS UUID, architecture and firmware kind, read from a decoded packet. Pure.
+import type { FirmwareArch } from '../ipxe/binaries.ts';
+import { decodeSubOptions, MessageType, Opt, type DhcpPacket } from './codec.ts';
+
+const PXE_BOOT_ITEM = 71;
+
+/** PXE ROM (firmware, wants an iPXE binary), iPXE (wants the script URL), UEFI HTTP Boot (wants an http:// URL). */
+export type FirmwareKind = 'pxe' | 'ipxe' | 'http';
+
+export interface ArchInfo {
+  code: number;
+  name: string;
+  /** Which iPXE binary family serves it; undefined: heph has nothing to boot it with. */
+  family?: FirmwareArch;
+  /** An HTTP Boot code (RFC 4578 / IANA "… HTTP"). */
+  http: boolean;
+}
+
+// IANA "Processor Architecture Types" (RFC 4578 §2.1 with erratum 4624: 7 = x64 UEFI, 9 = EBC). EBC (9) is
+// served ipxe.efi like x64: x64 firmware that reports 9 exists, and smee and iPXE treat it the same way.
+const ARCH_TABLE: readonly [number, string, FirmwareArch | undefined, boolean][] = [
+  [0, 'x86 BIOS', 'bios', false],
+  [1, 'NEC/PC98', undefined, false],
+  [2, 'Itanium', undefined, false],
+  [3, 'DEC Alpha', undefined, false],
+  [4, 'Arc x86', undefined, false],
+  [5, 'Intel Lean Client', undefined, false],
+  [6, 'x86 UEFI', undefined, false],
+  [7, 'x64 UEFI', 'x86_64', false],
+  [8, 'EFI Xscale', undefined, false],
+  [9, 'EBC', 'x86_64', false],
+  [10, 'ARM 32 UEFI', undefined, false],
+  [11, 'ARM 64 UEFI', 'arm64', false],
+  [12, 'PowerPC Open Firmware', undefined, false],
+  [13, 'PowerPC ePAPR', undefined, false],
+  [14, 'POWER OPAL v3', undefined, false],
+  [15, 'x86 UEFI HTTP', undefined, true],
+  [16, 'x64 UEFI HTTP', 'x86_64', true],
+  [17, 'EBC HTTP', 'x86_64', true],
+  [18, 'ARM 32 UEFI HTTP', undefined, true],
+  [19, 'ARM 64 UEFI HTTP', 'arm64', true],
+  [20, 'x86 BIOS HTTP', undefined, true],
+  [21, 'ARM 32 U-Boot', undefined, false],
+  [22, 'ARM 64 U-Boot', undefined, false],
+  [23, 'ARM 32 U-Boot HTTP', undefined, true],
+  [24, 'ARM 64 U-Boot HTTP', undefined, true],
+  [25, 'RISC-V 32 UEFI', undefined, false],
+  [26, 'RISC-V 32 UEFI HTTP', undefined, true],
+  [27, 'RISC-V 64 UEFI', undefined, false],
+  [28, 'RISC-V 64 UEFI HTTP', undefined, true],
+  [29, 'RISC-V 128 UEFI', undefined, false],
+  [30, 'RISC-V 128 UEFI HTTP', undefined, true],
+  [31, 's390 Basic', undefined, false],
+  [32, 's390 Extended', undefined, false],
+  [33, 'MIPS 32 UEFI', undefined, false],
+  [34, 'MIPS 64 UEFI', undefined, false],
+  [35, 'Sunway 32 UEFI', undefined, false],
+  [36, 'Sunway 64 UEFI', undefined, false],
+  [37, 'LoongArch 32 UEFI', undefined, false],
+  [38, 'LoongArch 32 UEFI HTTP', undefined, true],
+  [39, 'LoongArch 64 UEFI', undefined, false],
+  [40, 'LoongArch 64 UEFI HTTP', undefined, true],
+  [41, 'ARM rpiboot', undefined, false],
+];
+
+export const ARCHES: ReadonlyMap<number, ArchInfo> = new Map(
+  ARCH_TABLE.map(([code, name, family, http]) => [code, family ? { code, name, family, http } : { code, name, http }]),
+);
+
+export interface Client {
+  messageType: number;
+  /** Lowercase colon form. */
+  mac: string;
+  /** Canonical lowercase UUID as iPXE prints `${uuid}`; undefined when absent or all-0/all-F (not an identity). */
+  uuid?: string;
+  /** Option 97 as received (type byte + 16), echoed in replies. */
+  uuidOption?: Buffer;
+  /** Every code the client listed in option 93. */
+  archCodes: number[];
+  /** The first listed code heph can boot, else the first listed. */
+  arch: ArchInfo;
+  firmware: FirmwareKind;
+  vendorClass: string;
+  /** Option 57, if the client sent a sane one. */
+  maxSize?: number;
+  /** The client's own address, when it has one (the boot-server REQUEST on 4011 carries it). */
+  ciaddr?: string;
+  /** PXE boot item (43.71) of a boot-server REQUEST, echoed in the ACK. */
+  bootItem?: Buffer;
+}
+
+export type IgnoreReason =
+  | 'not-request'
+  | 'bad-hardware-address'
+  | 'no-message-type'
+  | 'message-type'
+  | 'not-pxe'
+  | 'no-arch'
+  | 'unknown-arch'
+  | 'bad-uuid';
+
+export type Classified = { ok: true; client: Client } | { ok: false; reason: IgnoreReason; detail?: string };
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+function hex(b: Buffer): string {
+  let s = '';
+  for (const x of b) s += HEX[x];
+  return s;
+}
+
+/**
+ * SMBIOS stores the first three GUID fields little-endian and firmware sends them as stored (netboot-lab.md:
+ * VM uuid 7e57b001-0000-4000-… arrives as 01b0577e 0000 0040 …). iPXE's `${uuid}` and Talos's `${uuid}` show
+ * them swapped back, so swap 4-2-2 bytes here.
+ */
+export function uuidFromWire(raw16: Buffer): string | undefined {
+  if (raw16.length !== 16) return undefined;
+  if (raw16.every((b) => b === 0) || raw16.every((b) => b === 0xff)) return undefined;
+  const b = Buffer.from(raw16);
+  b.subarray(0, 4).reverse();
+  b.subarray(4, 6).reverse();
+  b.subarray(6, 8).reverse();
+  const h = hex(b);
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+export function macString(chaddr: Buffer): string {
+  const parts: string[] = [];
+  for (let i = 0; i < 6; i++) parts.push(HEX[chaddr[i]!]!);
+  return parts.join(':');
+}
+
+const PXE_CLIENT = Buffer.from('PXEClient');
+const HTTP_CLIENT = Buffer.from('HTTPClient');
+const IPXE = Buffer.from('iPXE');
+
+function startsWith(v: Buffer, prefix: Buffer): boolean {
+  return v.length >= prefix.length && v.subarray(0, prefix.length).equals(prefix);
+}
+
+function isIpxeUserClass(v: Buffer | undefined): boolean {
+  if (!v) return false;
+  // iPXE sends the raw 4 bytes; an RFC 3004 client would length-prefix each class. Accept both spellings.
+  if (v.equals(IPXE)) return true;
+  let i = 0;
+  while (i < v.length) {
+    const len = v[i]!;
+    if (len === 4 && i + 5 <= v.length && v.subarray(i + 1, i + 5).equals(IPXE)) return true;
+    i += 1 + len;
+  }
+  return false;
+}
+
+export function classify(p: DhcpPacket): Classified {
+  if (p.op !== 1) return { ok: false, reason: 'not-request' };
+  // Ethernet only: PXE is Ethernet in practice, and a MAC is the identity the inventory keys NICs on.
+  if (p.htype !== 1 || p.hlen !== 6) return { ok: false, reason: 'bad-hardware-address', detail: `htype ${p.htype} hlen ${p.hlen}` };
+  const macBytes = p.chaddr.subarray(0, 6);
+  if (macBytes.every((b) => b === 0) || macBytes.every((b) => b === 0xff) || (macBytes[0]! & 1) === 1) {
+    return { ok: false, reason: 'bad-hardware-address', detail: 'zero, broadcast or multicast MAC' };
+  }
+  const mt = p.options.get(Opt.MESSAGE_TYPE);
+  // Two 53s are joined by RFC 3396 into a 2-byte value: that, or an empty one, is not a message type.
+  if (!mt || mt.length !== 1) return { ok: false, reason: 'no-message-type' };
+  const messageType = mt[0]!;
+  if (messageType !== MessageType.DISCOVER && messageType !== MessageType.REQUEST) return { ok: false, reason: 'message-type', detail: String(messageType) };
+
+  const vc = p.options.get(Opt.VENDOR_CLASS);
+  const userClass = p.options.get(Opt.USER_CLASS);
+  let firmware: FirmwareKind;
+  if (vc && startsWith(vc, HTTP_CLIENT)) firmware = 'http';
+  else if (vc && startsWith(vc, PXE_CLIENT)) firmware = isIpxeUserClass(userClass) || p.options.has(Opt.IPXE_ENCAP) ? 'ipxe' : 'pxe';
+  else return { ok: false, reason: 'not-pxe' };
+
+  const a = p.options.get(Opt.CLIENT_ARCH);
+  if (!a || a.length === 0 || a.length % 2 !== 0) return { ok: false, reason: 'no-arch' };
+  const archCodes: number[] = [];
+  for (let i = 0; i < a.length; i += 2) archCodes.push(a.readUInt16BE(i));
+  const known = archCodes.map((c) => ARCHES.get(c)).filter((x): x is ArchInfo => x !== undefined);
+  const arch = known.find((x) => x.family !== undefined) ?? known[0];
+  if (!arch) return { ok: false, reason: 'unknown-arch', detail: archCodes.join(',') };
+
+  const client: Client = { messageType, mac: macString(macBytes), archCodes, arch, firmware, vendorClass: vc!.toString('latin1') };
+  if (p.ciaddr !== '0.0.0.0') client.ciaddr = p.ciaddr;
+  const u = p.options.get(Opt.CLIENT_UUID);
+  if (u) {
+    // RFC 4578 §2.3: type 0 followed by 16 bytes. Anything else is not a UUID to build an answer around.
+    if (u.length !== 17 || u[0] !== 0) return { ok: false, reason: 'bad-uuid', detail: `length ${u.length}` };
+    client.uuidOption = u;
+    const uuid = uuidFromWire(u.subarray(1));
+    if (uuid) client.uuid = uuid;
+  }
+  const ms = p.options.get(Opt.MAX_SIZE);
+  if (ms && ms.length === 2 && ms.readUInt16BE(0) >= 576) client.maxSize = ms.readUInt16BE(0);
+  // A client's own option 43 never decides whether we answer: junk in it just means no boot item.
+  const vendor = p.options.get(Opt.VENDOR);
+  const item = vendor ? decodeSubOptions(vendor)?.get(PXE_BOOT_ITEM) : undefined;
+  if (item && item.length === 4) client.bootItem = item;
+  return { ok: true, client };
+}

@@ -1,0 +1,222 @@
+// BOOTP/DHCP wire format (RFC 2131 §2, RFC 2132, RFC 3396) and the encapsulated TLV spaces inside options
+// 43 (PXE), 175 (iPXE) and 82 (relay agent). Pure: bytes in, plain data out, never throws on input bytes.
+
+export const MAGIC_COOKIE = 0x63825363;
+export const HEADER_LEN = 236;
+const OPTIONS_START = HEADER_LEN + 4;
+/** The most a PXE client reads: 1500 − IP − UDP (EDK2 and iPXE ignore anything longer). */
+export const MAX_REPLY = 1472;
+/** BOOTP's minimum message; old ROMs drop shorter replies. */
+export const MIN_REPLY = 300;
+
+export const Opt = {
+  PAD: 0,
+  SUBNET_MASK: 1,
+  VENDOR: 43,
+  OVERLOAD: 52,
+  MESSAGE_TYPE: 53,
+  SERVER_ID: 54,
+  MAX_SIZE: 57,
+  VENDOR_CLASS: 60,
+  CLIENT_ID: 61,
+  TFTP_SERVER: 66,
+  BOOTFILE: 67,
+  USER_CLASS: 77,
+  RELAY_AGENT: 82,
+  CLIENT_ARCH: 93,
+  CLIENT_NDI: 94,
+  CLIENT_UUID: 97,
+  IPXE_ENCAP: 175,
+  END: 255,
+} as const;
+
+export const MessageType = { DISCOVER: 1, OFFER: 2, REQUEST: 3, DECLINE: 4, ACK: 5, NAK: 6, RELEASE: 7, INFORM: 8 } as const;
+
+export interface DhcpPacket {
+  op: number;
+  htype: number;
+  hlen: number;
+  hops: number;
+  xid: number;
+  secs: number;
+  flags: number;
+  ciaddr: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  /** All 16 bytes of the field; the hardware address is the first `hlen`. */
+  chaddr: Buffer;
+  /** NUL-terminated text of the field, or '' when it carried options (overload). */
+  sname: string;
+  file: string;
+  /**
+   * Options in first-seen order. Repeated instances of one code are joined (RFC 3396), wherever they were:
+   * options field first, then `file`, then `sname` when option 52 says so.
+   */
+  options: Map<number, Buffer>;
+}
+
+export type DecodeErrorReason = 'short' | 'cookie' | 'truncated-option' | 'no-end' | 'bad-overload';
+export interface DecodeError {
+  reason: DecodeErrorReason;
+  detail: string;
+}
+export type Decoded = { ok: true; packet: DhcpPacket } | { ok: false; error: DecodeError };
+
+function ip(buf: Buffer, at: number): string {
+  return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
+}
+
+function cstring(buf: Buffer): string {
+  const nul = buf.indexOf(0);
+  return buf.toString('latin1', 0, nul < 0 ? buf.length : nul);
+}
+
+/**
+ * Walks one TLV area. With `padEnd`, code 0 is a one-byte pad and 255 ends the area (DHCP options, PXE 43 and
+ * iPXE 175 sub-options); without it every code has a length (option 82 sub-options). Returns the instances in
+ * order, or a reason when a length runs past the area or a required END is missing.
+ */
+export function readTlv(area: Buffer, opts: { padEnd: boolean; requireEnd: boolean }): { ok: true; items: [number, Buffer][] } | { ok: false; error: DecodeError } {
+  const items: [number, Buffer][] = [];
+  let i = 0;
+  while (i < area.length) {
+    const code = area[i]!;
+    if (opts.padEnd && code === Opt.PAD) {
+      i++;
+      continue;
+    }
+    if (opts.padEnd && code === Opt.END) return { ok: true, items };
+    if (i + 1 >= area.length) return { ok: false, error: { reason: 'truncated-option', detail: `option ${code} has no length byte` } };
+    const len = area[i + 1]!;
+    if (i + 2 + len > area.length) {
+      return { ok: false, error: { reason: 'truncated-option', detail: `option ${code} claims ${len} bytes, ${area.length - i - 2} left` } };
+    }
+    items.push([code, area.subarray(i + 2, i + 2 + len)]);
+    i += 2 + len;
+  }
+  if (opts.padEnd && opts.requireEnd) return { ok: false, error: { reason: 'no-end', detail: 'options end without the END (255) marker' } };
+  return { ok: true, items };
+}
+
+/** Joins repeated codes (RFC 3396) into one value each, keeping first-seen order. */
+function join(into: Map<number, Buffer>, items: [number, Buffer][]): void {
+  for (const [code, value] of items) {
+    const prev = into.get(code);
+    into.set(code, prev ? Buffer.concat([prev, value]) : value);
+  }
+}
+
+export function decode(buf: Buffer): Decoded {
+  if (buf.length < OPTIONS_START) return { ok: false, error: { reason: 'short', detail: `${buf.length} bytes, a DHCP message has at least ${OPTIONS_START}` } };
+  if (buf.readUInt32BE(HEADER_LEN) !== MAGIC_COOKIE) return { ok: false, error: { reason: 'cookie', detail: 'no DHCP magic cookie (plain BOOTP is not served)' } };
+  const main = readTlv(buf.subarray(OPTIONS_START), { padEnd: true, requireEnd: true });
+  if (!main.ok) return main;
+  const options = new Map<number, Buffer>();
+  join(options, main.items);
+  const snameField = buf.subarray(44, 108);
+  const fileField = buf.subarray(108, 236);
+  let sname = cstring(snameField);
+  let file = cstring(fileField);
+  const overload = options.get(Opt.OVERLOAD);
+  if (overload) {
+    const v = overload.length === 1 ? overload[0]! : 0;
+    if (v < 1 || v > 3) return { ok: false, error: { reason: 'bad-overload', detail: `option 52 must be one byte 1..3` } };
+    // RFC 3396 §5: options field, then file, then sname. Option 52 inside those fields is meaningless; drop it.
+    for (const [bit, field] of [[1, fileField], [2, snameField]] as const) {
+      if ((v & bit) === 0) continue;
+      const more = readTlv(field, { padEnd: true, requireEnd: true });
+      if (!more.ok) return more;
+      join(options, more.items.filter(([c]) => c !== Opt.OVERLOAD));
+      if (bit === 1) file = '';
+      else sname = '';
+    }
+  }
+  return {
+    ok: true,
+    packet: {
+      op: buf[0]!,
+      htype: buf[1]!,
+      hlen: buf[2]!,
+      hops: buf[3]!,
+      xid: buf.readUInt32BE(4),
+      secs: buf.readUInt16BE(8),
+      flags: buf.readUInt16BE(10),
+      ciaddr: ip(buf, 12),
+      yiaddr: ip(buf, 16),
+      siaddr: ip(buf, 20),
+      giaddr: ip(buf, 24),
+      chaddr: Buffer.from(buf.subarray(28, 44)),
+      sname,
+      file,
+      options,
+    },
+  };
+}
+
+function writeIp(buf: Buffer, at: number, addr: string): void {
+  const parts = addr.split('.');
+  for (let k = 0; k < 4; k++) buf[at + k] = Number(parts[k] ?? 0) & 0xff;
+}
+
+/** One TLV area: long values split into 255-byte instances (RFC 3396), optional END. */
+export function writeTlv(items: Iterable<[number, Buffer]>, end: boolean): Buffer {
+  const parts: Buffer[] = [];
+  for (const [code, value] of items) {
+    if (value.length === 0) parts.push(Buffer.from([code, 0]));
+    for (let at = 0; at < value.length; at += 255) {
+      const chunk = value.subarray(at, at + 255);
+      parts.push(Buffer.from([code, chunk.length]), chunk);
+    }
+  }
+  if (end) parts.push(Buffer.from([Opt.END]));
+  return Buffer.concat(parts);
+}
+
+/**
+ * Encodes a packet with every option in the options field (heph never needs overload when sending). `sname` and
+ * `file` are written NUL-terminated, as dnsmasq does for buggy PXE ROMs; a value that would not fit is an error
+ * for the caller, never silently cut. Pads to the BOOTP minimum of 300 bytes.
+ */
+export function encode(p: DhcpPacket): Buffer {
+  if (Buffer.byteLength(p.sname, 'latin1') > 63 || Buffer.byteLength(p.file, 'latin1') > 127) throw new RangeError('sname/file too long for the BOOTP header');
+  const opts = writeTlv(p.options, true);
+  const out = Buffer.alloc(Math.max(MIN_REPLY, OPTIONS_START + opts.length));
+  out[0] = p.op;
+  out[1] = p.htype;
+  out[2] = p.hlen;
+  out[3] = p.hops;
+  out.writeUInt32BE(p.xid >>> 0, 4);
+  out.writeUInt16BE(p.secs & 0xffff, 8);
+  out.writeUInt16BE(p.flags & 0xffff, 10);
+  writeIp(out, 12, p.ciaddr);
+  writeIp(out, 16, p.yiaddr);
+  writeIp(out, 20, p.siaddr);
+  writeIp(out, 24, p.giaddr);
+  p.chaddr.copy(out, 28, 0, Math.min(16, p.chaddr.length));
+  out.write(p.sname, 44, 'latin1');
+  out.write(p.file, 108, 'latin1');
+  out.writeUInt32BE(MAGIC_COOKIE, HEADER_LEN);
+  opts.copy(out, OPTIONS_START);
+  return out;
+}
+
+/** Encapsulated options with pad/END (43, 175): decoded into a map, repeated codes joined. */
+export function decodeSubOptions(value: Buffer): Map<number, Buffer> | undefined {
+  const r = readTlv(value, { padEnd: true, requireEnd: false });
+  if (!r.ok) return undefined;
+  const m = new Map<number, Buffer>();
+  join(m, r.items);
+  return m;
+}
+
+/** Encapsulated options with an END marker (PXE clients expect it in option 43, dnsmasq sends it). */
+export function encodeSubOptions(items: Iterable<[number, Buffer]>): Buffer {
+  return writeTlv(items, true);
+}
+
+/** Option 82 (RFC 3046): sub-options without pad or END. */
+export function decodeRelayAgent(value: Buffer): [number, Buffer][] | undefined {
+  const r = readTlv(value, { padEnd: false, requireEnd: false });
+  return r.ok ? r.items : undefined;
+}

@@ -1,0 +1,86 @@
+// UDP sockets bound to one network interface (SO_BINDTODEVICE), which Node's dgram cannot make.
+//
+// Why: a PXE client has no address yet, so it broadcasts from 0.0.0.0:68 to 255.255.255.255:67. A socket must
+// be bound to 0.0.0.0 to receive that, and then it receives it from EVERY interface; Node exposes neither
+// IP_PKTINFO nor recvmsg, so the arrival interface is unknowable (dependencies.md). Answering on the wrong
+// network is the one thing a proxy-DHCP must never do. So heph creates each socket itself through libc (koffi
+// FFI): socket() + SO_REUSEADDR + SO_BROADCAST + SO_BINDTODEVICE(<iface>) + bind(0.0.0.0:port), then hands the
+// descriptor to dgram with the public `bind({ fd })`. The kernel then delivers to that socket only what arrived
+// on that interface (broadcast, unicast and relayed alike), and broadcasts sent from it leave through that
+// interface even without a default route. This is the same socket a systemd `.socket` unit with
+// BindToDevice= would pass in; no private Node handle is touched. Needs CAP_NET_RAW (or root) for
+// SO_BINDTODEVICE, which binding port 67 needs (CAP_NET_BIND_SERVICE) anyway in practice.
+import dgram from 'node:dgram';
+import { constants } from 'node:os';
+import koffi from 'koffi';
+
+const AF_INET = 2;
+const SOCK_DGRAM = 2;
+const SOCK_NONBLOCK = 0o4000;
+const SOCK_CLOEXEC = 0o2000000;
+const SOL_SOCKET = 1;
+const SO_REUSEADDR = 2;
+const SO_BROADCAST = 6;
+const SO_BINDTODEVICE = 25;
+
+interface Libc {
+  socket(domain: number, type: number, proto: number): number;
+  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
+  bind(fd: number, addr: Buffer, len: number): number;
+  close(fd: number): number;
+}
+
+let libc: Libc | undefined;
+function load(): Libc {
+  if (!libc) {
+    const lib = koffi.load('libc.so.6');
+    libc = {
+      socket: lib.func('int socket(int, int, int)') as Libc['socket'],
+      setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)') as Libc['setsockopt'],
+      bind: lib.func('int bind(int, const void *, uint32_t)') as Libc['bind'],
+      close: lib.func('int close(int)') as Libc['close'],
+    };
+  }
+  return libc;
+}
+
+function errnoError(call: string): NodeJS.ErrnoException {
+  const n = koffi.errno();
+  const code = Object.entries(constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
+  const err: NodeJS.ErrnoException = new Error(`${call}: ${code}`);
+  err.code = code;
+  err.errno = n;
+  err.syscall = call;
+  return err;
+}
+
+/** A udp4 socket on 0.0.0.0:port that sends and receives only through `iface`. Throws an errno-coded error. */
+export async function deviceSocket(iface: string, port: number): Promise<dgram.Socket> {
+  const c = load();
+  const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) throw errnoError('socket');
+  try {
+    const one = Buffer.alloc(4);
+    one.writeInt32LE(1);
+    if (c.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) < 0) throw errnoError('setsockopt(SO_REUSEADDR)');
+    if (c.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, one, 4) < 0) throw errnoError('setsockopt(SO_BROADCAST)');
+    const name = Buffer.from(`${iface}\0`);
+    if (c.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length) < 0) throw errnoError(`setsockopt(SO_BINDTODEVICE ${iface})`);
+    const sin = Buffer.alloc(16);
+    sin.writeUInt16LE(AF_INET, 0);
+    sin.writeUInt16BE(port, 2);
+    if (c.bind(fd, sin, sin.length) < 0) throw errnoError('bind');
+  } catch (err) {
+    c.close(fd);
+    throw err;
+  }
+  const sock = dgram.createSocket('udp4');
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind({ fd }, () => {
+      sock.off('error', reject);
+      resolve();
+    });
+  });
+  return sock;
+}

@@ -1,0 +1,75 @@
+// One datagram in, one decision out: reply bytes and where they go, or why not. Pure, never throws on input.
+import { bootAnswer, buildReply, type AnswerConfig } from './answer.ts';
+import { classify, type Client } from './classify.ts';
+import { decode, MessageType, type DecodeErrorReason } from './codec.ts';
+
+export interface Arrival {
+  /** 'dhcp': the broadcast port (67); 'proxy': the PXE boot-server port (4011). */
+  via: 'dhcp' | 'proxy';
+  from: { address: string; port: number };
+}
+
+export interface RespondConfig {
+  answer: AnswerConfig;
+  /** Is this giaddr an allowed relay agent? */
+  relayAllowed(giaddr: string): boolean;
+  /** Must heph stay silent to this machine (acceptance 'rejected')? */
+  rejected(client: Client): boolean;
+  /** Port relays listen on (67 unless the tests move it). */
+  relayPort: number;
+}
+
+export type IgnoredReason =
+  | 'not-request'
+  | 'bad-hardware-address'
+  | 'no-message-type'
+  | 'message-type'
+  | 'not-pxe'
+  | 'no-arch'
+  | 'unknown-arch'
+  | 'bad-uuid'
+  | 'relay-not-allowed'
+  | 'lease-request'
+  | 'rejected'
+  | 'unsupported-arch'
+  | 'no-binary'
+  | 'too-large';
+
+export type Outcome =
+  | { kind: 'malformed'; reason: DecodeErrorReason | 'exception'; detail: string }
+  | { kind: 'ignored'; reason: IgnoredReason; client?: Client; giaddr?: string }
+  | { kind: 'reply'; type: 'offer' | 'ack'; bytes: Buffer; to: { address: string; port: number }; client: Client; giaddr: string; file: string };
+
+export function respond(buf: Buffer, arrival: Arrival, cfg: RespondConfig): Outcome {
+  try {
+    return decide(buf, arrival, cfg);
+  } catch (err) {
+    // Nothing above should throw on any input (the fuzz test holds it to that); if it ever does, the packet is
+    // malformed for us and the process goes on.
+    return { kind: 'malformed', reason: 'exception', detail: (err as Error).message };
+  }
+}
+
+function decide(buf: Buffer, arrival: Arrival, cfg: RespondConfig): Outcome {
+  const d = decode(buf);
+  if (!d.ok) return { kind: 'malformed', reason: d.error.reason, detail: d.error.detail };
+  const req = d.packet;
+  const c = classify(req);
+  if (!c.ok) return { kind: 'ignored', reason: c.reason };
+  const client = c.client;
+  const relayed = arrival.via === 'dhcp' && req.giaddr !== '0.0.0.0';
+  if (relayed && !cfg.relayAllowed(req.giaddr)) return { kind: 'ignored', reason: 'relay-not-allowed', client, giaddr: req.giaddr };
+  // On 67 a REQUEST is the client taking its lease from the real DHCP server: a proxy stays out of it.
+  // On 4011 only the boot-server REQUEST is meaningful.
+  const wanted = arrival.via === 'dhcp' ? MessageType.DISCOVER : MessageType.REQUEST;
+  if (client.messageType !== wanted) return { kind: 'ignored', reason: arrival.via === 'dhcp' ? 'lease-request' : 'message-type', client };
+  if (cfg.rejected(client)) return { kind: 'ignored', reason: 'rejected', client };
+  const a = bootAnswer(client, cfg.answer);
+  if (!a.ok) return { kind: 'ignored', reason: a.reason, client };
+  const type = arrival.via === 'dhcp' ? MessageType.OFFER : MessageType.ACK;
+  const bytes = buildReply({ request: req, client, answer: a.answer, server: cfg.answer.server, type });
+  if (!bytes) return { kind: 'ignored', reason: 'too-large', client };
+  const to =
+    arrival.via === 'proxy' ? arrival.from : relayed ? { address: req.giaddr, port: cfg.relayPort } : { address: '255.255.255.255', port: 68 };
+  return { kind: 'reply', type: type === MessageType.OFFER ? 'offer' : 'ack', bytes, to, client, giaddr: req.giaddr, file: a.answer.file };
+}

@@ -1,0 +1,67 @@
+// DISCOVERs shaped like what real firmware sends (netboot-lab.md "What the firmware sent"), assembled byte by
+// byte here, independently of src/dhcp/codec.ts, so the codec is checked against bytes it did not write.
+
+export const MAC = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
+/** VM uuid 7e57b001-0000-4000-8000-000000000001 as SMBIOS sends it (first three fields little-endian). */
+export const UUID_WIRE = [0x01, 0xb0, 0x57, 0x7e, 0x00, 0x00, 0x00, 0x40, 0x80, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01];
+export const UUID = '7e57b001-0000-4000-8000-000000000001';
+
+const ascii = (s: string): number[] => [...Buffer.from(s, 'latin1')];
+export const opt = (code: number, bytes: number[]): number[] => [code, bytes.length, ...bytes];
+
+export interface Header {
+  op?: number;
+  htype?: number;
+  hlen?: number;
+  xid?: number;
+  flags?: number;
+  ciaddr?: number[];
+  giaddr?: number[];
+  chaddr?: number[];
+  sname?: number[];
+  file?: number[];
+}
+
+/** A BOOTP header + cookie + the given raw option bytes, zero-padded to 300 bytes like most clients do. */
+export function packet(options: number[], h: Header = {}, pad = true): Buffer {
+  const b = Buffer.alloc(Math.max(pad ? 300 : 0, 240 + options.length));
+  b[0] = h.op ?? 1;
+  b[1] = h.htype ?? 1;
+  b[2] = h.hlen ?? 6;
+  b.writeUInt32BE(h.xid ?? 0xdeadbeef, 4);
+  b.writeUInt16BE(h.flags ?? 0, 10);
+  Buffer.from(h.ciaddr ?? [0, 0, 0, 0]).copy(b, 12);
+  Buffer.from(h.giaddr ?? [0, 0, 0, 0]).copy(b, 24);
+  Buffer.from(h.chaddr ?? MAC).copy(b, 28);
+  Buffer.from(h.sname ?? []).copy(b, 44);
+  Buffer.from(h.file ?? []).copy(b, 108);
+  b.writeUInt32BE(0x63825363, 236);
+  Buffer.from(options).copy(b, 240);
+  return b;
+}
+
+const PRL_EDK2 = [1, 2, 3, 4, 5, 6, 12, 13, 15, 17, 18, 22, 23, 28, 40, 41, 42, 43, 50, 51, 54, 58, 59, 60, 66, 67, 97, 128, 129, 130, 131, 132, 133, 134, 135];
+const PRL_IPXE = [1, 3, 6, 7, 12, 15, 17, 26, 42, 43, 60, 66, 67, 119, 121, 128, 129, 130, 131, 132, 133, 134, 135, 175, 203];
+// iPXE's option 175: bus id (177, PCI 0x1af4:0x1000), version 1.0.0 (235), then one-byte feature flags.
+const IPXE_175 = [...opt(0xb1, [1, 0x1a, 0xf4, 0x10, 0x00]), ...opt(0xeb, [1, 0, 0]), ...opt(0x13, [1]), ...opt(0x15, [1]), ...opt(0x17, [1]), ...opt(0x24, [1])];
+
+export function ovmfPxe(type = 1): number[] {
+  return [...opt(53, [type]), ...opt(57, [0x05, 0xc0]), ...opt(55, PRL_EDK2), ...opt(97, [0, ...UUID_WIRE]), ...opt(94, [1, 3, 0]), ...opt(93, [0, 7]), ...opt(60, ascii('PXEClient:Arch:00007:UNDI:003000')), 255];
+}
+export function ovmfHttp(): number[] {
+  return [...opt(53, [1]), ...opt(57, [0x05, 0xc0]), ...opt(55, PRL_EDK2), ...opt(97, [0, ...UUID_WIRE]), ...opt(94, [1, 3, 0]), ...opt(93, [0, 16]), ...opt(60, ascii('HTTPClient:Arch:00016:UNDI:003000')), 255];
+}
+export function ipxeEfi(): number[] {
+  return [...opt(53, [1]), ...opt(57, [0x05, 0xc0]), ...opt(93, [0, 7]), ...opt(94, [1, 3, 10]), ...opt(60, ascii('PXEClient:Arch:00007:UNDI:003010')), ...opt(77, ascii('iPXE')), ...opt(55, PRL_IPXE), ...opt(175, IPXE_175), ...opt(61, [1, ...MAC]), ...opt(97, [0, ...UUID_WIRE]), 255];
+}
+export function ipxeBios(): number[] {
+  return [...opt(53, [1]), ...opt(57, [0x05, 0xc0]), ...opt(93, [0, 0]), ...opt(94, [1, 2, 1]), ...opt(60, ascii('PXEClient:Arch:00000:UNDI:002001')), ...opt(77, ascii('iPXE')), ...opt(55, PRL_IPXE), ...opt(175, IPXE_175), ...opt(61, [1, ...MAC]), ...opt(97, [0, ...UUID_WIRE]), 255];
+}
+/** A BIOS PXE ROM (pxelinux-era Intel/SeaBIOS iPXE-less ROM): arch 0, UNDI 2.1, no user class. */
+export function biosPxe(): number[] {
+  return [...opt(53, [1]), ...opt(57, [0x04, 0xec]), ...opt(93, [0, 0]), ...opt(94, [1, 2, 1]), ...opt(97, [0, ...UUID_WIRE]), ...opt(60, ascii('PXEClient:Arch:00000:UNDI:002001')), 255];
+}
+/** EDK2's boot-server REQUEST to 4011: ciaddr set, 43.71 boot item type 0 layer 0. */
+export function ovmfBootServerRequest(): number[] {
+  return [...opt(53, [3]), ...opt(57, [0x05, 0xc0]), ...opt(55, PRL_EDK2), ...opt(97, [0, ...UUID_WIRE]), ...opt(94, [1, 3, 0]), ...opt(93, [0, 7]), ...opt(60, ascii('PXEClient:Arch:00007:UNDI:003000')), ...opt(43, [...opt(71, [0, 0, 0, 0]), 255]), 255];
+}
