@@ -3,6 +3,7 @@ import type { Context } from './context.ts';
 import { StartupError } from './errors.ts';
 import { createEventsService } from './events/index.ts';
 import { HttpService, registerOpsRoutes } from './http/server.ts';
+import { createBootService } from './ipxe/index.ts';
 import { openInventory } from './inventory/db.ts';
 import { Machines } from './inventory/machines.ts';
 import { Timeline } from './inventory/timeline.ts';
@@ -59,7 +60,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   };
   try {
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
-    services = [http, createEventsService(ctx), createTftpService(ctx), createDhcpService(ctx)];
+    services = [http, createEventsService(ctx), createTftpService(ctx), createBootService(ctx), createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;

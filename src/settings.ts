@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, stringify, type Node } from 'yaml';
+import { bootSettings, profilesSettings } from './boot/settings.ts';
 import { dhcpSettings } from './dhcp/settings.ts';
 import { ipxeSettings } from './ipxe/settings.ts';
 import { grpcSettings } from './events/settings.ts';
@@ -32,6 +33,8 @@ export const settingsSchema = {
   dhcp: dhcpSettings,
   tftp: tftpSettings,
   ipxe: ipxeSettings,
+  boot: bootSettings,
+  profiles: profilesSettings,
   grpc: grpcSettings,
   shutdown: section('Stopping.', {
     graceMs: int('How long services get to finish in-flight work on SIGTERM/SIGINT before heph exits anyway.', 4000, 100, 60000),

@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import { constants, type BigIntStats } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { DB } from '../inventory/db.ts';
+
+export type AssetKind = 'kernel' | 'initramfs' | 'other';
+
+export interface Asset {
+  /** SHA-512 hex of the content: the store is content-addressed. */
+  id: string;
+  name: string;
+  version: string;
+  arch: string;
+  kind: AssetKind;
+  size: number;
+  /** Relative to the data directory. */
+  path: string;
+  importedAt: number;
+}
+
+interface Row {
+  id: string;
+  name: string;
+  version: string;
+  arch: string;
+  kind: string;
+  size: number;
+  path: string;
+  imported_at: number;
+}
+
+const toAsset = (r: Row): Asset => ({ id: r.id, name: r.name, version: r.version, arch: r.arch, kind: r.kind as AssetKind, size: r.size, path: r.path, importedAt: r.imported_at });
+
+/** URLs carry the first 256 bits of the SHA-512 (fastify caps path parameters at 100 characters). */
+export const ASSET_URL_ID = /^[0-9a-f]{64}$/;
+export const urlId = (a: Asset): string => a.id.slice(0, 64);
+
+/**
+ * The identity of a file as the kernel sees it. Any write through the filesystem changes ctime (which no user call
+ * can set back), a replacement by rename changes the inode, truncation changes the size: if all of these are what
+ * they were when the bytes were hashed, the bytes are the ones that were hashed.
+ */
+function identity(st: BigIntStats): string {
+  return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+}
+
+export type Opened = { ok: true; fh: FileHandle; size: number } | { ok: false; problem: string };
+
+/**
+ * Imported Talos assets and their verification. Every open checks the file it actually opened (fstat of the
+ * descriptor, not the path) against the identity recorded when it was last hashed; a changed identity means a full
+ * SHA-512 re-hash before a single byte is served. A mismatch is reported through `onMismatch` and refused.
+ */
+export class AssetStore {
+  private readonly verified = new Map<string, { identity: string; ok: boolean }>();
+  private readonly hashing = new Map<string, Promise<boolean>>();
+
+  constructor(
+    private readonly db: DB,
+    private readonly dataDir: string,
+    private readonly onMismatch: (asset: Asset, detail: string) => void = () => {},
+  ) {}
+
+  get(id: string): Asset | undefined {
+    const r = this.db.prepare<[string], Row>('SELECT * FROM assets WHERE id = ?').get(id);
+    return r && toAsset(r);
+  }
+
+  /** The asset a download URL names: its id prefix and its file name. */
+  byUrl(prefix: string, name: string): Asset | undefined {
+    if (!ASSET_URL_ID.test(prefix)) return undefined;
+    const r = this.db.prepare<[string, string], Row>('SELECT * FROM assets WHERE substr(id, 1, 64) = ? AND name = ?').get(prefix, name);
+    return r && toAsset(r);
+  }
+
+  find(version: string, arch: string, name: string): Asset | undefined {
+    const r = this.db.prepare<[string, string, string], Row>('SELECT * FROM assets WHERE version = ? AND arch = ? AND name = ?').get(version, arch, name);
+    return r && toAsset(r);
+  }
+
+  list(): Asset[] {
+    return this.db.prepare<[], Row>('SELECT * FROM assets ORDER BY version, arch, name').all().map(toAsset);
+  }
+
+  /** Opens the asset for reading once its bytes are known to match its id. The caller closes `fh`. */
+  async open(a: Asset): Promise<Opened> {
+    let fh: FileHandle;
+    try {
+      fh = await open(join(this.dataDir, a.path), constants.O_RDONLY | constants.O_NOFOLLOW);
+    } catch (err) {
+      const problem = `cannot open ${a.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
+      this.report(a, problem);
+      return { ok: false, problem };
+    }
+    try {
+      const st = await fh.stat({ bigint: true });
+      const id = identity(st);
+      const known = this.verified.get(a.id);
+      let ok: boolean;
+      if (known && known.identity === id) ok = known.ok;
+      else {
+        // One hash per changed file however many machines ask at once.
+        const key = `${a.id}@${id}`;
+        let p = this.hashing.get(key);
+        if (!p) {
+          p = hashHandle(fh).then((hex) => {
+            const good = hex === a.id && st.size === BigInt(a.size);
+            this.verified.set(a.id, { identity: id, ok: good });
+            if (!good) this.report(a, `content does not match its SHA-512 (${st.size} bytes on disk, ${a.size} imported)`);
+            return good;
+          });
+          this.hashing.set(key, p);
+          void p.finally(() => this.hashing.delete(key)).catch(() => {});
+        }
+        ok = await p;
+      }
+      if (!ok) {
+        await fh.close();
+        return { ok: false, problem: `${a.name} (${a.version}/${a.arch}) failed SHA-512 verification` };
+      }
+      return { ok: true, fh, size: Number(st.size) };
+    } catch (err) {
+      await fh.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  /** Verifies without keeping the file open (startup, the boot decision). Undefined when the asset is good. */
+  async problem(a: Asset): Promise<string | undefined> {
+    const r = await this.open(a);
+    if (!r.ok) return r.problem;
+    await r.fh.close();
+    return undefined;
+  }
+
+  private report(a: Asset, detail: string): void {
+    this.onMismatch(a, detail);
+  }
+}
+
+async function hashHandle(fh: FileHandle): Promise<string> {
+  const h = createHash('sha512');
+  for await (const chunk of fh.createReadStream({ start: 0, autoClose: false, highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}

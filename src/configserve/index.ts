@@ -1,0 +1,34 @@
+import type { FastifyInstance } from 'fastify';
+import { parseMac, parseUuid, peerAddress } from '../ipxe/identity.ts';
+import type { ConfigDelivery } from './delivery.ts';
+
+/**
+ * GET /config/<token>: the talos.config URL of an install script. Anything else under /config (a uuid or mac
+ * without a token) is refused and audited. Errors are 5xx, never an empty 200: Talos retries a 5xx for 3 hours but
+ * treats an empty body as a broken config.
+ */
+export function registerConfigRoutes(app: FastifyInstance, delivery: ConfigDelivery): void {
+  app.get<{ Params: { token: string } }>('/config/:token', { exposeHeadRoute: false }, async (req, reply) => {
+    const d = delivery.deliver(req.params.token, peerAddress(req.socket.remoteAddress));
+    reply.header('cache-control', 'no-store');
+    if (d.status === 200) {
+      return reply.code(200).header('content-type', 'application/yaml').header('content-length', String(Buffer.byteLength(d.body))).send(d.body);
+    }
+    const code = d.status === 403 ? 'forbidden' : 'unavailable';
+    const message = d.status === 403 ? 'no config for this request' : 'the config cannot be produced right now; retry later';
+    if (d.status !== 403) reply.header('retry-after', '10');
+    return reply.code(d.status).send({ error: { code, message } });
+  });
+  app.get<{ Querystring: Record<string, unknown> }>('/config', { exposeHeadRoute: false }, async (req, reply) => {
+    // Record which identity was claimed, but only in validated form: request bytes never reach the audit log raw.
+    const claimed: Record<string, string> = {};
+    const q = req.query;
+    if (typeof q.mac === 'string' && parseMac(q.mac)) claimed.mac = parseMac(q.mac)!;
+    if (typeof q.uuid === 'string') {
+      const u = parseUuid(q.uuid);
+      if (u.ok && u.uuid) claimed.uuid = u.uuid;
+    }
+    delivery.refuseTokenless(peerAddress(req.socket.remoteAddress), claimed);
+    return reply.code(403).header('cache-control', 'no-store').send({ error: { code: 'forbidden', message: 'a config needs the token from this machine\'s boot script' } });
+  });
+}

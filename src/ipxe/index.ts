@@ -1,0 +1,217 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { registerAssetRoutes } from '../assets/serve.ts';
+import { AssetStore, urlId, type Asset } from '../assets/store.ts';
+import { decideBoot, type BootDecision, type BootProfile } from '../boot/decide.ts';
+import { CatalogCache, loadCatalog, type Catalog, type Profile } from '../boot/profiles.ts';
+import { chooseProfile, type ProfileChoice } from '../boot/selectors.ts';
+import { registerConfigRoutes } from '../configserve/index.ts';
+import { ConfigDelivery } from '../configserve/delivery.ts';
+import { BootTokens } from '../configserve/tokens.ts';
+import type { Context } from '../context.ts';
+import { audit } from '../inventory/audit.ts';
+import type { Machine } from '../inventory/machines.ts';
+import { forMachine } from '../log.ts';
+import { counter } from '../metrics.ts';
+import type { Service, ServiceHealth } from '../service.ts';
+import { parseBootClaims, peerAddress, talosArch } from './identity.ts';
+import { neighbourMac } from './neighbour.ts';
+import { renderChainScript, renderHoldScript, renderInstallScript, renderLocalScript } from './scripts.ts';
+
+/**
+ * What other capabilities add to every Talos boot, wired by the daemon: the event sink and kernel-log arguments
+ * (`talos.events.sink=…`, `talos.logging.kernel=…`) and the matching EventSinkConfig/KmsgLogConfig documents,
+ * which survive install where kernel arguments may not (protocols.md §1.4).
+ */
+export interface BootHooks {
+  kernelArgs?: (m: Machine) => string[];
+  configDocuments?: (m: Machine) => string[];
+}
+
+export interface BootService extends Service {
+  assets: AssetStore;
+  tokens: BootTokens;
+  catalog(): Catalog;
+}
+
+/** The profile's kernel and initrd for a machine, or why they cannot be served. */
+export async function profileAssets(store: AssetStore, profile: Profile, machineArch: string | null): Promise<{ kernel: Asset; initrd: Asset } | { problem: string }> {
+  const arch = profile.arch ?? talosArch(machineArch);
+  if (!arch) return { problem: `the machine's architecture (${machineArch ?? 'unknown'}) has no Talos build` };
+  const kernel = store.find(profile.talosVersion, arch, `vmlinuz-${arch}`);
+  const initrd = store.find(profile.talosVersion, arch, `initramfs-${arch}.xz`);
+  if (!kernel || !initrd) return { problem: `Talos ${profile.talosVersion} ${arch} assets are not imported (heph assets import)` };
+  for (const a of [kernel, initrd]) {
+    const problem = await store.problem(a);
+    if (problem) return { problem };
+  }
+  return { kernel, initrd };
+}
+
+function send(reply: FastifyReply, status: number, body: string): FastifyReply {
+  return reply
+    .code(status)
+    .header('content-type', 'text/plain; charset=utf-8')
+    .header('cache-control', 'no-store')
+    .header('content-length', String(Buffer.byteLength(body)))
+    .send(body);
+}
+
+/**
+ * The boot flow over HTTP: /boot.ipxe, /ipxe (machine, profile, decision, script), /config/<token> and
+ * /assets/…. Routes are added now; start() verifies every imported asset before DHCP points machines here.
+ */
+export function createBootService(ctx: Context, hooks: BootHooks = {}): BootService {
+  const s = ctx.settings;
+  const log = ctx.log.child({ svc: 'boot' });
+  const scripts = counter(ctx.metrics, 'heph_ipxe_scripts_total', 'iPXE scripts served, by decision.', ['action']);
+  const rejected = counter(ctx.metrics, 'heph_ipxe_rejected_total', 'Script requests refused for malformed or spoofed claims.', ['field']);
+  const assetFailures = counter(ctx.metrics, 'heph_asset_verification_failures_total', 'Assets that did not match their SHA-512 when checked.');
+  const assets = new AssetStore(ctx.db, ctx.dataDir, (a, detail) => {
+    assetFailures.inc();
+    log.error({ asset: a.name, version: a.version, arch: a.arch, detail }, 'ALERT: asset failed verification; it will not be served');
+    ctx.timeline.appendNow({ machineId: null, kind: 'alert.asset', source: 'system', message: `${a.name} (${a.version}/${a.arch}) failed verification: ${detail}`, data: { asset: a.id.slice(0, 16) } });
+  });
+  const tokens = new BootTokens(ctx.db);
+  const cache = new CatalogCache(
+    () => loadCatalog(s.profiles.dir || undefined, ctx.db),
+    2000,
+    (errors) => log.error({ errors }, 'some profiles or selectors are invalid and were left out'),
+  );
+  const delivery = new ConfigDelivery({
+    db: ctx.db,
+    machines: ctx.machines,
+    tokens,
+    catalog: () => cache.get(),
+    timeline: ctx.timeline,
+    log,
+    served: counter(ctx.metrics, 'heph_configs_total', 'Config requests, by result.', ['result']),
+    configDocuments: hooks.configDocuments,
+  });
+  const app = ctx.http.app;
+  const base = (): string => `http://${ctx.advertise}:${ctx.http.port}`;
+
+  app.get('/boot.ipxe', async (_req, reply) => send(reply, 200, renderChainScript(base(), s.boot.holdSeconds)));
+
+  const ipxe = async (req: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply: FastifyReply): Promise<FastifyReply> => {
+    const ip = peerAddress(req.socket.remoteAddress);
+    const parsed = parseBootClaims(req.query);
+    if (!parsed.ok) {
+      rejected.inc({ field: parsed.field });
+      log.warn({ ip, field: parsed.field, why: parsed.reason }, 'script request refused');
+      return send(reply, 400, `heph: ${parsed.field}: ${parsed.reason}\n`);
+    }
+    const { claims } = parsed;
+    if (s.boot.neighbourCheck !== 'off' && claims.mac) {
+      const seen = neighbourMac(ip);
+      if ((seen && seen !== claims.mac) || (!seen && s.boot.neighbourCheck === 'strict')) {
+        rejected.inc({ field: 'neighbour' });
+        log.error({ ip, mac: claims.mac, neighbour: seen ?? null }, 'ALERT: claimed MAC does not match the ARP entry of the requesting IP');
+        return send(reply, 403, 'heph: the claimed MAC does not match this address\n');
+      }
+    }
+    const { machine: found, created } = ctx.machines.resolve({ ...claims, ip });
+    let machine = found;
+    const mlog = forMachine(log, { machine: machine.id, mac: claims.mac, uuid: claims.uuid, ip });
+    if (created) ctx.timeline.append({ machineId: machine.id, kind: 'machine.discovered', source: 'http', ip, message: 'first seen asking for an iPXE script' });
+
+    const catalog = cache.get();
+    const choice = resolveProfile(machine, catalog);
+    const profile = choice.profile ? catalog.profiles.get(choice.profile) : undefined;
+    let files: Awaited<ReturnType<typeof profileAssets>> | undefined;
+    if (profile) files = await profileAssets(assets, profile, machine.arch);
+    const view: BootProfile | null = profile ? { name: profile.name, assetsProblem: files && 'problem' in files ? files.problem : undefined, autoAccept: choice.autoAccept } : null;
+    const decision = decideBoot(machine, view, s.boot, Date.now());
+    mlog.info(
+      { inputs: { acceptance: machine.acceptance, state: machine.state, reprovision: machine.reprovision, profile: view, choice: choice.reason, policy: s.boot.unknownMachines, dropped: parsed.dropped }, decision },
+      'boot decision',
+    );
+    if (decision.autoAccepted) {
+      machine = ctx.machines.update(machine.id, { acceptance: 'accepted' }) ?? machine;
+      audit(ctx.db, { actor: 'system', action: 'machine.accept', machineId: machine.id, ip, detail: { via: choice.reason } });
+    }
+    const body = render(decision, machine, profile, files, ip);
+    scripts.inc({ action: decision.action });
+    ctx.timeline.append({ machineId: machine.id, kind: 'ipxe.script', source: 'http', ip, message: `${decision.action}: ${decision.reason}`, data: { action: decision.action, reason: decision.reason, profile: profile?.name ?? null, choice: choice.reason } });
+    return send(reply, 200, body);
+  };
+
+  function resolveProfile(m: Machine, catalog: Catalog): ProfileChoice {
+    const choice = chooseProfile(m, catalog.selectors);
+    if (choice.profile && !catalog.profiles.has(choice.profile)) return { profile: null, reason: `${choice.reason}, but profile ${choice.profile} does not exist`, autoAccept: false };
+    return choice;
+  }
+
+  function render(d: BootDecision, m: Machine, profile: Profile | undefined, files: Awaited<ReturnType<typeof profileAssets>> | undefined, ip: string): string {
+    switch (d.action) {
+      case 'local':
+        return renderLocalScript(s.boot.localBoot);
+      case 'hold':
+        return renderHoldScript(base(), `${m.id} ${holdText(d, m)}`, s.boot.holdSeconds);
+      case 'install':
+      case 'maintenance': {
+        if (!profile || !files || 'problem' in files) throw new Error('decision to boot Talos without ready assets');
+        const common = {
+          base: base(),
+          machineId: m.id,
+          profile: profile.name,
+          kernelUrl: `${base()}/assets/${urlId(files.kernel)}/${files.kernel.name}`,
+          initrdUrl: `${base()}/assets/${urlId(files.initrd)}/${files.initrd.name}`,
+          kernelArgs: [...profile.kernelArgs, ...(hooks.kernelArgs?.(m) ?? [])],
+          efi: m.platform === 'efi',
+          retries: s.boot.fetchRetries,
+        };
+        if (d.action === 'maintenance') return renderInstallScript(common);
+        // Minted (and committed) before the script that carries it leaves; re-minting revokes the previous one.
+        const { token } = tokens.mint({ machineId: m.id, ip, profile: profile.name, wipe: d.wipe, ttlMs: s.boot.tokenTtlMinutes * 60_000 });
+        if (m.state === 'discovered' || m.state === 'failed' || INSTALLED.includes(m.state)) ctx.machines.setState(m.id, 'booting', `install script served (profile ${profile.name})`);
+        return renderInstallScript({ ...common, configUrl: `${base()}/config/${token}` });
+      }
+    }
+  }
+
+  app.route({ method: 'GET', url: '/ipxe', exposeHeadRoute: false, handler: ipxe });
+  // A script answer mints a token and moves the machine along: not something a HEAD may trigger.
+  app.head('/ipxe', async (_req, reply) => reply.code(405).header('allow', 'GET').send({ error: { code: 'method_not_allowed', message: '/ipxe answers GET only' } }));
+  registerConfigRoutes(app, delivery);
+  registerAssetRoutes(app, assets, {
+    onFetch(a, ip) {
+      const m = ctx.machines.findByIp(ip);
+      ctx.timeline.append({ machineId: m?.id ?? null, kind: `asset.${a.kind}`, source: 'http', ip, message: `${a.name} (${a.version}) download started`, data: { size: a.size } });
+    },
+    onRefused(a, ip) {
+      const m = ctx.machines.findByIp(ip);
+      if (m) ctx.timeline.append({ machineId: m.id, kind: 'asset.refused', source: 'http', ip, message: `${a.name} refused: failed verification` });
+    },
+  });
+
+  let health: ServiceHealth = { state: 'stopped' };
+  return {
+    name: 'boot',
+    assets,
+    tokens,
+    catalog: () => cache.get(),
+    async start() {
+      health = { state: 'starting' };
+      const bad: string[] = [];
+      for (const a of assets.list()) {
+        const problem = await assets.problem(a);
+        if (problem) bad.push(`${a.name} ${a.version}: ${problem}`);
+      }
+      const errors = cache.get().errors;
+      const detail = [...bad.map((b) => `asset refused: ${b}`), ...errors].join('; ');
+      health = detail ? { state: 'up', detail } : { state: 'up' };
+      log.info({ assets: assets.list().length, refused: bad.length, profiles: cache.get().profiles.size, selectors: cache.get().selectors.length }, 'boot flow ready');
+    },
+    async stop() {
+      health = { state: 'stopped' };
+    },
+    health: () => health,
+  };
+}
+
+const INSTALLED: readonly string[] = ['installed', 'running', 'ready'];
+
+function holdText(d: BootDecision, m: Machine): string {
+  if (m.acceptance === 'pending') return 'waits for an operator: heph machines accept ' + m.id;
+  return d.reason.replace(/[^A-Za-z0-9 ._,:=/+@()-]/g, ' ');
+}
