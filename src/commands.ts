@@ -1,3 +1,5 @@
+import { eventsCommands } from './events/commands.ts';
+
 /**
  * Subcommands contributed by the capability modules (machines, profiles, assets, tokens …). Each module exports
  * its own list; cli.ts dispatches on the first word.
@@ -10,4 +12,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const moduleCommands: Command[] = [];
+export const moduleCommands: Command[] = [...eventsCommands];

@@ -4,7 +4,7 @@ import { isMap, isScalar, LineCounter, parseDocument, stringify, type Node } fro
 import { bootSettings, profilesSettings } from './boot/settings.ts';
 import { dhcpSettings } from './dhcp/settings.ts';
 import { ipxeSettings } from './ipxe/settings.ts';
-import { grpcSettings } from './events/settings.ts';
+import { grpcSettings, kmsgSettings } from './events/settings.ts';
 import { envName, int, ipv4, list, oneOf, port, section, str, suggest, validate, walk, SchemaError, type Infer, type Shape } from './schema.ts';
 import { tftpSettings } from './tftp/settings.ts';
 
@@ -36,6 +36,7 @@ export const settingsSchema = {
   boot: bootSettings,
   profiles: profilesSettings,
   grpc: grpcSettings,
+  kmsg: kmsgSettings,
   shutdown: section('Stopping.', {
     graceMs: int('How long services get to finish in-flight work on SIGTERM/SIGINT before heph exits anyway.', 4000, 100, 60000),
   }),

@@ -22,7 +22,7 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unk
 
 /** Settings for a test: a fresh data dir, free ports, quiet logs, everything optional off unless asked for. */
 export function testSettings(dataDir: string, over: DeepPartial<Settings> = {}): Settings {
-  const base = { dataDir, log: { level: 'silent' }, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 } };
+  const base = { dataDir, log: { level: 'silent' }, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 } };
   return validate(settingsSchema, merge(base, over as Record<string, unknown>));
 }
 

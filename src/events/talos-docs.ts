@@ -1,0 +1,28 @@
+import { stringify } from 'yaml';
+import type { Settings } from '../settings.ts';
+
+type FeedbackSettings = Pick<Settings, 'grpc' | 'kmsg'>;
+
+function endpoints(s: FeedbackSettings, advertise: string): { sink: string; kmsg: string } {
+  // A gRPC target (host:port, not a URL) and a json-lines URL with its trailing slash: protocols.md §1.1.
+  return { sink: `${advertise}:${s.grpc.port}`, kmsg: `tcp://${advertise}:${s.kmsg.port}/` };
+}
+
+/** Kernel arguments for the iPXE script, so Talos reports back from its first boot on. */
+export function feedbackKernelArgs(s: FeedbackSettings, advertise: string): string[] {
+  const e = endpoints(s, advertise);
+  return [`talos.events.sink=${e.sink}`, `talos.logging.kernel=${e.kmsg}`];
+}
+
+/**
+ * Machine-config documents with the same endpoints. Kernel arguments do not survive a UEFI/UKI install
+ * (protocols.md §1.4), these do: they are kept in STATE with the rest of the config. One YAML document per
+ * string, without the `---` separator.
+ */
+export function feedbackDocuments(s: FeedbackSettings, advertise: string): string[] {
+  const e = endpoints(s, advertise);
+  return [
+    stringify({ apiVersion: 'v1alpha1', kind: 'EventSinkConfig', endpoint: e.sink }),
+    stringify({ apiVersion: 'v1alpha1', kind: 'KmsgLogConfig', name: 'heph', url: e.kmsg }),
+  ];
+}
