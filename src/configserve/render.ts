@@ -1,5 +1,24 @@
+// The config a machine receives: its profile's base Talos config, the profile's patches in order, whole extra
+// documents (event sink, kernel log), then the machine's own facts; validated as Talos would before it is served.
+// Pure: same input → same bytes and sha256.
 import { createHash } from 'node:crypto';
-import { validateTalosConfig } from './validate.ts';
+import type { Document } from 'yaml';
+import { documentId, findDocument, isLegacy, V1ALPHA1 } from './documents.ts';
+import { applyPatch, parsePatch, upsertDocuments } from './patch.ts';
+import { hostnameProblem, validateTalosConfig } from './validate.ts';
+import {
+  deleteKey,
+  describeNode,
+  findPair,
+  isMap,
+  isNullNode,
+  nodeFrom,
+  parseYamlDocuments,
+  scalar,
+  setKey,
+  stringifyDocuments,
+  YAMLMap,
+} from './yaml.ts';
 
 /** What the inventory knows about one machine that ends up in its config. */
 export interface MachineFacts {
@@ -10,7 +29,7 @@ export interface MachineFacts {
 }
 
 export interface RenderInput {
-  /** The profile's base Talos config: YAML text, possibly multi-document. */
+  /** The profile's base Talos config: YAML text, possibly multi-document (talosctl gen config output). */
   base: string;
   /** Profile patches in order: strategic-merge YAML (one or more documents) or an RFC 6902 operation list. */
   patches: string[];
@@ -22,8 +41,109 @@ export interface RenderInput {
 
 export type RenderResult = { ok: true; yaml: string; sha256: string } | { ok: false; errors: string[] };
 
+const fail = (errors: string[]): RenderResult => ({ ok: false, errors });
+const prefixed = (prefix: string, errors: string[]): string[] => errors.map((e) => `${prefix}: ${e}`);
+
 export function renderConfig(input: RenderInput): RenderResult {
-  const errors = validateTalosConfig(input.base);
-  if (errors.length > 0) return { ok: false, errors };
-  return { ok: true, yaml: input.base, sha256: createHash('sha256').update(input.base).digest('hex') };
+  try {
+    return render(input);
+  } catch (e) {
+    // A bug here must become a refused config (5xx, Talos retries), never an exception in the request path.
+    return fail([`internal error while rendering: ${e instanceof Error ? e.message : String(e)}`]);
+  }
+}
+
+function render(input: RenderInput): RenderResult {
+  const base = parseYamlDocuments(input.base);
+  if (base.errors.length > 0) return fail(prefixed('base config', base.errors));
+  if (base.docs.length === 0) return fail(['base config is empty']);
+  const config: Document.Parsed[] = base.docs;
+
+  for (const [i, text] of input.patches.entries()) {
+    const parsed = parsePatch(text);
+    const errors = 'errors' in parsed ? parsed.errors : applyPatch(config, parsed.patch);
+    if (errors.length > 0) return fail(prefixed(`patch ${i + 1}`, errors));
+  }
+  for (const [i, text] of (input.extraDocuments ?? []).entries()) {
+    const parsed = parseYamlDocuments(text);
+    const errors = parsed.errors.length > 0 ? parsed.errors : upsertDocuments(config, parsed.docs);
+    if (errors.length > 0) return fail(prefixed(`extra document ${i + 1}`, errors));
+  }
+  if (input.machine !== undefined) {
+    const errors = applyMachineFacts(config, input.machine);
+    if (errors.length > 0) return fail(prefixed('machine', errors));
+  }
+
+  const yaml = stringifyDocuments(config);
+  const problems = validateTalosConfig(yaml);
+  if (problems.length > 0) return fail(problems);
+  return { ok: true, yaml, sha256: createHash('sha256').update(yaml, 'utf8').digest('hex') };
+}
+
+/** The map under `key`, created when absent or null. */
+function childMap(map: YAMLMap, key: string, path: string): YAMLMap | string {
+  const existing = findPair(map, key)?.value;
+  if (isMap(existing)) return existing;
+  if (!isNullNode(existing)) return `${path} is ${describeNode(existing)}, not a map`;
+  const created = new YAMLMap();
+  setKey(map, key, created);
+  return created;
+}
+
+function mapAt(root: YAMLMap, path: readonly string[]): YAMLMap | string {
+  let map = root;
+  for (const [i, key] of path.entries()) {
+    const next = childMap(map, key, path.slice(0, i + 1).join('.'));
+    if (typeof next === 'string') return next;
+    map = next;
+  }
+  return map;
+}
+
+/**
+ * The per-machine patch. Hostname: the HostnameConfig document when the config has one (Talos ≥ 1.12, where it
+ * conflicts with machine.network.hostname), else machine.network.hostname. An install disk given for the machine
+ * drops the profile's disk selector (a selector wins over a disk in Talos); a selector given replaces the profile's.
+ */
+function applyMachineFacts(config: Document.Parsed[], facts: MachineFacts): string[] {
+  const legacyIndex = findDocument(config, { apiVersion: '', kind: V1ALPHA1, name: '' });
+  const legacy = config[legacyIndex]?.contents;
+  if (!isMap(legacy)) return ['the config has no v1alpha1 document to hold the machine settings'];
+  const errors: string[] = [];
+
+  if (facts.hostname !== undefined) {
+    const problem = hostnameProblem(facts.hostname);
+    const hostnameDoc = config.find((d) => {
+      const id = documentId(d);
+      return typeof id !== 'string' && !isLegacy(id) && id.kind === 'HostnameConfig';
+    })?.contents;
+    if (problem !== undefined) errors.push(`hostname ${JSON.stringify(facts.hostname)} ${problem}`);
+    else if (isMap(hostnameDoc)) {
+      deleteKey(hostnameDoc, 'auto');
+      setKey(hostnameDoc, 'hostname', scalar(facts.hostname));
+    } else {
+      const network = mapAt(legacy, ['machine', 'network']);
+      if (typeof network === 'string') errors.push(network);
+      else setKey(network, 'hostname', scalar(facts.hostname));
+    }
+  }
+
+  if (facts.installDisk !== undefined || facts.installDiskSelector !== undefined) {
+    const install = mapAt(legacy, ['machine', 'install']);
+    if (typeof install === 'string') errors.push(install);
+    else {
+      if (facts.installDisk !== undefined) {
+        setKey(install, 'disk', scalar(facts.installDisk));
+        if (facts.installDiskSelector === undefined) deleteKey(install, 'diskSelector');
+      }
+      if (facts.installDiskSelector !== undefined) setKey(install, 'diskSelector', nodeFrom(facts.installDiskSelector));
+    }
+  }
+
+  if (facts.labels !== undefined) {
+    const labels = mapAt(legacy, ['machine', 'nodeLabels']);
+    if (typeof labels === 'string') errors.push(labels);
+    else for (const key of Object.keys(facts.labels).sort()) setKey(labels, key, scalar(facts.labels[key] ?? ''));
+  }
+  return errors;
 }
