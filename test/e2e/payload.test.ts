@@ -35,7 +35,7 @@ before(async () => {
   lab = await Lab.create();
 });
 after(async () => {
-  if (!skip) await lab.destroy({ keepDir: process.env.HEPH_E2E_KEEP === '1' });
+  if (!skip) await lab.destroy({ keepDir: process.env.E2E_KEEP === '1' });
 });
 
 test('payload boots under TCG, fetches and installs its config, reports events and kernel logs, reboots', { skip: skip ?? false, timeout: 240_000 }, async () => {

@@ -8,7 +8,7 @@ set -eu
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/../../.." && pwd)
-CACHE=${HEPH_E2E_CACHE:-$REPO/.cache/e2e}
+CACHE=${E2E_CACHE:-$REPO/.cache/e2e}
 OUT=$CACHE/payload
 DEBS=$CACHE/debs
 MODULES="virtio_pci virtio_net virtio_blk"

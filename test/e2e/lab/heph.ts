@@ -1,0 +1,113 @@
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { stringify } from 'yaml';
+import { importRelease } from '../../../src/assets/import.ts';
+import { openInventory } from '../../../src/inventory/db.ts';
+import { spawnHeph, type HephProcess } from '../../helpers/heph.ts';
+import { HEPH_IP, type Lab, type MachineIdentity } from './lab.ts';
+import type { Payload } from './payload.ts';
+
+/** The Talos "release" the payload is imported as: a version no real Talos has, so it is never mistaken for one. */
+export const PAYLOAD_VERSION = 'v0.0.1-e2e.payload';
+export const HEPH_PORTS = { http: 8080, grpc: 4002, kmsg: 4003 } as const;
+
+/** A fake but valid Talos worker config (passes heph's validation); each profile gets its own cluster name. */
+export function baseConfig(clusterName: string): string {
+  const pem = 'LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJQekNCOHFBREFnRUNBaEVBCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K';
+  return `version: v1alpha1
+debug: false
+persist: true
+machine:
+  type: worker
+  token: e2e0ab.0123456789abcdef
+  ca:
+    crt: ${pem}
+    key: ""
+  install:
+    disk: /dev/vda
+cluster:
+  controlPlane:
+    endpoint: https://${HEPH_IP}:6443
+  clusterName: ${clusterName}
+  network:
+    dnsDomain: cluster.local
+    podSubnets: [10.244.0.0/16]
+    serviceSubnets: [10.96.0.0/12]
+  token: abcdef.0123456789abcdef
+  ca:
+    crt: ${pem}
+    key: ""
+`;
+}
+
+export interface LabMachine {
+  machine: MachineIdentity;
+  profile: string;
+}
+
+export interface LabHeph {
+  heph: HephProcess;
+  dataDir: string;
+  settingsFile: string;
+  url: string;
+}
+
+/**
+ * heph from this checkout, as `heph serve` in the lab's heph namespace: proxy-DHCP and TFTP on its veth, HTTP,
+ * the event sink and the kernel-log receiver; the payload imported as a Talos release; one profile per name in
+ * `machines` (cluster name = profile name) and a selector per machine that picks its profile and accepts it.
+ */
+export async function startLabHeph(lab: Lab, payload: Payload, machines: LabMachine[]): Promise<LabHeph> {
+  const dataDir = join(lab.dir, 'heph-data');
+  const release = join(lab.dir, 'release');
+  const profilesDir = join(lab.dir, 'profiles');
+  mkdirSync(release, { recursive: true });
+  mkdirSync(profilesDir, { recursive: true });
+
+  // heph's asset import checks a sha512sum.txt, as it does for a real Talos release.
+  copyFileSync(payload.kernel, join(release, 'vmlinuz-amd64'));
+  copyFileSync(payload.initrd, join(release, 'initramfs-amd64.xz'));
+  const sum = (f: string): string => createHash('sha512').update(readFileSync(join(release, f))).digest('hex');
+  writeFileSync(join(release, 'sha512sum.txt'), ['vmlinuz-amd64', 'initramfs-amd64.xz'].map((f) => `${sum(f)}  ${f}\n`).join(''));
+  const { db } = openInventory(dataDir);
+  try {
+    await importRelease({ db, dataDir, source: release, version: PAYLOAD_VERSION, arches: ['amd64'] });
+  } finally {
+    db.close();
+  }
+
+  const kernelArgs = [
+    'talos.platform=metal',
+    'slab_nomerge=',
+    'pti=on',
+    'console=ttyS0',
+    `talos.events.sink=${HEPH_IP}:${HEPH_PORTS.grpc}`,
+    `talos.logging.kernel=tcp://${HEPH_IP}:${HEPH_PORTS.kmsg}/`,
+  ];
+  const docs: unknown[] = [];
+  for (const profile of [...new Set(machines.map((m) => m.profile))]) {
+    docs.push({ kind: 'Profile', name: profile, talosVersion: PAYLOAD_VERSION, arch: 'amd64', kernelArgs, baseInline: baseConfig(profile), install: { disk: '/dev/vda' } });
+  }
+  for (const m of machines) {
+    docs.push({ kind: 'Selector', name: `lab-machine-${m.machine.index}`, profile: m.profile, autoAccept: true, match: { mac: [m.machine.mac] } });
+  }
+  writeFileSync(join(profilesDir, 'lab.yaml'), docs.map((d) => stringify(d)).join('---\n'));
+
+  const settings = {
+    dataDir,
+    log: { level: 'info' },
+    network: { interfaces: ['heph0'] },
+    http: { listen: '0.0.0.0', port: HEPH_PORTS.http },
+    grpc: { listen: '0.0.0.0', port: HEPH_PORTS.grpc },
+    kmsg: { listen: '0.0.0.0', port: HEPH_PORTS.kmsg },
+    dhcp: { enabled: true },
+    tftp: { enabled: true },
+    profiles: { dir: profilesDir },
+  };
+  const settingsFile = join(lab.dir, 'heph.yaml');
+  writeFileSync(settingsFile, stringify(settings));
+  const heph = await spawnHeph(settings, { netns: lab.heph });
+  lab.track(heph.proc, 'heph.log');
+  return { heph, dataDir, settingsFile, url: `http://${HEPH_IP}:${HEPH_PORTS.http}` };
+}
