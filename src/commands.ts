@@ -1,4 +1,5 @@
 import { eventsCommands } from './events/commands.ts';
+import { labCommands } from './lab/command.ts';
 
 /**
  * Subcommands contributed by the capability modules (machines, profiles, assets, tokens …). Each module exports
@@ -12,4 +13,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const moduleCommands: Command[] = [...eventsCommands];
+export const moduleCommands: Command[] = [...eventsCommands, ...labCommands];

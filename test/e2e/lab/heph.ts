@@ -10,7 +10,8 @@ import type { Payload } from './payload.ts';
 
 /** The Talos "release" the payload is imported as: a version no real Talos has, so it is never mistaken for one. */
 export const PAYLOAD_VERSION = 'v0.0.1-e2e.payload';
-export const HEPH_PORTS = { http: 8080, grpc: 4002, kmsg: 4003 } as const;
+/** heph's ports in the lab; admin is its admin listener (REST API, web page) on the namespace's loopback. */
+export const HEPH_PORTS = { http: 8080, grpc: 4002, kmsg: 4003, admin: 9080 } as const;
 
 /** A fake but valid Talos worker config (passes heph's validation); each profile gets its own cluster name. */
 export function baseConfig(clusterName: string): string {
