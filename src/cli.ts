@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parse, UsageError } from './args.ts';
 import { moduleCommands, type Command } from './commands.ts';
 import { startDaemon } from './daemon.ts';
 import { StartupError } from './errors.ts';
@@ -7,9 +7,6 @@ import { createLogger } from './log.ts';
 import { exampleSettings, loadSettings, SettingsError, type LoadedSettings } from './settings.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-
-/** Thrown for a malformed command line: usage goes to stderr and the exit code is 2. */
-export class UsageError extends Error {}
 
 const SERVE_USAGE = `usage: heph serve [--config FILE] [--set path=value]...
 
@@ -43,17 +40,6 @@ commands:
 ${lines.join('\n')}
 
   heph --help, heph <command> --help, heph --version`;
-}
-
-export type ParsedArgs = { values: Record<string, string | boolean | (string | boolean)[] | undefined>; positionals: string[] };
-
-/** Strict flag parsing shared by every command: an unknown flag is a usage error (exit 2), never ignored. */
-export function parse(argv: string[], usageText: string, extra: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {}): ParsedArgs {
-  try {
-    return parseArgs({ args: argv, allowPositionals: true, strict: true, options: { help: { type: 'boolean', short: 'h' }, ...extra } });
-  } catch (err) {
-    throw new UsageError(`${(err as Error).message}\n\n${usageText}`);
-  }
 }
 
 function settingsFrom(values: { config?: unknown; set?: unknown }): LoadedSettings {

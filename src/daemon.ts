@@ -31,11 +31,16 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   const dataDir = file.slice(0, file.lastIndexOf('/'));
   for (const m of applied) log.info({ migration: m.name }, 'database migrated');
   const metrics = createRegistry();
-  const writeErrors = counter(metrics, 'heph_inventory_write_errors_total', 'Buffered inventory writes that failed.');
+  const writeErrors = counter(metrics, 'heph_inventory_write_errors_total', 'Buffered inventory writes that failed (retried when the disk was the cause).');
+  const writesDropped = counter(metrics, 'heph_inventory_writes_dropped_total', 'Buffered inventory writes dropped because too many waited for the disk.');
   const writer = new WriteBehind(db, {
     onError: (err) => {
       writeErrors.inc();
       log.error({ err }, 'a buffered inventory write failed');
+    },
+    onDrop: (n) => {
+      writesDropped.inc(n);
+      log.error({ dropped: n }, 'inventory writes dropped: the disk has refused them for too long');
     },
   });
   const http = new HttpService({ name: 'http', listen: settings.http.listen, port: settings.http.port, portSetting: 'http.port', log });
@@ -56,6 +61,8 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   let services: Service[] = [];
   const closeDb = (): void => {
     writer.flush();
+    writer.close();
+    if (writer.pending > 0) log.error({ pending: writer.pending, reason: writer.stalled }, 'inventory writes could not be saved before exit');
     db.close();
   };
   try {
@@ -124,7 +131,12 @@ function healthReport(services: Service[], ctx: Context): { ok: boolean; body: u
   }
   try {
     ctx.db.prepare('SELECT 1').get();
-    report.database = { state: 'up', pendingWrites: ctx.writer.pending };
+    if (ctx.writer.stalled) {
+      ok = false;
+      report.database = { state: 'degraded', detail: `writes are waiting for the disk: ${ctx.writer.stalled}`, pendingWrites: ctx.writer.pending };
+    } else {
+      report.database = { state: 'up', pendingWrites: ctx.writer.pending };
+    }
   } catch (err) {
     ok = false;
     report.database = { state: 'failed', detail: (err as Error).message };

@@ -10,8 +10,6 @@ import type { FeedbackStore } from './store.ts';
 /** A request that is not an EventRequest at all: the transport answers INVALID_ARGUMENT. */
 export class MalformedRequest extends Error {}
 
-export type PublishOutcome = 'recorded' | 'duplicate' | 'unknown-type' | 'undecodable';
-
 /**
  * What heph does with Talos feedback, between the transports (gRPC sink, kernel-log sockets) and the inventory:
  * names the machine by the sender's IP, keeps every event once, moves the lifecycle and writes the timeline.
@@ -40,7 +38,7 @@ export class Feedback {
   }
 
   /** One EventRequest (its protobuf bytes) from `ip`. Throws MalformedRequest when the bytes are not one. */
-  publish(ip: string, bytes: Uint8Array, at = Date.now()): PublishOutcome {
+  publish(ip: string, bytes: Uint8Array, at = Date.now()): void {
     let raw;
     try {
       raw = this.decoder.decodeRequest(bytes);
@@ -50,7 +48,7 @@ export class Feedback {
     }
     if (this.store.seen(raw.id)) {
       this.m.duplicates.inc();
-      return 'duplicate';
+      return;
     }
     let decoded;
     try {
@@ -60,28 +58,27 @@ export class Feedback {
       this.m.malformed.inc({ what: 'payload' });
       this.ctx.log.warn({ ip, type: raw.typeName, eventId: raw.id, err: (err as Error).message }, 'Talos event payload does not decode; kept without data');
       this.store.addEvent({ eventId: raw.id, machineId: this.ctx.machines.findByIp(ip)?.id ?? null, ip, at, type: raw.typeName, actorId: raw.actorId, data: {} });
-      return 'undecodable';
+      return;
     }
     const event = decoded.known ? decoded.event : undefined;
     const machine = event?.type === 'address' ? this.refreshIdentity(ip, event) : this.ctx.machines.findByIp(ip);
     if (!machine) this.m.unidentified.inc();
     this.store.addEvent({ eventId: raw.id, machineId: machine?.id ?? null, ip, at, type: raw.typeName || '(none)', actorId: raw.actorId, data: event ?? {} });
     this.m.events.inc({ type: event ? raw.typeName : 'unknown' });
-    if (!event) return 'unknown-type';
+    if (!event) return;
 
+    // Unidentified events stay in the (bounded) event table only: the timeline is per machine and never trimmed.
+    if (!machine) return;
     if (this.onTimeline(ip, event)) {
-      this.ctx.timeline.append({ machineId: machine?.id ?? null, source: 'events', kind: `talos.${event.type}`, message: summarize(event), ip, data: { ...event, eventId: raw.id }, at });
+      this.ctx.timeline.append({ machineId: machine.id, source: 'events', kind: `talos.${event.type}`, message: summarize(event), ip, data: { ...event, eventId: raw.id }, at });
     }
-    if (machine) {
-      const t = transition(machine.state, event);
-      if (t) {
-        this.ctx.machines.setState(machine.id, t.state, t.reason, at);
-        this.m.transitions.inc({ state: t.state });
-        this.ctx.timeline.append({ machineId: machine.id, source: 'events', kind: 'talos.state', message: `${machine.state} → ${t.state}: ${t.reason}`, ip, data: { from: machine.state, to: t.state, eventId: raw.id }, at });
-        forMachine(this.ctx.log, { machine: machine.id, ip }).info({ from: machine.state, to: t.state, reason: t.reason }, 'machine lifecycle changed');
-      }
+    const t = transition(machine.state, event);
+    if (t) {
+      this.ctx.machines.setState(machine.id, t.state, t.reason, at);
+      this.m.transitions.inc({ state: t.state });
+      this.ctx.timeline.append({ machineId: machine.id, source: 'events', kind: 'talos.state', message: `${machine.state} → ${t.state}: ${t.reason}`, ip, data: { from: machine.state, to: t.state, eventId: raw.id }, at });
+      forMachine(this.ctx.log, { machine: machine.id, ip }).info({ from: machine.state, to: t.state, reason: t.reason }, 'machine lifecycle changed');
     }
-    return 'recorded';
   }
 
   /** One kernel log line, already parsed, or the reason it was not. */

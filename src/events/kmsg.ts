@@ -159,8 +159,8 @@ export class KmsgReceiver {
     udp.on('message', (msg, rinfo) => {
       const ip = plainIp(rinfo.address);
       if (msg.length > MAX_LINE_BYTES) return this.sink.dropped('udp', 'too_long');
-      const text = msg.toString('utf8').trim();
-      if (text !== '') this.sink.line(ip, 'udp', parseKmsgLine(text));
+      // Talos sends one object per datagram; a sender that batches lines into one is understood too.
+      for (const text of msg.toString('utf8').split('\n')) if (text.trim() !== '') this.sink.line(ip, 'udp', parseKmsgLine(text.trim()));
     });
     this.udp = udp;
   }

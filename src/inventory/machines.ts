@@ -156,7 +156,12 @@ export class Machines {
   resolve(s: Sighting): { machine: Machine; created: boolean } {
     const at = s.at ?? Date.now();
     return this.db.transaction(() => {
-      let row = (s.uuid ? this.byUuid.get(s.uuid) : undefined) ?? (s.mac ? this.byMac.get(s.mac) : undefined);
+      let row = s.uuid ? this.byUuid.get(s.uuid) : undefined;
+      if (!row && s.mac) {
+        const byMac = this.byMac.get(s.mac);
+        // A NIC that shows up with a UUID other than its machine's has moved to another box.
+        if (byMac && !(s.uuid && byMac.uuid && byMac.uuid !== s.uuid)) row = byMac;
+      }
       let created = false;
       if (!row) {
         const id = newMachineId();
@@ -168,7 +173,7 @@ export class Machines {
       }
       const sets: string[] = ['last_seen = max(last_seen, @at)', 'updated_at = @at'];
       const params: Record<string, unknown> = { id: row.id, at };
-      if (s.uuid && row.uuid !== s.uuid && !row.uuid) {
+      if (s.uuid && !row.uuid) {
         sets.push('uuid = @uuid');
         params.uuid = s.uuid;
       }

@@ -11,7 +11,8 @@ import { settingsSchema, type Settings } from '../../src/settings.ts';
 import type { Netns } from './netns.ts';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI = join(REPO, 'src/cli.ts');
+/** The installed entry point (`heph` in package.json bin), exactly what an operator runs. */
+export const HEPH_BIN = join(REPO, 'bin/heph.js');
 
 export function tempDir(prefix = 'heph-test-'): { path: string; remove(): void } {
   const path = mkdtempSync(join(tmpdir(), prefix));
@@ -70,7 +71,7 @@ export async function spawnHeph(settings: Record<string, unknown>, opts: { netns
   const dir = tempDir();
   const file = join(dir.path, 'heph.yaml');
   writeFileSync(file, stringify({ dataDir: join(dir.path, 'data'), ...settings }));
-  const args = ['--import', 'tsx', CLI, 'serve', '--config', file];
+  const args = [HEPH_BIN, 'serve', '--config', file];
   const env = { ...process.env, ...opts.env };
   const proc = opts.netns ? opts.netns.spawn(process.execPath, args, { env, cwd: REPO }) : spawn(process.execPath, args, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];

@@ -9,7 +9,7 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { EventsService } from '../../src/events/index.ts';
-import { CLI, inProcessHeph, REPO } from '../helpers/heph.ts';
+import { HEPH_BIN, inProcessHeph, REPO } from '../helpers/heph.ts';
 import { BOOT_RUN, eventRequest, EXPECTED_STATES, grpcFrame, INSTALL_RUN, protocEncode, xids, type Step } from '../helpers/talos-events.ts';
 
 const run = promisify(execFile);
@@ -140,7 +140,8 @@ test('curl over h2c with protoc-encoded frames: an unknown IP is kept, a config 
   const h = await curlPublish('127.0.0.3', grpcFrame(eventRequest(['SequenceEvent', 'sequence: "boot" action: START'], idA!)));
   assert.match(h, /grpc-status: 0/);
   assert.equal(count('talos_events', "ip = '127.0.0.3' AND machine_id IS NULL AND event_id = ?", idA), 1);
-  const cli = await run(process.execPath, ['--import', 'tsx', CLI, 'events', '--machine', '127.0.0.3', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
+  assert.equal(count('timeline', "ip = '127.0.0.3'"), 0, 'the per-machine timeline gets no unidentified rows');
+  const cli = await run(process.execPath, [HEPH_BIN, 'events', '--machine', '127.0.0.3', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
   assert.match(cli.stdout, /- 127\.0\.0\.3 {2}sequence boot started/);
 
   // A known machine whose config does not load: failed, with Talos's message.
@@ -208,15 +209,15 @@ test('kernel log over TCP and UDP: stored per machine, bounded, malformed lines 
   // UDP, from an IP no machine has: kept under the IP.
   const udp = createSocket('udp4');
   await new Promise<void>((r) => udp.bind(0, '127.0.0.7', r));
-  for (const d of [line(1), 'not json', line(2)]) await new Promise<void>((r, j) => udp.send(d, events.kmsg.udpPort, '127.0.0.1', (e) => (e ? j(e) : r())));
+  for (const d of [line(1), 'not json', `${line(2)}${line(3)}`]) await new Promise<void>((r, j) => udp.send(d, events.kmsg.udpPort, '127.0.0.1', (e) => (e ? j(e) : r())));
   udp.close();
-  await eventually(() => (count('kmsg', "ip = '127.0.0.7' AND machine_id IS NULL") === 2 ? true : undefined), 'two UDP lines');
+  await eventually(() => (count('kmsg', "ip = '127.0.0.7' AND machine_id IS NULL") === 3 ? true : undefined), 'three UDP lines');
   assert.equal(await metric('heph_kmsg_dropped_total', '{proto="udp",reason="not_json"}'), 1);
 
-  const cli = await run(process.execPath, ['--import', 'tsx', CLI, 'kmsg', '52:54:00:00:00:06', '-n', '2', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
+  const cli = await run(process.execPath, [HEPH_BIN, 'kmsg', '52:54:00:00:00:06', '-n', '2', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
   assert.deepEqual(cli.stdout.trim().split('\n'), ['2026-11-22T04:00:00Z info    line 250', '2026-11-22T04:00:00Z info    line 251']);
-  const cliUdp = await run(process.execPath, ['--import', 'tsx', CLI, 'kmsg', '127.0.0.7', '--json', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
-  assert.deepEqual(cliUdp.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string; seq: number }).seq), [1, 2]);
+  const cliUdp = await run(process.execPath, [HEPH_BIN, 'kmsg', '127.0.0.7', '--json', '--set', `dataDir=${heph.dir}`], { cwd: REPO });
+  assert.deepEqual(cliUdp.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { msg: string; seq: number }).seq), [1, 2, 3]);
 });
 
 test('a port in use stops startup with the setting to change, for the gRPC sink and for the kernel-log UDP socket', async () => {

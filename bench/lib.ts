@@ -1,0 +1,65 @@
+import { readFileSync } from 'node:fs';
+
+/** Shared helpers for the benchmarks: percentiles, a process's CPU and memory, and a plain table. */
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+export interface LatencySummary {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
+export function summarize(samplesMs: number[]): LatencySummary {
+  const s = [...samplesMs].sort((a, b) => a - b);
+  return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s.at(-1) ?? NaN };
+}
+
+const CLK_TCK = 100;
+const PAGE = 4096;
+
+/** CPU seconds (user + system) and resident memory of a process, read from /proc. */
+export function procUsage(pid: number): { cpuSeconds: number; rssBytes: number } {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which may itself contain spaces and parentheses.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const utime = Number(fields[11]);
+  const stime = Number(fields[12]);
+  const rssPages = Number(fields[21]);
+  return { cpuSeconds: (utime + stime) / CLK_TCK, rssBytes: rssPages * PAGE };
+}
+
+/** Samples a process's RSS every `everyMs` and remembers the peak, until stop() is called. */
+export function watchPeakRss(pid: number, everyMs = 100): { stop(): number } {
+  let peak = 0;
+  const sample = (): void => {
+    try {
+      peak = Math.max(peak, procUsage(pid).rssBytes);
+    } catch {
+      // The process has exited; keep the peak seen so far.
+    }
+  };
+  sample();
+  const t = setInterval(sample, everyMs);
+  return {
+    stop() {
+      clearInterval(t);
+      sample();
+      return peak;
+    },
+  };
+}
+
+export function table(rows: Record<string, string | number>[]): string {
+  if (rows.length === 0) return '';
+  const cols = Object.keys(rows[0]!);
+  const cell = (v: string | number | undefined): string => (typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toFixed(2)) : (v ?? ''));
+  const width = cols.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+  const line = (vals: string[]): string => `| ${vals.map((v, i) => v.padEnd(width[i]!)).join(' | ')} |`;
+  return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
+}

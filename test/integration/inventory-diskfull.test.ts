@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { openInventory } from '../../src/inventory/db.ts';
+import { Machines } from '../../src/inventory/machines.ts';
+import { Timeline } from '../../src/inventory/timeline.ts';
+import { WriteBehind } from '../../src/inventory/writebehind.ts';
+import { tempDir } from '../helpers/heph.ts';
+
+function canMount(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  const d = tempDir();
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d.path]);
+    execFileSync('umount', [d.path]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    d.remove();
+  }
+}
+
+describe('inventory on a full disk', { skip: canMount() ? false : 'needs root to mount a small tmpfs' }, () => {
+  it('keeps buffered writes while the disk is full, reports it, and saves them when space returns', () => {
+    const mnt = tempDir();
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt.path]);
+    const filler = join(mnt.path, 'filler');
+    let db: ReturnType<typeof openInventory>['db'] | undefined;
+    try {
+      const opened = openInventory(join(mnt.path, 'data'));
+      db = opened.db;
+      const errors: unknown[] = [];
+      const writer = new WriteBehind(db, { tickMs: 1_000_000, retryMs: 1_000_000, onError: (e) => errors.push(e) });
+      const timeline = new Timeline(db, writer);
+      const { machine } = new Machines(db).resolve({ mac: 'aa:bb:cc:00:00:01' });
+      // Fill every free byte, then ask for more than the WAL can hold.
+      try {
+        writeFileSync(filler, Buffer.alloc(8 * 1024 * 1024));
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC');
+      }
+      const big = 'x'.repeat(2000);
+      for (let i = 0; i < 500; i++) timeline.append({ machineId: machine.id, kind: 'test.event', source: 'system', message: `event ${i}`, data: { pad: big } });
+      writer.flush();
+      assert.match(writer.stalled ?? '', /^SQLITE_FULL/);
+      assert.equal(writer.pending, 500);
+      assert.ok(errors.length >= 1);
+      // Space returns: the same writes go through, none lost, and the file is sound.
+      rmSync(filler);
+      writer.flush();
+      assert.equal(writer.stalled, undefined);
+      assert.equal(writer.pending, 0);
+      assert.equal(timeline.list(machine.id, { limit: 10_000 }).length, 500);
+      assert.equal(db.pragma('quick_check', { simple: true }), 'ok');
+      writer.close();
+    } finally {
+      db?.close();
+      execFileSync('umount', ['-l', mnt.path]);
+      mnt.remove();
+    }
+  });
+});
