@@ -1,5 +1,5 @@
 import type { Command } from '../commands.ts';
-import { parse, UsageError } from '../cli.ts';
+import { parse, UsageError } from '../args.ts';
 
 const PATHS = ['bios-ipxe', 'uefi-pxe', 'uefi-http'] as const;
 type LabPath = (typeof PATHS)[number];
