@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { HEPH_IP, identity, Lab, labUnavailable, type MachineIdentity } from './lab/lab.ts';
-import { HEPH_PORTS, startLabHeph, type LabHeph } from './lab/heph.ts';
+import { HEPH_PORTS, hephCli, startLabHeph, type LabHeph } from './lab/heph.ts';
 import { readInventory, type TimelineRow } from './lab/inventory.ts';
 import { ensurePayload, readInstalled } from './lab/payload.ts';
 import { startVm, type BootPath, type Vm } from './lab/vm.ts';
@@ -106,6 +106,15 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
       const states = o.timeline.filter((e) => e.kind === 'talos.state').map((e) => e.data.to);
       assert.deepEqual(states.slice(-2), ['installing', 'installed']);
       assert.equal(inventory().machine(c.machine.mac)?.state, 'installed');
+
+      // What an operator sees with the CLI: the Talos events and the kernel log, filed under this machine.
+      const events = hephCli(heph, ['events', '--machine', c.machine.mac, '--json', '-n', '1000']).trim().split('\n');
+      assert.ok(events.length >= 14, `heph events lists the machine's events (${events.length})`);
+      assert.ok(events.some((l) => l.includes('unix.Reboot(1234567)')), 'the install reboot is listed');
+      const kmsg = hephCli(heph, ['kmsg', c.machine.mac, '--json', '-n', '1000']).trim().split('\n').map((l) => JSON.parse(l) as { msg: string; ip: string });
+      assert.ok(kmsg.some((l) => l.msg.startsWith('Linux version ')), 'the kernel log starts with the kernel banner');
+      assert.ok(kmsg.some((l) => l.msg.includes(`heph-payload: config fetched bytes=${o.installed.length} sha256=${o.sha256}`)));
+      assert.ok(kmsg.every((l) => l.ip === c.machine.ip));
     });
   }
 

@@ -1,10 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import { importRelease } from '../../../src/assets/import.ts';
 import { openInventory } from '../../../src/inventory/db.ts';
-import { spawnHeph, type HephProcess } from '../../helpers/heph.ts';
+import { REPO, spawnHeph, type HephProcess } from '../../helpers/heph.ts';
 import { HEPH_IP, type Lab, type MachineIdentity } from './lab.ts';
 import type { Payload } from './payload.ts';
 
@@ -111,4 +112,9 @@ export async function startLabHeph(lab: Lab, payload: Payload, machines: LabMach
   const heph = await spawnHeph(settings, { netns: lab.heph });
   lab.track(heph.proc, 'heph.log');
   return { heph, dataDir, settingsFile, url: `http://${HEPH_IP}:${HEPH_PORTS.http}` };
+}
+
+/** Runs a heph CLI command (bin/heph.js, as an operator would) against the lab heph's settings; returns stdout. */
+export function hephCli(lab: LabHeph, args: string[]): string {
+  return execFileSync(process.execPath, [join(REPO, 'bin/heph.js'), ...args, '--config', lab.settingsFile], { encoding: 'utf8', timeout: 60_000 });
 }

@@ -24,6 +24,9 @@ BUSYBOX=$(command -v busybox)
 CURL=$(command -v curl)
 
 mkdir -p "$DEBS" "$OUT"
+# Test files run in parallel: one build at a time, the others then find it up to date.
+exec 9> "$CACHE/.lock"
+flock 9
 
 # The kernel: the cloud flavour's metapackage names the versioned image package it depends on.
 kernel_deb() { ls "$DEBS"/linux-image-[0-9]*-cloud-amd64_*.deb 2> /dev/null | sort -V | tail -n 1; }
