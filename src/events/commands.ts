@@ -1,4 +1,4 @@
-import { parse, UsageError } from '../cli.ts';
+import { parse, UsageError } from '../args.ts';
 import type { Command } from '../commands.ts';
 import { openInventory } from '../inventory/db.ts';
 import { Machines } from '../inventory/machines.ts';
