@@ -1,6 +1,89 @@
 import type { Context } from '../context.ts';
+import { StartupError } from '../errors.ts';
+import { ipxeBinaries } from '../ipxe/binaries.ts';
+import { forMachine } from '../log.ts';
 import { disabledService, type Service } from '../service.ts';
+import { FileTable } from './files.ts';
+import { tftpMetrics } from './metrics.ts';
+import { TftpServer, type TransferReporter } from './server.ts';
 
+export { FileTable } from './files.ts';
+export { TftpServer } from './server.ts';
+
+/**
+ * The addresses TFTP listens on. Node cannot tell which local address a datagram on a 0.0.0.0 socket was sent
+ * to, so heph listens on each address separately and answers every transfer from the one its request used.
+ */
+export function tftpAddresses(ctx: Pick<Context, 'settings' | 'interfaces' | 'advertise'>): string[] {
+  const configured = ctx.settings.tftp.addresses;
+  const chosen = configured.length > 0 ? configured : [...ctx.interfaces.map((i) => i.address), ctx.advertise, '127.0.0.1'];
+  if (chosen.includes('0.0.0.0')) {
+    throw new StartupError(
+      'tftp.addresses: 0.0.0.0 cannot be used: every transfer must answer from the address its request arrived on.',
+      'List the server addresses machines use (e.g. [192.0.2.10]), or leave tftp.addresses empty to use network.interfaces and network.advertiseAddress.',
+    );
+  }
+  return [...new Set(chosen)];
+}
+
+/**
+ * The TFTP service. Its file table starts with the iPXE binaries (checked at start: a missing one stops
+ * startup); other modules may `files.register(name, pathOrBytes)` more names (narrow with `instanceof TftpServer`).
+ * Nothing outside the table is served.
+ */
 export function createTftpService(ctx: Context): Service {
-  return disabledService('tftp', ctx.settings.tftp.enabled ? 'TFTP is not built yet' : 'tftp.enabled is false');
+  const s = ctx.settings.tftp;
+  if (!s.enabled) return disabledService('tftp', 'tftp.enabled is false');
+  const log = ctx.log.child({ svc: 'tftp' });
+  const files = new FileTable();
+  const machineOf = (ip: string): string | null => ctx.machines.findByIp(ip)?.id ?? null;
+  const reporter: TransferReporter = {
+    started(t) {
+      const machine = machineOf(t.client);
+      forMachine(log, { ip: t.client, machine: machine ?? undefined }).debug({ file: t.file, size: t.size, blksize: t.blksize, windowsize: t.windowsize, options: t.options }, 'TFTP transfer started');
+      ctx.timeline.append({
+        machineId: machine,
+        kind: 'tftp.start',
+        source: 'tftp',
+        ip: t.client,
+        message: `TFTP ${t.file} started (${t.size} bytes, blksize ${t.blksize}, windowsize ${t.windowsize})`,
+        data: { file: t.file, size: t.size, blksize: t.blksize, windowsize: t.windowsize, options: t.options, server: t.local },
+      });
+    },
+    ended(t, how) {
+      const machine = machineOf(t.client);
+      const l = forMachine(log, { ip: t.client, machine: machine ?? undefined });
+      const fields = { file: t.file, reason: how.reason, detail: how.detail, bytes: how.bytes, ms: how.ms };
+      if (how.reason === 'done') l.info(fields, 'TFTP transfer done');
+      else if (how.reason === 'client-ended' || how.reason === 'stopped') l.debug(fields, 'TFTP transfer ended early');
+      else l.warn(fields, 'TFTP transfer aborted');
+      ctx.timeline.append({
+        machineId: machine,
+        kind: how.reason === 'done' ? 'tftp.done' : 'tftp.abort',
+        source: 'tftp',
+        ip: t.client,
+        message: how.reason === 'done' ? `TFTP ${t.file} sent in ${how.ms} ms` : `TFTP ${t.file} ${how.reason}${how.detail ? `: ${how.detail}` : ''}`,
+        data: { file: t.file, reason: how.reason, bytes: how.bytes, ms: how.ms, ...(how.detail ? { detail: how.detail } : {}) },
+      });
+    },
+  };
+  return new TftpServer(
+    {
+      addresses: tftpAddresses(ctx),
+      port: s.port,
+      maxBlksize: s.maxBlksize,
+      maxWindowsize: s.maxWindowsize,
+      retryTimeoutMs: s.retryTimeoutMs,
+      retries: s.retries,
+      maxTransfers: s.maxTransfers,
+      maxTransfersPerClient: s.maxTransfersPerClient,
+    },
+    files,
+    log,
+    tftpMetrics(ctx.metrics),
+    reporter,
+    () => {
+      for (const b of ipxeBinaries(ctx.settings)) files.register(b.name, b.path);
+    },
+  );
 }
