@@ -20,17 +20,43 @@ interface Case {
   path: BootPath;
   machine: MachineIdentity;
   profile: string;
+  /** What the firmware printed on its way to iPXE. */
+  firmware: RegExp;
+  /** heph's timeline entries (kind: message pattern) before the iPXE script, in order: the path really taken. */
+  before: [string, RegExp][];
 }
 const ALL: Case[] = [
-  { title: 'P1 UEFI PXE → TFTP ipxe.efi', path: 'uefi-pxe', machine: identity(1), profile: 'alpha' },
-  { title: 'P2 BIOS iPXE ROM', path: 'bios-ipxe', machine: identity(2), profile: 'beta' },
-  { title: 'P3 UEFI HTTP Boot', path: 'uefi-http', machine: identity(3), profile: 'alpha' },
+  {
+    title: 'P1 UEFI PXE → TFTP ipxe.efi',
+    path: 'uefi-pxe',
+    machine: identity(1),
+    profile: 'alpha',
+    firmware: /Start PXE over IPv4[\s\S]*NBP filename is ipxe\.efi/,
+    before: [['dhcp.discover', /proxy OFFER: ipxe\.efi$/], ['dhcp.request', /ACK: ipxe\.efi$/], ['tftp.done', /ipxe\.efi sent/], ['dhcp.discover', /boot\.ipxe$/]],
+  },
+  {
+    title: 'P2 BIOS iPXE ROM',
+    path: 'bios-ipxe',
+    machine: identity(2),
+    profile: 'beta',
+    firmware: /SeaBIOS[\s\S]*Booting from ROM[\s\S]*iPXE/,
+    before: [['dhcp.discover', /boot\.ipxe$/]],
+  },
+  {
+    title: 'P3 UEFI HTTP Boot',
+    path: 'uefi-http',
+    machine: identity(3),
+    profile: 'alpha',
+    firmware: /Start HTTP Boot over IPv4[\s\S]*URI: http:\/\/192\.0\.2\.10:8080\/ipxe\.efi/,
+    before: [['dhcp.discover', /proxy OFFER: http:\/\/192\.0\.2\.10:8080\/ipxe\.efi$/], ['dhcp.discover', /boot\.ipxe$/]],
+  },
 ];
 // E2E_PATHS=bios-ipxe,uefi-http runs only those paths (while developing one).
 const CASES = process.env.E2E_PATHS ? ALL.filter((c) => process.env.E2E_PATHS!.split(',').includes(c.path)) : ALL;
 
 interface Outcome {
   vm: Vm;
+  serial: string;
   configUrl: string;
   sha256: string;
   installed: Buffer;
@@ -74,7 +100,7 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
       // After the reboot the firmware netboots again; heph must now send it to its disk.
       const local = await until(() => inventory().timeline(machineId).find((e) => e.kind === 'ipxe.script' && e.data.action === 'local'), 300_000, `${c.path}: local-boot answer`);
       assert.ok(local);
-      return { vm, configUrl: cmdline[1]!, sha256: fetched[2]!, installed: installed.config, machineId, timeline: inventory().timeline(machineId) };
+      return { vm, serial: vm.serial().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''), configUrl: cmdline[1]!, sha256: fetched[2]!, installed: installed.config, machineId, timeline: inventory().timeline(machineId) };
     } finally {
       await vm.stop();
     }
@@ -93,6 +119,16 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
       assert.equal(served[0]!.ip, c.machine.ip);
       assert.equal(served[0]!.data.profile, c.profile);
       assert.equal(served[0]!.data.sha256, o.sha256, 'the disk holds exactly the bytes heph served');
+
+      // The firmware took the path under test: its own console says so, and so do heph's DHCP and TFTP entries.
+      assert.match(o.serial, c.firmware);
+      const script = o.timeline.findIndex((e) => e.kind === 'ipxe.script');
+      let prev = -1;
+      for (const [kind, message] of c.before) {
+        const i = o.timeline.findIndex((e, j) => j > prev && e.kind === kind && message.test(e.message));
+        assert.ok(i > prev && i < script, `${kind} ${message} before the iPXE script; timeline: ${o.timeline.map((e) => `${e.kind}: ${e.message}`).join(' | ')}`);
+        prev = i;
+      }
 
       // The timeline tells the story in order: script, kernel, initrd, config, Talos install, installed, local boot.
       const kinds = o.timeline.map((e) => (e.kind === 'ipxe.script' ? `ipxe.script:${String(e.data.action)}` : e.kind));
