@@ -141,7 +141,10 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
       }
       const states = o.timeline.filter((e) => e.kind === 'talos.state').map((e) => e.data.to);
       assert.deepEqual(states.slice(-2), ['installing', 'installed']);
-      assert.equal(inventory().machine(c.machine.mac)?.state, 'installed');
+      // The identity heph recorded is the one QEMU was given: MAC, and the SMBIOS uuid (-uuid) iPXE reported.
+      const row = inventory().machine(c.machine.mac);
+      assert.equal(row?.uuid, c.machine.uuid);
+      assert.equal(row?.state, 'installed');
 
       // What an operator sees with the CLI: the Talos events and the kernel log, filed under this machine.
       const events = hephCli(heph, ['events', '--machine', c.machine.mac, '--json', '-n', '1000']).trim().split('\n');

@@ -195,6 +195,8 @@ export function labUnavailable(): string | undefined {
     ['cpio', 'cpio'],
     ['protoc', 'protobuf-compiler'],
     ['curl', 'curl'],
+    ['apt-get', 'apt'],
+    ['flock', 'util-linux'],
   ] as const) {
     try {
       execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
@@ -204,6 +206,7 @@ export function labUnavailable(): string | undefined {
   }
   for (const [file, pkg] of [
     ['/usr/share/OVMF/OVMF_CODE_4M.fd', 'ovmf'],
+    ['/usr/share/OVMF/OVMF_VARS_4M.fd', 'ovmf'],
     ['/usr/lib/ipxe/qemu/pxe-virtio.rom', 'ipxe-qemu'],
     ['/usr/lib/ipxe/ipxe.efi', 'ipxe'],
     ['/dev/net/tun', 'the tun kernel module'],
