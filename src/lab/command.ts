@@ -14,7 +14,8 @@ from this checkout in its namespace and boots N QEMU machines (TCG) that netboot
   --machines N   how many machines (1-8, default 1)
   --path P       firmware path: bios-ipxe (SeaBIOS + iPXE ROM, fastest), uefi-pxe (OVMF PXE + TFTP ipxe.efi),
                  uefi-http (OVMF UEFI HTTP Boot), or mixed (one after the other; default bios-ipxe)
-  --port PORT    host port on 127.0.0.1 forwarded to heph's admin listener in its namespace (default 9080)
+  --port PORT    host port on 127.0.0.1 forwarded to heph's admin listener in its namespace
+                 (default 9080; 0: any free port)
   --keep         keep the lab directory (logs, serial consoles, disks) after Ctrl-C`;
 
 async function run(argv: string[]): Promise<number> {
@@ -26,7 +27,7 @@ async function run(argv: string[]): Promise<number> {
   const pathArg = String(values.path ?? 'bios-ipxe');
   if (pathArg !== 'mixed' && !(PATHS as readonly string[]).includes(pathArg)) throw new UsageError(`--path must be one of ${PATHS.join(', ')}, mixed\n\n${USAGE}`);
   const port = Number(values.port ?? 9080);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be a TCP port\n\n${USAGE}`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port must be a TCP port\n\n${USAGE}`);
   const paths: LabPath[] = Array.from({ length: count }, (_, i) => (pathArg === 'mixed' ? PATHS[i % PATHS.length]! : (pathArg as LabPath)));
   // The lab is test machinery from the checkout: loaded only when someone asks for it.
   const { runLab } = await import('../../test/e2e/lab/interactive.ts');

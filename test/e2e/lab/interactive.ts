@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { createServer, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { identity, Lab, labUnavailable } from './lab.ts';
 import { HEPH_PORTS, startLabHeph } from './heph.ts';
 import { ensurePayload } from './payload.ts';
@@ -35,7 +35,7 @@ heph lab is up (Ctrl-C to stop and remove it)
   lab directory   ${lab.dir}
   heph log        ${lab.dir}/heph.log     settings: ${heph.settingsFile}
   site DHCP log   ${lab.dir}/dnsmasq.log
-  heph web/API    http://127.0.0.1:${o.port}/ (forwarded to heph's admin listener in its namespace)
+  heph web/API    http://127.0.0.1:${(forward.address() as AddressInfo).port}/ (forwarded to heph's admin listener in its namespace)
   heph HTTP       ${heph.url} (inside the lab only)
   namespaces      ${lab.site.name} (site DHCP), ${lab.heph.name} (heph), ${lab.lan.name} (bridge, VMs)
 machines:`);
