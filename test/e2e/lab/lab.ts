@@ -40,6 +40,13 @@ export function identity(index: number): MachineIdentity {
   };
 }
 
+// Every process any lab started and that is still running. If the test process exits without destroy() (a
+// timeout, an uncaught error), they are killed here; netns.ts's own exit hook then removes the namespaces.
+const live = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
 export class Lab {
   readonly dir: string;
   private readonly children = new Set<ChildProcess>();
@@ -148,6 +155,7 @@ export class Lab {
   /** Remembers a child so destroy() kills it, and copies its output to a log file in the lab directory. */
   track(child: ChildProcess, logName: string): void {
     this.children.add(child);
+    live.add(child);
     const file = join(this.dir, logName);
     const append = (d: Buffer): void => {
       try {
@@ -158,7 +166,10 @@ export class Lab {
     };
     child.stdout?.on('data', append);
     child.stderr?.on('data', append);
-    child.on('exit', () => this.children.delete(child));
+    child.on('exit', () => {
+      this.children.delete(child);
+      live.delete(child);
+    });
   }
 
   /** Kills every process started here (by PID), removes taps, probes and namespaces, and the lab directory. */

@@ -77,6 +77,7 @@ function lengthDelimited(buf: Buffer): Map<number, Buffer> {
     const wire = key & 7;
     if (wire === 2) {
       const len = varint();
+      if (i + len > buf.length) throw new Error('truncated protobuf field');
       out.set(Math.floor(key / 8), buf.subarray(i, i + len));
       i += len;
     } else if (wire === 0) varint();

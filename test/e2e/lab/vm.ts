@@ -86,7 +86,7 @@ export function startVm(lab: Lab, o: VmOptions): Vm {
     writeFileSync(diskFile, '');
     truncateSync(diskFile, (o.diskMb ?? 8) * 1024 * 1024);
   }
-  if (!existsSync(vars)) copyFileSync(OVMF_VARS, vars);
+  if (o.path.startsWith('uefi-') && !existsSync(vars)) copyFileSync(OVMF_VARS, vars);
   writeFileSync(serialFile, '');
   lab.addTap(o.machine.tap);
   const proc = lab.spawnIn(lab.lan, 'qemu-system-x86_64', qemuArgs(o, { serial: serialFile, disk: diskFile, vars }), `${o.name}.qemu.log`);
