@@ -50,7 +50,7 @@ interface ListRule {
 }
 
 /** The lists Talos does not simply append (protocols.md §3.5). */
-export const LIST_RULES: readonly ListRule[] = [
+const LIST_RULES: readonly ListRule[] = [
   { kind: 'v1alpha1', path: ['cluster', 'network', 'podSubnets'], replace: true },
   { kind: 'v1alpha1', path: ['cluster', 'network', 'serviceSubnets'], replace: true },
   { kind: 'v1alpha1', path: ['cluster', 'apiServer', 'auditPolicy'], replace: true },
@@ -90,7 +90,7 @@ export function parsePatch(text: string): { patch: Patch } | { errors: string[] 
   return { patch: { type: 'strategic', docs } };
 }
 
-/** Apply one patch to a config (the list of documents is changed in place). */
+/** Apply one patch to a config (the list of documents is changed in place; after an error, discard it). */
 export function applyPatch(config: Document.Parsed[], patch: Patch): string[] {
   try {
     if (patch.type === 'json6902') return applyJson6902(config, patch.ops);
@@ -141,8 +141,9 @@ function applyStrategic(config: Document.Parsed[], patchDocs: readonly Document.
   return [];
 }
 
+/** Talos drops a patch document left with nothing but these keys (decoder isEmptyDoc). */
 function onlyIdentity(root: YAMLMap): boolean {
-  return root.items.every((p) => ['version', 'apiVersion', 'kind', 'name'].includes(keyString(p.key)));
+  return root.items.every((p) => ['version', 'kind', 'name'].includes(keyString(p.key)));
 }
 
 /**
@@ -241,31 +242,39 @@ function isZeroScalar(node: unknown): boolean {
   return node.value === null || node.value === '' || node.value === 0;
 }
 
-/** Merge `patch` into `base`; returns the merged node (base nodes are reused and changed in place). */
+/**
+ * Merge `patch` into `base`; returns the merged node. Base nodes are changed in place and patch nodes are moved
+ * into the result, not copied: applyStrategic works on its own copy of the patch.
+ */
 function mergeNode(base: unknown, patch: YamlNode, path: string[], kind: string): YamlNode {
   if (isNullNode(patch)) return base as YamlNode;
-  if (isNullNode(base)) return cloneNode(patch);
+  if (isNullNode(base)) return patch;
   const rule = ruleFor(kind, path);
-  if (rule?.replace === true) return cloneNode(patch);
+  if (rule?.replace === true) return patch;
   // `network: {}` in gen-config output must not turn everything merged into it into one flow line.
   if ((isMap(base) && isMap(patch)) || (isSeq(base) && isSeq(patch))) base.flow = base.flow === true && patch.flow === true;
   if (isMap(base) && isMap(patch)) {
-    for (const pair of patch.items) {
+    for (const [i, pair] of patch.items.entries()) {
       const key = keyString(pair.key);
       const existing = findPair(base, key);
-      if (existing === undefined) base.items.push(pair.clone());
-      else if (!isNullNode(pair.value)) setKey(base, key, mergeNode(existing.value, pair.value as YamlNode, [...path, key], kind));
+      if (existing === undefined) {
+        // the parser hangs a comment above a map's first key on the map itself: keep it with that key
+        if (i === 0 && patch.commentBefore && isScalar(pair.key) && !pair.key.commentBefore) pair.key.commentBefore = patch.commentBefore;
+        base.items.push(pair);
+      } else if (!isNullNode(pair.value)) {
+        setKey(base, key, mergeNode(existing.value, pair.value as YamlNode, [...path, key], kind));
+      }
     }
     return base;
   }
   if (isSeq(base) && isSeq(patch)) {
     if (rule?.mergeKeys !== undefined) return mergeKeyedList(base, patch, path, kind, rule.mergeKeys);
-    for (const item of patch.items) base.items.push(cloneNode(item as YamlNode));
+    base.items.push(...patch.items);
     return base;
   }
   if (isScalar(base) && isScalar(patch)) {
     if (typeof patch.value !== 'boolean' && isZeroScalar(patch)) return base;
-    return cloneNode(patch);
+    return patch;
   }
   throw new PatchError(`${where(path)}: cannot merge ${describeNode(patch)} into ${describeNode(base)}`);
 }
@@ -273,7 +282,7 @@ function mergeNode(base: unknown, patch: YamlNode, path: string[], kind: string)
 function mergeKeyedList(base: YAMLSeq, patch: YAMLSeq, path: string[], kind: string, keys: readonly string[]): YAMLSeq {
   for (const item of patch.items) {
     const index = isMap(item) ? base.items.findIndex((b) => isMap(b) && sameKey(b, item, keys)) : -1;
-    if (index < 0) base.items.push(cloneNode(item as YamlNode));
+    if (index < 0) base.items.push(item);
     else base.items[index] = mergeNode(base.items[index], item as YamlNode, [...path, '*'], kind);
   }
   return base;
@@ -292,8 +301,8 @@ function sameKey(a: YAMLMap, b: YAMLMap, keys: readonly string[]): boolean {
 export function upsertDocuments(config: Document.Parsed[], docs: readonly Document.Parsed[]): string[] {
   for (const [i, doc] of docs.entries()) {
     const id = documentId(doc);
-    if (typeof id === 'string') return [`extra document ${i + 1}: ${id}`];
-    if (isLegacy(id)) return [`extra document ${i + 1}: the v1alpha1 document cannot be replaced as an extra document`];
+    if (typeof id === 'string') return [`document ${i + 1}: ${id}`];
+    if (isLegacy(id)) return ['the v1alpha1 document cannot be replaced as an extra document'];
     const index = findDocument(config, id);
     if (index < 0) config.push(doc);
     else config[index] = doc;

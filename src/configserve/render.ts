@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Document } from 'yaml';
 import { documentId, findDocument, isLegacy, V1ALPHA1 } from './documents.ts';
 import { applyPatch, parsePatch, upsertDocuments } from './patch.ts';
-import { hostnameProblem, validateTalosConfig } from './validate.ts';
+import { hostnameProblem, validateDocuments } from './validate.ts';
 import {
   deleteKey,
   describeNode,
@@ -17,6 +17,7 @@ import {
   scalar,
   setKey,
   stringifyDocuments,
+  toPlain,
   YAMLMap,
 } from './yaml.ts';
 
@@ -75,9 +76,32 @@ function render(input: RenderInput): RenderResult {
   }
 
   const yaml = stringifyDocuments(config);
-  const problems = validateTalosConfig(yaml);
+  // Judge the bytes that will be served, and refuse them if writing changed what they say.
+  const served = parseYamlDocuments(yaml);
+  const meant = JSON.stringify(config.map((d) => toPlain(d.contents)));
+  if (served.errors.length > 0 || JSON.stringify(served.docs.map((d) => toPlain(d.contents))) !== meant) {
+    return fail(['internal error: the serialised config does not read back as rendered']);
+  }
+  const problems = validateDocuments(served.docs);
   if (problems.length > 0) return fail(problems);
   return { ok: true, yaml, sha256: createHash('sha256').update(yaml, 'utf8').digest('hex') };
+}
+
+/**
+ * Talos 1.14 moves the install disk to an UnattendedInstallConfig document, which rejects machine.install beside it.
+ * Its selector is a CEL expression; Talos's own generator writes `disk.dev_path == "/dev/sda"` (generate/init.go, as
+ * quoted by tools that reuse it). A v1alpha1-style selector map has no checked translation, so it is refused.
+ */
+function unattendedInstallDisk(doc: YAMLMap, facts: MachineFacts): string[] {
+  if (facts.installDiskSelector !== undefined) {
+    return ['a disk selector cannot be applied to an UnattendedInstallConfig: write provisioning.diskSelector.match (CEL) in the profile'];
+  }
+  const disk = facts.installDisk ?? '';
+  if (!/^\/[A-Za-z0-9._:+/-]+$/.test(disk)) return [`install disk ${JSON.stringify(disk)} is not a device path like /dev/sda`];
+  const selector = mapAt(doc, ['provisioning', 'diskSelector']);
+  if (typeof selector === 'string') return [selector];
+  setKey(selector, 'match', scalar(`disk.dev_path == "${disk}"`));
+  return [];
 }
 
 /** The map under `key`, created when absent or null. */
@@ -128,7 +152,13 @@ function applyMachineFacts(config: Document.Parsed[], facts: MachineFacts): stri
     }
   }
 
-  if (facts.installDisk !== undefined || facts.installDiskSelector !== undefined) {
+  const unattended = config.find((d) => {
+    const id = documentId(d);
+    return typeof id !== 'string' && id.kind === 'UnattendedInstallConfig';
+  })?.contents;
+  if (isMap(unattended) && (facts.installDisk !== undefined || facts.installDiskSelector !== undefined)) {
+    errors.push(...unattendedInstallDisk(unattended, facts));
+  } else if (facts.installDisk !== undefined || facts.installDiskSelector !== undefined) {
     const install = mapAt(legacy, ['machine', 'install']);
     if (typeof install === 'string') errors.push(install);
     else {

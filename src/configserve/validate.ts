@@ -1,5 +1,6 @@
 // What Talos would reject in a machine config (protocols.md §3.1, §3.2, §3.4; v1alpha1_validation.go), checked
 // before a config is ever served: a rejected config leaves a machine retrying or parked in maintenance.
+import type { Document } from 'yaml';
 import { describeDoc, documentId, isLegacy, sameDoc, type DocId } from './documents.ts';
 import { parseYamlDocuments, toPlain } from './yaml.ts';
 
@@ -157,8 +158,16 @@ function checkV1alpha1(cfg: Obj, hasUnattendedInstall: boolean): string[] {
   if (!present(endpoint)) errors.push('cluster.controlPlane.endpoint is missing (the Kubernetes API URL, e.g. https://10.0.0.10:6443)');
   else if (!isHttpUrl(String(endpoint))) errors.push(`cluster.controlPlane.endpoint ${String(endpoint)} is not an http(s) URL`);
 
+  const install = get(cfg, 'machine.install');
+  if (hasUnattendedInstall && isObj(install) && Object.keys(install).length > 0) {
+    errors.push('machine.install cannot be used together with an UnattendedInstallConfig document (Talos 1.14)');
+  }
   if (!hasUnattendedInstall && !present(get(cfg, 'machine.install.disk')) && !isObj(get(cfg, 'machine.install.diskSelector'))) {
     errors.push('machine.install needs disk or diskSelector (Talos must know where to install)');
+  }
+  const disk = get(cfg, 'machine.install.disk');
+  if (present(disk) && !/^\/[^\s\p{Cc}]+$/u.test(String(disk))) {
+    errors.push(`machine.install.disk ${JSON.stringify(disk)} is not a device path like /dev/sda`);
   }
   const size = get(cfg, 'machine.install.diskSelector.size');
   if (present(size) && !DISK_SIZE.test(String(size))) {
@@ -179,10 +188,31 @@ function checkV1alpha1(cfg: Obj, hasUnattendedInstall: boolean): string[] {
     }
     if (get(cfg, 'cluster.etcd') != null) errors.push('a worker config must not have a cluster.etcd section (it would carry the etcd CA)');
   }
+  const labels = get(cfg, 'machine.nodeLabels');
+  if (isObj(labels)) {
+    for (const [key, value] of Object.entries(labels)) {
+      const problem = labelProblem(key, value === null ? '' : String(value));
+      if (problem !== undefined) errors.push(`machine.nodeLabels ${JSON.stringify(key)}: ${problem}`);
+    }
+  }
   if ((type === 'controlplane' || type === 'init') && !present(get(cfg, 'machine.ca.key'))) {
     errors.push(`a ${String(type)} config needs machine.ca.key`);
   }
   return errors;
+}
+
+/** Kubernetes label syntax, which Talos checks before it registers the node. */
+const LABEL_NAME = /^(?:[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)$/;
+const DNS_SUBDOMAIN = /^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
+
+function labelProblem(key: string, value: string): string | undefined {
+  const slash = key.lastIndexOf('/');
+  const prefix = slash < 0 ? undefined : key.slice(0, slash);
+  const name = slash < 0 ? key : key.slice(slash + 1);
+  if (prefix !== undefined && (prefix.length > 253 || !DNS_SUBDOMAIN.test(prefix))) return 'the key prefix must be a DNS subdomain';
+  if (!LABEL_NAME.test(name)) return 'the key name must be 1-63 letters, digits, -, _ or ., starting and ending alphanumeric';
+  if (value !== '' && !LABEL_NAME.test(value)) return 'the value must be empty or 1-63 letters, digits, -, _ or ., starting and ending alphanumeric';
+  return undefined;
 }
 
 function isTrue(v: Plain): boolean {
@@ -227,6 +257,11 @@ function checkDocument(id: DocId, doc: Obj, legacy: Obj | undefined): string[] {
       }
       break;
     }
+    case 'UnattendedInstallConfig': {
+      const match = get(doc, 'provisioning.diskSelector.match');
+      if (!present(match) || typeof match === 'object') errors.push('provisioning.diskSelector.match (a CEL expression) is required');
+      break;
+    }
     case 'EventSinkConfig':
       if (!present(doc['endpoint']) || typeof doc['endpoint'] === 'object') errors.push('endpoint (host:port) is required');
       break;
@@ -241,7 +276,11 @@ function checkDocument(id: DocId, doc: Obj, legacy: Obj | undefined): string[] {
 /** [] when Talos would accept it; else one clear message per problem. */
 export function validateTalosConfig(yamlText: string): string[] {
   const { docs, errors } = parseYamlDocuments(yamlText);
-  if (errors.length > 0) return errors;
+  return errors.length > 0 ? errors : validateDocuments(docs);
+}
+
+/** validateTalosConfig for documents already parsed with parseYamlDocuments. */
+export function validateDocuments(docs: readonly Document[]): string[] {
   const seen: DocId[] = [];
   const plain: { id: DocId; value: Obj }[] = [];
   const problems: string[] = [];

@@ -31,7 +31,7 @@ import {
 } from 'yaml';
 
 export type YamlNode = Node;
-export { isMap, isScalar, isSeq, Scalar, YAMLMap, YAMLSeq };
+export { isMap, isScalar, isSeq, YAMLMap, YAMLSeq };
 
 /** Integers that Go reads differently from YAML 1.2: a bare leading zero means octal (`0755` = 493). */
 const goLegacyOctal: ScalarTag = {
@@ -86,13 +86,15 @@ const yaml11BoolWords: ScalarTag = {
   default: true,
   tag: 'tag:yaml.org,2002:bool',
   test: /^(?:y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$/,
-  resolve: (str) => /^[yYoO]/.test(str) && !/^(?:off|Off|OFF)$/.test(str),
+  resolve: (str) => /^(?:y|Y|yes|Yes|YES|on|On|ON)$/.test(str),
 };
 
 const SCHEMA: SchemaOptions = { customTags: goTags };
-const PARSE: ParseOptions & DocumentOptions & SchemaOptions = { ...SCHEMA, uniqueKeys: true, prettyErrors: true };
+// Tags beyond the core schema (!!binary, !!timestamp, !foo) stay strings carrying their tag: written back as they came.
+const PARSE: ParseOptions & DocumentOptions & SchemaOptions = { ...SCHEMA, resolveKnownTags: false, uniqueKeys: true, prettyErrors: true };
 const OUTPUT: DocumentOptions & SchemaOptions = { ...SCHEMA, compat: [yaml11BoolWords] };
-const TO_STRING: ToStringOptions = { lineWidth: 0, indentSeq: true };
+// 4-space indentation, sequences indented: the layout of Talos's own encoder (talosctl gen config output).
+const TO_STRING: ToStringOptions = { lineWidth: 0, indent: 4, indentSeq: true };
 
 /** Limit on nodes created by expanding aliases, against alias bombs. */
 const MAX_EXPANDED_NODES = 100_000;
@@ -116,8 +118,9 @@ export function parseYamlDocuments(text: string): ParsedDocs {
   }
   if (errors.length > 0) return { docs: [], errors };
   const docs: Document.Parsed[] = [];
+  const mayHaveAnchors = text.includes('&') || text.includes('*');
   for (const doc of all) {
-    const problem = expandAliases(doc);
+    const problem = mayHaveAnchors ? expandAliases(doc) : undefined;
     if (problem !== undefined) return { docs: [], errors: [problem] };
     if (doc.contents === null || (isScalar(doc.contents) && doc.contents.value === null)) continue;
     docs.push(doc);
@@ -135,13 +138,18 @@ function expandAliases(doc: Document.Parsed): string | undefined {
   let created = 0;
   let problem: string | undefined;
   visit(doc, {
-    Alias(_key, alias) {
+    Alias(_key, alias, path) {
       const target = alias.resolve(doc);
       if (target === undefined) {
         problem = `YAML: alias *${alias.source} has no anchor`;
         return visit.BREAK;
       }
+      if ((path as readonly unknown[]).includes(target)) {
+        problem = `YAML: alias *${alias.source} is inside its own anchor (a recursive structure)`;
+        return visit.BREAK;
+      }
       const copy = target.clone() as Node;
+      dropAnchors(copy);
       created += countNodes(copy);
       if (created > MAX_EXPANDED_NODES) {
         problem = `YAML: aliases expand to more than ${MAX_EXPANDED_NODES} nodes`;
@@ -150,12 +158,15 @@ function expandAliases(doc: Document.Parsed): string | undefined {
       return copy;
     },
   });
-  if (problem === undefined) {
-    visit(doc, (_key, node) => {
-      if (isScalar(node) || isMap(node) || isSeq(node)) delete node.anchor;
-    });
-  }
+  if (problem === undefined) dropAnchors(doc);
   return problem;
+}
+
+/** Copies must not carry the anchor: later aliases resolve to the original, and output has no anchors. */
+function dropAnchors(node: Node | Document): void {
+  visit(node, (_key, n) => {
+    if (isScalar(n) || isMap(n) || isSeq(n)) delete n.anchor;
+  });
 }
 
 function countNodes(node: unknown): number {
@@ -168,6 +179,7 @@ function countNodes(node: unknown): number {
 export function stringifyDocuments(docs: readonly Document[]): string {
   return docs
     .map((doc) => {
+      avoidEmptyBlockScalars(doc);
       const out = new Document(null, OUTPUT);
       out.contents = doc.contents as Node | null;
       if (doc.commentBefore) out.commentBefore = doc.commentBefore;
@@ -175,6 +187,20 @@ export function stringifyDocuments(docs: readonly Document[]): string {
       return out.toString(TO_STRING);
     })
     .join('---\n');
+}
+
+/**
+ * The yaml library writes an empty block scalar that has a comment (`content: | # c`) as a block holding the
+ * comment text, which reads back as "# c\n". Such a scalar is written double-quoted instead.
+ */
+function avoidEmptyBlockScalars(doc: Document): void {
+  visit(doc, {
+    Scalar(_key, node) {
+      if ((node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED) && node.value === '') {
+        node.type = Scalar.QUOTE_DOUBLE;
+      }
+    },
+  });
 }
 
 /** A new document holding `node`, using the Go-faithful schema. */

@@ -1,5 +1,6 @@
 import type { DB } from '../inventory/db.ts';
 import type { WriteBehind } from '../inventory/writebehind.ts';
+import type { KmsgLine } from './kmsg.ts';
 
 export interface EventRow {
   eventId: string;
@@ -11,17 +12,10 @@ export interface EventRow {
   data: Record<string, unknown>;
 }
 
-export interface KmsgRow {
+export interface KmsgRow extends KmsgLine {
   machineId: string | null;
   ip: string;
   at: number;
-  seq: number | null;
-  clock: number | null;
-  facility: string | null;
-  priority: string | null;
-  talosTime: string | null;
-  service: string | null;
-  msg: string;
 }
 
 /** Who rows belong to: a machine, or (unidentified) the IP they came from. */

@@ -161,3 +161,18 @@ auto: stable
 
 /** A single-document config (Talos before 1.12 had no HostnameConfig): where JSON patches still apply. */
 export const WORKER_SINGLE = WORKER.slice(0, WORKER.indexOf('---\n'));
+
+/** Talos 1.14 shape: no machine.install; the install disk is a CEL selector in an UnattendedInstallConfig. */
+export const WORKER_114 = `${WORKER.replace(
+  '    install:\n        disk: /dev/sda\n        image: ghcr.io/siderolabs/installer:v1.12.0\n        wipe: false\n        grubUseUKICmdline: true\n',
+  '',
+)}---
+apiVersion: v1alpha1
+kind: UnattendedInstallConfig
+installer:
+    image: ghcr.io/siderolabs/installer:v1.14.0
+provisioning:
+    diskSelector:
+        match: disk.dev_path == "/dev/sda"
+    wipe: false
+`;
