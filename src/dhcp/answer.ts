@@ -52,15 +52,14 @@ export interface ReplyInput {
  */
 export function buildReply({ request, client, answer, server, type }: ReplyInput): Buffer | undefined {
   const options = new Map<number, Buffer>();
-  options.set(Opt.MESSAGE_TYPE, Buffer.from([type]));
-  options.set(Opt.SERVER_ID, ipBytes(server));
-  options.set(Opt.VENDOR_CLASS, Buffer.from(answer.vendorClass));
-  options.set(Opt.TFTP_SERVER, Buffer.from(server));
-  options.set(Opt.BOOTFILE, Buffer.from(answer.file));
+  options.set(Opt.MESSAGE_TYPE, type === 2 ? OFFER : ACK);
+  options.set(Opt.SERVER_ID, encoded(server, ipBytes));
+  options.set(Opt.VENDOR_CLASS, encoded(answer.vendorClass, Buffer.from));
+  options.set(Opt.TFTP_SERVER, encoded(server, Buffer.from));
+  options.set(Opt.BOOTFILE, encoded(answer.file, Buffer.from));
   if (client.uuidOption) options.set(Opt.CLIENT_UUID, client.uuidOption);
-  const sub = [...answer.option43];
-  if (type === 5 && client.bootItem) sub.push([71, client.bootItem]);
-  if (sub.length > 0) options.set(Opt.VENDOR, encodeSubOptions(sub));
+  if (type === 5 && client.bootItem) options.set(Opt.VENDOR, encodeSubOptions([...answer.option43, [71, client.bootItem]]));
+  else if (answer.option43.length > 0) options.set(Opt.VENDOR, encodedOption43(answer.option43));
   const relay = request.options.get(Opt.RELAY_AGENT);
   if (request.giaddr !== '0.0.0.0' && relay) options.set(Opt.RELAY_AGENT, relay);
   const fileFits = Buffer.byteLength(answer.file) <= 127;
@@ -85,6 +84,34 @@ export function buildReply({ request, client, answer, server, type }: ReplyInput
   };
   const bytes = encode(reply);
   return bytes.length <= Math.min(MAX_REPLY, client.maxSize ?? MAX_REPLY) ? bytes : undefined;
+}
+
+const OFFER = Buffer.from([2]);
+const ACK = Buffer.from([5]);
+
+// The few distinct strings a server sends (its address, file names, URLs) encoded once, not per packet. Bounded:
+// the keys come from settings, never from clients.
+const textCache = new Map<string, Buffer>();
+const ipCache = new Map<string, Buffer>();
+function encoded(s: string, enc: (s: string) => Buffer): Buffer {
+  const cache = enc === ipBytes ? ipCache : textCache;
+  let b = cache.get(s);
+  if (!b) {
+    if (cache.size > 1024) cache.clear();
+    b = enc(s);
+    cache.set(s, b);
+  }
+  return b;
+}
+
+const option43Cache = new WeakMap<[number, Buffer][], Buffer>();
+function encodedOption43(sub: [number, Buffer][]): Buffer {
+  let b = option43Cache.get(sub);
+  if (!b) {
+    b = encodeSubOptions(sub);
+    option43Cache.set(sub, b);
+  }
+  return b;
 }
 
 function ipBytes(addr: string): Buffer {

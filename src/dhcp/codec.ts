@@ -155,22 +155,36 @@ export function decode(buf: Buffer): Decoded {
 }
 
 function writeIp(buf: Buffer, at: number, addr: string): void {
+  if (addr === '0.0.0.0') return; // the buffer is zeroed
   const parts = addr.split('.');
   for (let k = 0; k < 4; k++) buf[at + k] = Number(parts[k] ?? 0) & 0xff;
 }
 
-/** One TLV area: long values split into 255-byte instances (RFC 3396), optional END. */
-export function writeTlv(items: Iterable<[number, Buffer]>, end: boolean): Buffer {
-  const parts: Buffer[] = [];
-  for (const [code, value] of items) {
-    if (value.length === 0) parts.push(Buffer.from([code, 0]));
-    for (let at = 0; at < value.length; at += 255) {
-      const chunk = value.subarray(at, at + 255);
-      parts.push(Buffer.from([code, chunk.length]), chunk);
+/** Bytes a TLV area takes once long values are split into 255-byte instances (RFC 3396), plus END. */
+function tlvLength(items: Iterable<[number, Buffer]>): number {
+  let n = 1;
+  for (const [, v] of items) n += v.length === 0 ? 2 : v.length + 2 * Math.ceil(v.length / 255);
+  return n;
+}
+
+/** Writes a TLV area and its END at `at`; returns the offset after END. One allocation per packet, done by the caller. */
+function writeTlv(out: Buffer, at: number, items: Iterable<[number, Buffer]>): number {
+  for (const [code, v] of items) {
+    if (v.length === 0) {
+      out[at++] = code;
+      out[at++] = 0;
+      continue;
+    }
+    for (let i = 0; i < v.length; i += 255) {
+      const n = Math.min(255, v.length - i);
+      out[at++] = code;
+      out[at++] = n;
+      v.copy(out, at, i, i + n);
+      at += n;
     }
   }
-  if (end) parts.push(Buffer.from([Opt.END]));
-  return Buffer.concat(parts);
+  out[at++] = Opt.END;
+  return at;
 }
 
 /**
@@ -180,8 +194,7 @@ export function writeTlv(items: Iterable<[number, Buffer]>, end: boolean): Buffe
  */
 export function encode(p: DhcpPacket): Buffer {
   if (Buffer.byteLength(p.sname, 'latin1') > 63 || Buffer.byteLength(p.file, 'latin1') > 127) throw new RangeError('sname/file too long for the BOOTP header');
-  const opts = writeTlv(p.options, true);
-  const out = Buffer.alloc(Math.max(MIN_REPLY, OPTIONS_START + opts.length));
+  const out = Buffer.alloc(Math.max(MIN_REPLY, OPTIONS_START + tlvLength(p.options.entries())));
   out[0] = p.op;
   out[1] = p.htype;
   out[2] = p.hlen;
@@ -197,7 +210,7 @@ export function encode(p: DhcpPacket): Buffer {
   out.write(p.sname, 44, 'latin1');
   out.write(p.file, 108, 'latin1');
   out.writeUInt32BE(MAGIC_COOKIE, HEADER_LEN);
-  opts.copy(out, OPTIONS_START);
+  writeTlv(out, OPTIONS_START, p.options.entries());
   return out;
 }
 
@@ -211,8 +224,10 @@ export function decodeSubOptions(value: Buffer): Map<number, Buffer> | undefined
 }
 
 /** Encapsulated options with an END marker (PXE clients expect it in option 43, dnsmasq sends it). */
-export function encodeSubOptions(items: Iterable<[number, Buffer]>): Buffer {
-  return writeTlv(items, true);
+export function encodeSubOptions(items: [number, Buffer][]): Buffer {
+  const out = Buffer.alloc(tlvLength(items));
+  writeTlv(out, 0, items);
+  return out;
 }
 
 /** Option 82 (RFC 3046): sub-options without pad or END. */

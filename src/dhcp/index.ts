@@ -69,6 +69,7 @@ class DhcpService implements Service {
       ignored: counter(ctx.metrics, 'heph_dhcp_ignored_total', 'Well-formed DHCP datagrams not answered, by reason.', ['reason']),
       malformed: counter(ctx.metrics, 'heph_dhcp_malformed_total', 'DHCP datagrams dropped as malformed, by reason.', ['reason']),
       sendErrors: counter(ctx.metrics, 'heph_dhcp_send_errors_total', 'Proxy-DHCP replies the kernel refused to send.'),
+      sightingsDropped: counter(ctx.metrics, 'heph_dhcp_sightings_dropped_total', 'PXE sightings not written to the inventory because new machines arrived faster than the write budget (flood protection).'),
     };
   }
 
@@ -129,22 +130,26 @@ class DhcpService implements Service {
 
   private onMessage(sock: dgram.Socket, buf: Buffer, arrival: Arrival, cfg: RespondConfig, iface: ServedInterface): void {
     this.m.received.inc({ port: arrival.via });
-    let out: Outcome;
+    // respond() never throws on input; the inventory side is guarded too, so a bad day there costs one packet.
+    const out: Outcome = respond(buf, arrival, cfg);
+    // Reply first, bookkeeping after: the client's clock is running (iPXE waits 2 s for proxy offers).
+    if (out.kind === 'reply') {
+      sock.send(out.bytes, out.to.port, out.to.address, (err) => {
+        if (err) {
+          this.m.sendErrors.inc();
+          this.warnOnce('send', { err, to: out.to }, 'could not send a proxy-DHCP reply');
+        }
+      });
+    }
     try {
-      out = respond(buf, arrival, cfg);
       this.account(out, arrival, iface);
     } catch (err) {
-      // respond() never throws; this guards the inventory and logging side so a bad day there drops one packet.
-      this.log.error({ err }, 'DHCP handler failed');
-      return;
+      this.log.error({ err }, 'DHCP bookkeeping failed');
     }
-    if (out.kind !== 'reply') return;
-    sock.send(out.bytes, out.to.port, out.to.address, (err) => {
-      if (err) {
-        this.m.sendErrors.inc();
-        this.warnOnce('send', { err, to: out.to }, 'could not send a proxy-DHCP reply');
-      }
-    });
+  }
+
+  private sighting(...args: Parameters<Sightings['record']>): void {
+    if (!this.sightings.record(...args)) this.m.sightingsDropped.inc();
   }
 
   private account(out: Outcome, arrival: Arrival, iface: ServedInterface): void {
@@ -158,7 +163,7 @@ class DhcpService implements Service {
         if (out.client) {
           const ip = clientIp(out.client, arrival);
           const kind = out.client.messageType === 1 ? 'dhcp.discover' : 'dhcp.request';
-          this.sightings.record(out.client, kind, `${kind === 'dhcp.discover' ? 'DISCOVER' : 'REQUEST'} not answered: ${out.reason}`, { ip, data: { reason: out.reason } });
+          this.sighting(out.client, kind, `${kind === 'dhcp.discover' ? 'DISCOVER' : 'REQUEST'} not answered: ${out.reason}`, { ip, data: { reason: out.reason } });
         }
         if (out.reason === 'relay-not-allowed') this.warnOnce('relay', { giaddr: out.giaddr, iface: iface.name }, 'ignored a relayed request from a giaddr outside dhcp.relays');
         return;
@@ -168,7 +173,7 @@ class DhcpService implements Service {
         const ip = clientIp(c, arrival);
         const kind = out.type === 'offer' ? 'dhcp.discover' : 'dhcp.request';
         const what = out.type === 'offer' ? 'DISCOVER answered with a proxy OFFER' : 'boot-server REQUEST answered with an ACK';
-        this.sightings.record(c, kind, `${what}: ${out.file}`, { ip, data: { file: out.file, ...(out.giaddr !== '0.0.0.0' ? { relay: out.giaddr } : {}) } });
+        this.sighting(c, kind, `${what}: ${out.file}`, { ip, data: { file: out.file, ...(out.giaddr !== '0.0.0.0' ? { relay: out.giaddr } : {}) } });
         if (this.log.isLevelEnabled('debug')) this.log.debug({ mac: c.mac, uuid: c.uuid, ip, arch: c.arch.name, firmware: c.firmware, file: out.file, to: out.to, iface: iface.name }, what);
       }
     }

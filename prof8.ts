@@ -1,0 +1,14 @@
+import { bootAnswer, buildReply, parseOption43 } from './src/dhcp/answer.ts';
+import { classify } from './src/dhcp/classify.ts';
+import { decode } from './src/dhcp/codec.ts';
+import { dhcpSettings } from './src/dhcp/settings.ts';
+import { packet, ovmfPxe } from './test/unit/dhcp-fixtures.ts';
+const cfg = { server: '10.0.0.1', httpPort: 8080, binaries: { bios: 'undionly.kpxe', x86_64: 'ipxe.efi' } as const, option43: parseOption43(dhcpSettings.shape.option43.default) };
+const buf = packet(ovmfPxe());
+const N = 200000;
+const time = (name: string, f: () => unknown) => { for (let i = 0; i < 20000; i++) f(); const t = process.hrtime.bigint(); for (let i = 0; i < N; i++) f(); console.log(name, (Number(process.hrtime.bigint() - t) / 1e3 / N).toFixed(2), 'us'); };
+const d = decode(buf); if (!d.ok) throw 1; const c = classify(d.packet); if (!c.ok) throw 1; const a = bootAnswer(c.client, cfg); if (!a.ok) throw 1;
+time('decode', () => decode(buf));
+time('classify', () => classify(d.packet));
+time('answer', () => bootAnswer(c.client, cfg));
+time('buildReply', () => buildReply({ request: d.packet, client: c.client, answer: a.answer, server: '10.0.0.1', type: 2 }));
