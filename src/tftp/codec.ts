@@ -97,8 +97,8 @@ function pairs(strings: string[]): Map<string, string> {
 /** For logs: client-supplied text, truncated and with control and non-ASCII bytes escaped. */
 export function printable(b: Buffer | string, max = 128): string {
   const s = typeof b === 'string' ? b : b.toString('latin1');
-  const cut = s.length > max ? `${s.slice(0, max)}…` : s;
-  return cut.replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  const escaped = s.slice(0, max).replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return s.length > max ? `${escaped}…` : escaped;
 }
 
 /** The 4-byte header of a DATA packet; the payload is sent alongside it without copying. */

@@ -134,14 +134,10 @@ export class TftpServer implements Service {
 
   private async onRequest(local: string, socket: Socket, msg: Buffer, rinfo: RemoteInfo): Promise<void> {
     const p = decode(msg);
-    if (p.op === 'malformed') {
-      if (p.why === 'short' || p.opcode === Op.ERROR) return this.warn('short_packet', { ip: rinfo.address, bytes: msg.length }, 'TFTP packet too short, dropped');
-      if (p.why === 'unknown-opcode') return this.refuse(socket, rinfo, 'illegal_opcode', ErrorCode.ILLEGAL_OPERATION, 'Illegal TFTP operation', { opcode: p.opcode });
-      return this.refuse(socket, rinfo, 'malformed', ErrorCode.ILLEGAL_OPERATION, 'Malformed request', { why: p.why });
-    }
-    // Never answer an ERROR with an ERROR: two servers could bounce them forever.
-    if (p.op === Op.ERROR) return this.warn('stray_packet', { ip: rinfo.address, op: p.op }, 'TFTP ERROR on the request port, dropped');
-    if (p.op !== Op.RRQ && p.op !== Op.WRQ) return this.refuse(socket, rinfo, 'stray_packet', ErrorCode.ILLEGAL_OPERATION, 'Illegal TFTP operation', { op: p.op });
+    // Only requests are answered here: a reply to a stray ACK, DATA or ERROR would make port 69 a reflector.
+    const isRequest = p.op === Op.RRQ || p.op === Op.WRQ || (p.op === 'malformed' && (p.opcode === Op.RRQ || p.opcode === Op.WRQ));
+    if (!isRequest) return this.warn(p.op === 'malformed' && p.why === 'short' ? 'short_packet' : 'stray_packet', { ip: rinfo.address, bytes: msg.length }, 'TFTP packet on the request port that is not a request, dropped');
+    if (p.op === 'malformed') return this.refuse(socket, rinfo, 'malformed', ErrorCode.ILLEGAL_OPERATION, 'Malformed request', { why: p.why });
     if (p.op === Op.WRQ) return this.refuse(socket, rinfo, 'write_request', ErrorCode.ACCESS_VIOLATION, 'Read-only server', { file: printable(p.filename) });
     if (p.mode !== 'octet') return this.refuse(socket, rinfo, 'bad_mode', ErrorCode.ILLEGAL_OPERATION, 'Only octet mode is supported', { mode: printable(p.mode) });
     const file = normaliseName(p.filename);
