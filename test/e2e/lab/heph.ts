@@ -116,5 +116,5 @@ export async function startLabHeph(lab: Lab, payload: Payload, machines: LabMach
 
 /** Runs a heph CLI command (bin/heph.js, as an operator would) against the lab heph's settings; returns stdout. */
 export function hephCli(lab: LabHeph, args: string[]): string {
-  return execFileSync(process.execPath, [join(REPO, 'bin/heph.js'), ...args, '--config', lab.settingsFile], { encoding: 'utf8', timeout: 60_000 });
+  return execFileSync(process.execPath, [join(REPO, 'bin/heph.js'), ...args, '--config', lab.settingsFile], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
 }

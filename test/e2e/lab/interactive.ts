@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { identity, Lab, labUnavailable } from './lab.ts';
-import { HEPH_PORTS, startLabHeph } from './heph.ts';
+import { HEPH_PORTS, hephCli, startLabHeph, type LabHeph } from './heph.ts';
 import { ensurePayload } from './payload.ts';
 import { startVm, type BootPath, type Vm } from './vm.ts';
 
@@ -29,6 +29,7 @@ export async function runLab(o: { paths: BootPath[]; port: number; keep: boolean
     const machines = o.paths.map((path, i) => ({ path, machine: identity(i + 1), profile: 'lab' }));
     const heph = await startLabHeph(lab, payload, machines);
     forward = await forwardAdmin(lab, o.port);
+    const token = adminToken(heph);
     for (const m of machines) vms.push(startVm(lab, { name: `vm${m.machine.index}-${m.path}`, machine: m.machine, path: m.path }));
     console.log(`
 heph lab is up (Ctrl-C to stop and remove it)
@@ -36,6 +37,7 @@ heph lab is up (Ctrl-C to stop and remove it)
   heph log        ${lab.dir}/heph.log     settings: ${heph.settingsFile}
   site DHCP log   ${lab.dir}/dnsmasq.log
   heph web/API    http://127.0.0.1:${(forward.address() as AddressInfo).port}/ (forwarded to heph's admin listener in its namespace)
+  API token       ${token ?? '(none: this heph has no "tokens" command)'}
   heph HTTP       ${heph.url} (inside the lab only)
   namespaces      ${lab.site.name} (site DHCP), ${lab.heph.name} (heph), ${lab.lan.name} (bridge, VMs)
 machines:`);
@@ -58,6 +60,15 @@ machines:`);
     await Promise.all(vms.map((v) => v.stop()));
     await lab.destroy({ keepDir: o.keep });
     console.log(o.keep ? `heph lab: removed; files kept in ${lab.dir}` : 'heph lab: removed');
+  }
+}
+
+/** An admin API token for the person at the keyboard (the lab is theirs alone), when this heph has API tokens. */
+function adminToken(heph: LabHeph): string | undefined {
+  try {
+    return hephCli(heph, ['tokens', 'create', '--name', 'heph-lab', '--scope', 'admin']).trim() || undefined;
+  } catch {
+    return undefined;
   }
 }
 
