@@ -1,3 +1,5 @@
+import { assetsCommand } from './assets/commands.ts';
+import { machinesCommand, profilesCommand } from './boot/commands.ts';
 import { eventsCommands } from './events/commands.ts';
 import { labCommands } from './lab/command.ts';
 
@@ -13,4 +15,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const moduleCommands: Command[] = [...eventsCommands, ...labCommands];
+export const moduleCommands: Command[] = [machinesCommand, profilesCommand, assetsCommand, ...eventsCommands, ...labCommands];

@@ -2,6 +2,7 @@ import { createDhcpService } from './dhcp/index.ts';
 import type { Context } from './context.ts';
 import { StartupError } from './errors.ts';
 import { createEventsService } from './events/index.ts';
+import { feedbackDocuments, feedbackKernelArgs } from './events/talos-docs.ts';
 import { HttpService, registerOpsRoutes } from './http/server.ts';
 import { createBootService } from './ipxe/index.ts';
 import { openInventory } from './inventory/db.ts';
@@ -67,7 +68,10 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   };
   try {
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
-    services = [http, createEventsService(ctx), createTftpService(ctx), createBootService(ctx), createDhcpService(ctx)];
+    services = [http, createEventsService(ctx), createTftpService(ctx), createBootService(ctx, {
+        kernelArgs: () => feedbackKernelArgs(settings, ctx.advertise),
+        configDocuments: () => feedbackDocuments(settings, ctx.advertise),
+      }), createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;

@@ -31,7 +31,8 @@ export interface BootDecision {
   at: number;
 }
 
-const INSTALLED: readonly MachineState[] = ['installed', 'running', 'ready'];
+/** Talos is on the disk: such machines boot locally unless a reprovision was asked for. */
+export const INSTALLED_STATES: readonly MachineState[] = ['installed', 'running', 'ready'];
 
 /**
  * What a machine that just asked for a script gets. Pure: the inputs are logged with the result, so
@@ -59,7 +60,7 @@ export function decideBoot(machine: BootMachine, profile: BootProfile | null, po
     }
   }
   if (!profile) return d('hold', 'accepted, but no profile is assigned and no selector matches', { autoAccepted });
-  if (INSTALLED.includes(machine.state) && !machine.reprovision) return d('local', `Talos is ${machine.state}: boot from disk`, { autoAccepted });
+  if (INSTALLED_STATES.includes(machine.state) && !machine.reprovision) return d('local', `Talos is ${machine.state}: boot from disk`, { autoAccepted });
   if (profile.assetsProblem) return d('hold', `profile ${profile.name}: ${profile.assetsProblem}`, { autoAccepted });
   if (machine.reprovision) return d('install', `reprovision requested: install profile ${profile.name}, wiping the install disk`, { wipe: true, autoAccepted });
   const why = autoAccepted ? 'auto-accepted by its selector' : 'accepted';

@@ -1,9 +1,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { isAbsolute, join, normalize, relative } from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
+import type { Asset, AssetStore } from '../assets/store.ts';
 import type { DB } from '../inventory/db.ts';
 import { isSafeKernelArg } from '../ipxe/scripts.ts';
-import { parseHostname, parseMac, parseUuid } from '../ipxe/identity.ts';
+import { parseHostname, parseMac, parseUuid, talosArch } from '../ipxe/identity.ts';
 import type { Selector, SelectorMatch } from './selectors.ts';
 
 /** A validated profile, its files read: everything needed to render a script and a config. */
@@ -194,6 +195,7 @@ export function loadCatalog(dir: string | undefined, db: DB | undefined): Catalo
       add(c, { kind: 'Selector', name: r.name, profile: r.profile, match: JSON.parse(r.match) as unknown, autoAccept: r.auto_accept !== 0 }, `inventory selector ${r.name}`, dir);
     }
   }
+  c.selectors.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const s of c.selectors) if (!c.profiles.has(s.profile)) c.errors.push(`${s.source}: selector ${s.name} names profile ${s.profile}, which does not exist`);
   return c;
 }
@@ -219,4 +221,18 @@ export class CatalogCache {
     }
     return this.current.catalog;
   }
+}
+
+/** The profile's kernel and initrd for a machine, or why they cannot be served. */
+export async function profileAssets(store: AssetStore, profile: Profile, machineArch: string | null): Promise<{ kernel: Asset; initrd: Asset } | { problem: string }> {
+  const arch = profile.arch ?? talosArch(machineArch);
+  if (!arch) return { problem: `the machine's architecture (${machineArch ?? 'unknown'}) has no Talos build` };
+  const kernel = store.find(profile.talosVersion, arch, `vmlinuz-${arch}`);
+  const initrd = store.find(profile.talosVersion, arch, `initramfs-${arch}.xz`);
+  if (!kernel || !initrd) return { problem: `Talos ${profile.talosVersion} ${arch} assets are not imported (heph assets import)` };
+  for (const a of [kernel, initrd]) {
+    const problem = await store.problem(a);
+    if (problem) return { problem };
+  }
+  return { kernel, initrd };
 }

@@ -1,3 +1,4 @@
+import { INSTALLED_STATES } from '../boot/decide.ts';
 import type { Catalog } from '../boot/profiles.ts';
 import { audit } from '../inventory/audit.ts';
 import type { DB } from '../inventory/db.ts';
@@ -24,11 +25,15 @@ export interface DeliveryDeps {
   timeline: Timeline;
   log: Logger;
   served: Counter<'result'>;
+  /**
+   * The MAC the kernel's ARP table holds for an IP (undefined: no entry). When given, a config request whose
+   * source's MAC is not one of the machine's NICs is refused: the token was copied to another box.
+   */
+  neighbour?: ((ip: string) => string | undefined) | undefined;
   /** Whole documents every config carries (EventSinkConfig, KmsgLogConfig …), wired by the daemon. */
   configDocuments?: ((m: Machine) => string[]) | undefined;
 }
 
-const INSTALLED = ['installed', 'running', 'ready'];
 
 /**
  * Decides whether a config request gets a config, and renders it. The only credential is the per-boot token, and
@@ -58,6 +63,12 @@ export class ConfigDelivery {
     const ref = tokenRef(t.hash);
     const machine = this.d.machines.get(t.machineId);
     if (!machine || machine.acceptance !== 'accepted') return this.refuse(ip, 'machine not accepted', t.machineId, ref);
+    const seen = this.d.neighbour?.(ip);
+    if (seen && !machine.macs.includes(seen)) {
+      this.d.log.error({ machine: machine.id, ip, neighbour: seen, tokenRef: ref }, 'ALERT: config token presented by a NIC that is not the machine\'s');
+      this.d.timeline.appendNow({ machineId: machine.id, kind: 'alert.token-mac', source: 'http', ip, message: `config token used from ${ip} by NIC ${seen}, not one of this machine's`, data: { tokenRef: ref }, at: now });
+      return this.refuse(ip, 'wrong-mac', machine.id, ref);
+    }
     const profile = this.d.catalog().profiles.get(t.profile);
     if (!profile) return this.fail(503, machine, ip, `profile ${t.profile} no longer exists`, now);
     const input: RenderInput = {
@@ -88,7 +99,7 @@ export class ConfigDelivery {
     });
     this.d.tokens.recordUse(t.hash, now);
     if (t.wipe && machine.reprovision) this.d.machines.update(machine.id, { reprovision: false }, now);
-    if (!INSTALLED.includes(machine.state)) this.d.machines.setState(machine.id, 'config-served', `profile ${profile.name}`, now);
+    if (!INSTALLED_STATES.includes(machine.state)) this.d.machines.setState(machine.id, 'config-served', `profile ${profile.name}`, now);
     this.d.timeline.appendNow({ machineId: machine.id, kind: 'config.served', source: 'http', ip, message: `config served (profile ${profile.name}${t.wipe ? ', wipes the disk' : ''})`, data: { sha256: r.sha256, profile: profile.name, uses: t.uses + 1 }, at: now });
     this.d.served.inc({ result: 'served' });
     this.d.log.info({ machine: machine.id, ip, profile: profile.name, sha256: r.sha256, tokenRef: ref }, 'config served');

@@ -1,16 +1,24 @@
 import type { FastifyInstance } from 'fastify';
 import { parseMac, parseUuid, peerAddress } from '../ipxe/identity.ts';
-import type { ConfigDelivery } from './delivery.ts';
+import type { Logger } from '../log.ts';
+import type { ConfigDelivery, Delivery } from './delivery.ts';
 
 /**
  * GET /config/<token>: the talos.config URL of an install script. Anything else under /config (a uuid or mac
  * without a token) is refused and audited. Errors are 5xx, never an empty 200: Talos retries a 5xx for 3 hours but
  * treats an empty body as a broken config.
  */
-export function registerConfigRoutes(app: FastifyInstance, delivery: ConfigDelivery): void {
+export function registerConfigRoutes(app: FastifyInstance, delivery: ConfigDelivery, log: Logger): void {
   app.get<{ Params: { token: string } }>('/config/:token', { exposeHeadRoute: false }, async (req, reply) => {
-    const d = delivery.deliver(req.params.token, peerAddress(req.socket.remoteAddress));
     reply.header('cache-control', 'no-store');
+    let d: Delivery;
+    try {
+      d = delivery.deliver(req.params.token, peerAddress(req.socket.remoteAddress));
+    } catch (err) {
+      // Handled here, not by fastify: its error log line would carry the request URL, and the URL is the secret.
+      log.error({ err, ip: peerAddress(req.socket.remoteAddress) }, 'config request failed; answered 500 so Talos retries');
+      return reply.code(500).header('retry-after', '10').send({ error: { code: 'internal', message: 'the config cannot be produced right now; retry later' } });
+    }
     if (d.status === 200) {
       return reply.code(200).header('content-type', 'application/yaml').header('content-length', String(Buffer.byteLength(d.body))).send(d.body);
     }

@@ -84,24 +84,27 @@ export interface BootClaims {
   product?: string;
 }
 
-export type ClaimsResult = { ok: true; claims: BootClaims; dropped: string[] } | { ok: false; field: string; reason: string };
+/** `field` is one of the known parameter names or `query`: never a request string (it is echoed and counted). */
+export type ClaimsResult = { ok: true; claims: BootClaims; dropped: string[] } | { ok: false; field: (typeof KNOWN)[number] | 'query'; reason: string };
 
 const KNOWN = ['mac', 'uuid', 'serial', 'hostname', 'arch', 'platform', 'manufacturer', 'product'] as const;
 const MAX_VALUE = 256;
 
 /**
- * Reads the /ipxe query. Identity (mac, uuid) and the hostname are refused when malformed, because a script or
- * config built on a wrong identity is worse than none; descriptive SMBIOS fields and unknown arch/platform values
- * are dropped (firmware fills them with junk) and named in `dropped`. Empty values mean "iPXE had nothing".
+ * Reads the /ipxe query. Malformed identity (mac, uuid) is refused, because a script or config built on a wrong
+ * identity is worse than none, and so is a hostname with characters no host name has (an injection attempt).
+ * Descriptive SMBIOS fields, unknown arch/platform values and merely non-RFC host names are dropped (firmware and
+ * DHCP servers fill them with junk) and named in `dropped`. Empty values mean "iPXE had nothing".
  * Repeated or unknown parameters are refused: a real chain script never sends them.
  */
 export function parseBootClaims(query: Record<string, unknown>): ClaimsResult {
   const claims: BootClaims = {};
   const dropped: string[] = [];
   for (const [k, v] of Object.entries(query)) {
-    if (!(KNOWN as readonly string[]).includes(k)) return { ok: false, field: k, reason: 'unknown parameter' };
-    if (typeof v !== 'string') return { ok: false, field: k, reason: 'repeated parameter' };
-    if (v.length > MAX_VALUE) return { ok: false, field: k, reason: 'value too long' };
+    if (!(KNOWN as readonly string[]).includes(k)) return { ok: false, field: 'query', reason: 'unknown parameter' };
+    const field = k as (typeof KNOWN)[number];
+    if (typeof v !== 'string') return { ok: false, field, reason: 'repeated parameter' };
+    if (v.length > MAX_VALUE) return { ok: false, field, reason: 'value too long' };
   }
   const get = (k: (typeof KNOWN)[number]): string => (query[k] as string | undefined) ?? '';
   if (get('mac')) {
@@ -117,8 +120,11 @@ export function parseBootClaims(query: Record<string, unknown>): ClaimsResult {
   }
   if (get('hostname')) {
     const h = parseHostname(get('hostname'));
-    if (!h) return { ok: false, field: 'hostname', reason: 'not an RFC 1123 host name' };
-    claims.hostname = h;
+    // A DHCP server may hand out names like my_host: not usable, but no reason to keep a machine from booting.
+    // Anything beyond that charset (newlines, `$`, `#`, spaces …) is an attempt, and refused.
+    if (h) claims.hostname = h;
+    else if (/^[A-Za-z0-9._-]{1,253}$/.test(get('hostname'))) dropped.push('hostname');
+    else return { ok: false, field: 'hostname', reason: 'not a host name' };
   }
   if (!claims.mac && !claims.uuid) return { ok: false, field: 'mac', reason: 'neither a MAC address nor a UUID identifies the machine' };
   const optional = (k: 'serial' | 'manufacturer' | 'product' | 'arch' | 'platform', parse: (raw: string) => string | undefined): void => {

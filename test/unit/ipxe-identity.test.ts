@@ -49,7 +49,8 @@ test('boot claims: injection attempts and junk are refused', () => {
     {},
   ];
   for (const q of refused) assert.equal(parseBootClaims(q).ok, false, JSON.stringify(q).slice(0, 80));
-  const dropped = parseBootClaims({ mac: '52:54:00:00:00:01', arch: 'sparc', platform: 'linux', product: 'a;b' });
+  const dropped = parseBootClaims({ mac: '52:54:00:00:00:01', arch: 'sparc', platform: 'linux', product: 'a;b', hostname: 'my_host' });
   assert.ok(dropped.ok);
-  assert.deepEqual(dropped.dropped.sort(), ['arch', 'platform', 'product']);
+  assert.deepEqual(dropped.dropped.sort(), ['arch', 'hostname', 'platform', 'product']);
+  assert.equal(dropped.claims.hostname, undefined);
 });

@@ -1,0 +1,71 @@
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { parseSha512Sums, versionFrom } from '../../src/assets/import.ts';
+import { parseRange } from '../../src/assets/serve.ts';
+import { AssetStore } from '../../src/assets/store.ts';
+import { openInventory } from '../../src/inventory/db.ts';
+import { tempDir } from '../helpers/heph.ts';
+
+test('Range: single ranges, suffixes, open ends; multi-range and junk mean the whole file', () => {
+  assert.deepEqual(parseRange('bytes=0-99', 1000), { start: 0, end: 99 });
+  assert.deepEqual(parseRange('bytes=900-', 1000), { start: 900, end: 999 });
+  assert.deepEqual(parseRange('bytes=-100', 1000), { start: 900, end: 999 });
+  assert.deepEqual(parseRange('bytes=-5000', 1000), { start: 0, end: 999 });
+  assert.deepEqual(parseRange('bytes=990-5000', 1000), { start: 990, end: 999 });
+  assert.equal(parseRange('bytes=1000-', 1000), 'unsatisfiable');
+  assert.equal(parseRange('bytes=5-4', 1000), 'unsatisfiable');
+  assert.equal(parseRange('bytes=-0', 1000), 'unsatisfiable');
+  for (const whole of [undefined, '', 'bytes=0-1,5-6', 'items=0-1', 'bytes=-', 'bytes=a-b', `bytes=${'0-1,'.repeat(10000)}0-1`]) assert.equal(parseRange(whole, 1000), undefined, whole);
+});
+
+test('sha512sum.txt parsing and the version in a path', () => {
+  const h = 'a'.repeat(128);
+  const m = parseSha512Sums(`${h}  vmlinuz-amd64\n${h.toUpperCase()} *initramfs-amd64.xz\n${h}  ../etc/passwd\nbogus line\n${'b'.repeat(127)}  short\n`);
+  assert.deepEqual([...m.entries()], [['vmlinuz-amd64', h], ['initramfs-amd64.xz', h]]);
+  assert.equal(versionFrom('https://github.com/siderolabs/talos/releases/download/v1.13.9'), 'v1.13.9');
+  assert.equal(versionFrom('/srv/talos/v1.14.0-rc.1/'), 'v1.14.0-rc.1');
+  assert.equal(versionFrom('/srv/talos/latest'), undefined);
+});
+
+test('verification is cached by file identity, and any write (even with the mtime put back) is caught', async () => {
+  const d = tempDir();
+  const { db } = openInventory(d.path);
+  try {
+    const body = Buffer.alloc(256 * 1024, 7);
+    const id = createHash('sha512').update(body).digest('hex');
+    mkdirSync(join(d.path, 'assets'), { recursive: true });
+    const file = join(d.path, 'assets', id);
+    writeFileSync(file, body, { mode: 0o400 });
+    db.prepare('INSERT INTO assets (id, name, version, arch, kind, size, path, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)').run(id, 'vmlinuz-amd64', 'v1.13.9', 'amd64', 'kernel', body.length, `assets/${id}`, 0);
+    const alerts: string[] = [];
+    const store = new AssetStore(db, d.path, (_a, detail) => alerts.push(detail));
+    const a = store.get(id)!;
+    assert.equal(await store.problem(a), undefined);
+    assert.equal(store.hashes, 1);
+    await Promise.all([store.problem(a), store.problem(a), store.problem(a)]);
+    assert.equal(store.hashes, 1, 'an unchanged file is not hashed again');
+    const before = statSync(file);
+    chmodSync(file, 0o600);
+    const bytes = readFileSync(file);
+    bytes[100] = 8;
+    writeFileSync(file, bytes);
+    utimesSync(file, before.atime, before.mtime);
+    assert.match((await store.problem(a))!, /failed SHA-512 verification/);
+    assert.equal(alerts.length, 1);
+    assert.equal(store.hashes, 2);
+    // Restoring the bytes is a new identity again: re-hashed, good again.
+    bytes[100] = 7;
+    writeFileSync(file, bytes);
+    assert.equal(await store.problem(a), undefined);
+    writeFileSync(file, Buffer.concat([bytes, Buffer.from('x')]));
+    assert.match((await store.problem(a))!, /failed/);
+    const gone = { ...a, path: 'assets/missing' };
+    assert.match((await store.problem(gone))!, /ENOENT/);
+  } finally {
+    db.close();
+    d.remove();
+  }
+});

@@ -1,0 +1,58 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import pino from 'pino';
+import { loadCatalog } from '../../src/boot/profiles.ts';
+import { ConfigDelivery } from '../../src/configserve/delivery.ts';
+import { BootTokens } from '../../src/configserve/tokens.ts';
+import { openInventory } from '../../src/inventory/db.ts';
+import { Machines } from '../../src/inventory/machines.ts';
+import { Timeline } from '../../src/inventory/timeline.ts';
+import { WriteBehind } from '../../src/inventory/writebehind.ts';
+import { neighbourMac } from '../../src/ipxe/neighbour.ts';
+import { counter, createRegistry } from '../../src/metrics.ts';
+import { REPO, tempDir } from '../helpers/heph.ts';
+
+const ARP = `IP address       HW type     Flags       HW address            Mask     Device
+192.0.2.21       0x1         0x2         52:54:00:00:00:21     *        eth1
+192.0.2.22       0x1         0x0         00:00:00:00:00:00     *        eth1
+192.0.2.23       0x1         0x2         52:54:00:00:00:99     *        eth1
+`;
+
+test('neighbour table: complete entries only', () => {
+  assert.equal(neighbourMac('192.0.2.21', ARP), '52:54:00:00:00:21');
+  assert.equal(neighbourMac('192.0.2.22', ARP), undefined, 'incomplete entry');
+  assert.equal(neighbourMac('192.0.2.2', ARP), undefined, 'a prefix of another address is not a match');
+  assert.equal(neighbourMac('192.0.2.21', ''), undefined);
+});
+
+test('a token used from the right IP but by another NIC is refused and raises an alert', () => {
+  const d = tempDir();
+  const { db } = openInventory(d.path);
+  try {
+    const machines = new Machines(db);
+    const timeline = new Timeline(db, new WriteBehind(db));
+    const tokens = new BootTokens(db);
+    const catalog = loadCatalog(`${REPO}test/fixtures/profiles`, undefined);
+    const delivery = new ConfigDelivery({
+      db,
+      machines,
+      tokens,
+      catalog: () => catalog,
+      timeline,
+      log: pino({ level: 'silent' }),
+      served: counter(createRegistry(), 'heph_configs_total', 'x', ['result']),
+      neighbour: (ip) => neighbourMac(ip, ARP),
+    });
+    const m = machines.resolve({ mac: '52:54:00:00:00:21', ip: '192.0.2.21' }).machine;
+    machines.update(m.id, { acceptance: 'accepted' });
+    const good = tokens.mint({ machineId: m.id, ip: '192.0.2.21', profile: 'worker', wipe: false, ttlMs: 3 * 3600_000 });
+    assert.equal(delivery.deliver(good.token, '192.0.2.21').status, 200);
+    const stolen = tokens.mint({ machineId: m.id, ip: '192.0.2.23', profile: 'worker', wipe: false, ttlMs: 3 * 3600_000 });
+    const r = delivery.deliver(stolen.token, '192.0.2.23');
+    assert.deepEqual(r, { status: 403, reason: 'wrong-mac' });
+    assert.ok(timeline.list(m.id).some((e) => e.kind === 'alert.token-mac'));
+  } finally {
+    db.close();
+    d.remove();
+  }
+});
