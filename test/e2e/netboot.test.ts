@@ -7,7 +7,7 @@
 // next netboot must get the local-boot answer. The three run at once (about 35 s each alone under TCG).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { parseAllDocuments } from 'yaml';
+import { parse, parseAllDocuments } from 'yaml';
 import { HEPH_IP, identity, Lab, labUnavailable, type MachineIdentity } from './lab/lab.ts';
 import { HEPH_PORTS, hephCli, startLabHeph, type LabHeph } from './lab/heph.ts';
 import { readInventory, type TimelineRow } from './lab/inventory.ts';
@@ -59,6 +59,8 @@ interface Outcome {
   vm: Vm;
   serial: string;
   configUrl: string;
+  sink: string;
+  kernelLog: string;
   sha256: string;
   installed: Buffer;
   machineId: string;
@@ -101,7 +103,7 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
       // After the reboot the firmware netboots again; heph must now send it to its disk.
       const local = await until(() => inventory().timeline(machineId).find((e) => e.kind === 'ipxe.script' && e.data.action === 'local'), 300_000, `${c.path}: local-boot answer`);
       assert.ok(local);
-      return { vm, serial: vm.serial().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''), configUrl: cmdline[1]!, sha256: fetched[2]!, installed: installed.config, machineId, timeline: inventory().timeline(machineId) };
+      return { vm, serial: vm.serial().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''), configUrl: cmdline[1]!, sink: cmdline[2]!, kernelLog: cmdline[3]!, sha256: fetched[2]!, installed: installed.config, machineId, timeline: inventory().timeline(machineId) };
     } finally {
       await vm.stop();
     }
@@ -112,6 +114,9 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
       const o = await outcomes.get(c.path)!;
       const config = o.installed.toString();
       // The machine's matched config: its profile's cluster, the install disk heph set, served over heph's token URL.
+      // heph itself told the machine where to send events and kernel logs (the profiles name neither).
+      assert.equal(o.sink, `${HEPH_IP}:${HEPH_PORTS.grpc}`);
+      assert.match(o.kernelLog, new RegExp(`^tcp://${HEPH_IP.replace(/\./g, '\\.')}:${HEPH_PORTS.kmsg}/?$`));
       assert.match(o.configUrl, new RegExp(`^http://${HEPH_IP.replace(/\./g, '\\.')}:${HEPH_PORTS.http}/config/[A-Za-z0-9_-]{43}$`));
       const talos = parseAllDocuments(config).map((d) => d.toJS() as Record<string, unknown>).find((d) => d.version === 'v1alpha1') as { cluster: { clusterName: string }; machine: { install: { disk: string } } } | undefined;
       assert.ok(talos, 'a v1alpha1 document');
@@ -144,16 +149,17 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
       }
       const states = o.timeline.filter((e) => e.kind === 'talos.state').map((e) => e.data.to);
       assert.deepEqual(states.slice(-2), ['installing', 'installed']);
-      // The identity heph recorded is the one QEMU was given: MAC, and the SMBIOS uuid (-uuid) iPXE reported.
-      const row = inventory().machine(c.machine.mac);
-      assert.equal(row?.uuid, c.machine.uuid);
-      assert.equal(row?.state, 'installed');
+      // What an operator sees with `heph machines show`: the identity QEMU gave the machine (MAC, SMBIOS uuid from
+      // -uuid as iPXE reported it), its state, its profile and why, and the end of its timeline.
+      const shown = parse(hephCli(heph.settingsFile, ['machines', 'show', c.machine.mac])) as { id: string; uuid: string; state: string; lastIp: string; macs: string[]; wouldGet: { profile: string }; timeline: string[] };
+      assert.deepEqual([shown.id, shown.uuid, shown.state, shown.lastIp, shown.macs, shown.wouldGet.profile], [o.machineId, c.machine.uuid, 'installed', c.machine.ip, [c.machine.mac], c.profile]);
+      assert.match(shown.timeline.join('\n'), /talos\.state installing → installed[\s\S]*ipxe\.script local: /);
 
       // What an operator sees with the CLI: the Talos events and the kernel log, filed under this machine.
-      const events = hephCli(heph, ['events', '--machine', c.machine.mac, '--json', '-n', '1000']).trim().split('\n');
+      const events = hephCli(heph.settingsFile, ['events', '--machine', c.machine.mac, '--json', '-n', '1000']).trim().split('\n');
       assert.ok(events.length >= 14, `heph events lists the machine's events (${events.length})`);
       assert.ok(events.some((l) => l.includes('unix.Reboot(1234567)')), 'the install reboot is listed');
-      const kmsg = hephCli(heph, ['kmsg', c.machine.mac, '--json', '-n', '1000']).trim().split('\n').map((l) => JSON.parse(l) as { msg: string; ip: string });
+      const kmsg = hephCli(heph.settingsFile, ['kmsg', c.machine.mac, '--json', '-n', '1000']).trim().split('\n').map((l) => JSON.parse(l) as { msg: string; ip: string });
       assert.ok(kmsg.some((l) => l.msg.startsWith('Linux version ')), 'the kernel log starts with the kernel banner');
       assert.ok(kmsg.some((l) => l.msg.includes(`heph-payload: config fetched bytes=${o.installed.length} sha256=${o.sha256}`)));
       assert.ok(kmsg.every((l) => l.ip === c.machine.ip));

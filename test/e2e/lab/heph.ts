@@ -3,8 +3,6 @@ import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
-import { importRelease } from '../../../src/assets/import.ts';
-import { openInventory } from '../../../src/inventory/db.ts';
 import { REPO, spawnHeph, type HephProcess } from '../../helpers/heph.ts';
 import { HEPH_IP, type Lab, type MachineIdentity } from './lab.ts';
 import type { Payload } from './payload.ts';
@@ -59,6 +57,7 @@ export interface LabHeph {
  * heph from this checkout, as `heph serve` in the lab's heph namespace: proxy-DHCP and TFTP on its veth, HTTP,
  * the event sink and the kernel-log receiver; the payload imported as a Talos release; one profile per name in
  * `machines` (cluster name = profile name) and a selector per machine that picks its profile and accepts it.
+ * The profiles name no event sink or kernel-log endpoint: heph adds those to every Talos boot itself.
  */
 export async function startLabHeph(lab: Lab, payload: Payload, machines: LabMachine[]): Promise<LabHeph> {
   const dataDir = join(lab.dir, 'heph-data');
@@ -72,20 +71,11 @@ export async function startLabHeph(lab: Lab, payload: Payload, machines: LabMach
   copyFileSync(payload.initrd, join(release, 'initramfs-amd64.xz'));
   const sum = (f: string): string => createHash('sha512').update(readFileSync(join(release, f))).digest('hex');
   writeFileSync(join(release, 'sha512sum.txt'), ['vmlinuz-amd64', 'initramfs-amd64.xz'].map((f) => `${sum(f)}  ${f}\n`).join(''));
-  const { db } = openInventory(dataDir);
-  try {
-    await importRelease({ db, dataDir, source: release, version: PAYLOAD_VERSION, arches: ['amd64'] });
-  } finally {
-    db.close();
-  }
-
   const kernelArgs = [
     'talos.platform=metal',
     'slab_nomerge=',
     'pti=on',
     'console=ttyS0',
-    `talos.events.sink=${HEPH_IP}:${HEPH_PORTS.grpc}`,
-    `talos.logging.kernel=tcp://${HEPH_IP}:${HEPH_PORTS.kmsg}/`,
   ];
   const docs: unknown[] = [];
   for (const profile of [...new Set(machines.map((m) => m.profile))]) {
@@ -109,12 +99,14 @@ export async function startLabHeph(lab: Lab, payload: Payload, machines: LabMach
   };
   const settingsFile = join(lab.dir, 'heph.yaml');
   writeFileSync(settingsFile, stringify(settings));
+  // As an operator would: the release imported with the CLI, which checks it against its sha512sum.txt.
+  hephCli(settingsFile, ['assets', 'import', release, '--version', PAYLOAD_VERSION, '--arch', 'amd64']);
   const heph = await spawnHeph(settings, { netns: lab.heph });
   lab.track(heph.proc, 'heph.log');
   return { heph, dataDir, settingsFile, url: `http://${HEPH_IP}:${HEPH_PORTS.http}` };
 }
 
 /** Runs a heph CLI command (bin/heph.js, as an operator would) against the lab heph's settings; returns stdout. */
-export function hephCli(lab: LabHeph, args: string[]): string {
-  return execFileSync(process.execPath, [join(REPO, 'bin/heph.js'), ...args, '--config', lab.settingsFile], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
+export function hephCli(settingsFile: string, args: string[]): string {
+  return execFileSync(process.execPath, [join(REPO, 'bin/heph.js'), ...args, '--config', settingsFile], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
 }

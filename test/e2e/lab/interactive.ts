@@ -66,7 +66,7 @@ machines:`);
 /** An admin API token for the person at the keyboard (the lab is theirs alone), when this heph has API tokens. */
 function adminToken(heph: LabHeph): string | undefined {
   try {
-    return hephCli(heph, ['tokens', 'create', '--name', 'heph-lab', '--scope', 'admin']).trim() || undefined;
+    return hephCli(heph.settingsFile, ['tokens', 'create', '--name', 'heph-lab', '--scope', 'admin']).trim() || undefined;
   } catch {
     return undefined;
   }
