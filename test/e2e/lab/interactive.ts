@@ -42,9 +42,11 @@ heph lab is up (Ctrl-C to stop and remove it)
   namespaces      ${lab.site.name} (site DHCP), ${lab.heph.name} (heph), ${lab.lan.name} (bridge, VMs)
 machines:`);
     for (const vm of vms) console.log(`  ${vm.name.padEnd(16)} mac ${vm.machine.mac}  ip ${vm.machine.ip}  uuid ${vm.machine.uuid}\n${''.padEnd(18)} serial: tail -f ${vm.serialFile}`);
-    console.log(`try:
-  node --import tsx src/cli.ts events --config ${heph.settingsFile}
-  node --import tsx src/cli.ts kmsg ${vms[0]!.machine.mac} --config ${heph.settingsFile}
+    console.log(`try (from this checkout):
+  node bin/heph.js machines list --config ${heph.settingsFile}
+  node bin/heph.js machines show ${vms[0]!.machine.mac} --config ${heph.settingsFile}
+  node bin/heph.js events --config ${heph.settingsFile}
+  node bin/heph.js kmsg ${vms[0]!.machine.mac} --config ${heph.settingsFile}
 `);
     const echo = setInterval(() => {
       for (const vm of vms) echoProgress(vm);
