@@ -8,6 +8,11 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[i]!;
 }
 
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+}
+
 export interface LatencySummary {
   n: number;
   p50: number;

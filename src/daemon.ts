@@ -68,10 +68,13 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   };
   try {
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
-    services = [http, createEventsService(ctx), createTftpService(ctx), createBootService(ctx, {
-        kernelArgs: () => feedbackKernelArgs(settings, ctx.advertise),
-        configDocuments: () => feedbackDocuments(settings, ctx.advertise),
-      }), createDhcpService(ctx)];
+    const events = createEventsService(ctx);
+    // Rendered per install script and config, after start: the ports are the bound ones even when settings say 0.
+    const boot = createBootService(ctx, {
+      kernelArgs: () => feedbackKernelArgs(events.ports, ctx.advertise),
+      configDocuments: () => feedbackDocuments(events.ports, ctx.advertise),
+    });
+    services = [http, events, createTftpService(ctx), boot, createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;

@@ -5,6 +5,7 @@ import { EventDecoder, PROTO_DIR } from './decode.ts';
 import { Feedback, MalformedRequest } from './feedback.ts';
 import { KmsgReceiver } from './kmsg.ts';
 import { EventSinkServer } from './sink.ts';
+import type { FeedbackPorts } from './talos-docs.ts';
 import { FeedbackStore } from './store.ts';
 
 export class EventsService implements Service {
@@ -59,6 +60,11 @@ export class EventsService implements Service {
   health(): ServiceHealth {
     return this.state;
   }
+
+  /** Where Talos should report to: the bound ports, known once started. */
+  get ports(): FeedbackPorts {
+    return { grpc: this.sink.port, kmsg: this.kmsg.tcpPort };
+  }
 }
 
 function loadDecoder(): EventDecoder {
@@ -70,6 +76,6 @@ function loadDecoder(): EventDecoder {
 }
 
 /** The Talos event sink (gRPC) and kernel-log receiver (TCP + UDP) as one service. */
-export function createEventsService(ctx: Context): Service {
+export function createEventsService(ctx: Context): EventsService {
   return new EventsService(ctx);
 }

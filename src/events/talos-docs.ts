@@ -1,16 +1,19 @@
 import { stringify } from 'yaml';
-import type { Settings } from '../settings.ts';
 
-type FeedbackSettings = Pick<Settings, 'grpc' | 'kmsg'>;
+/** The ports the event sink and the kernel-log receiver are actually bound to (settings may say 0). */
+export interface FeedbackPorts {
+  grpc: number;
+  kmsg: number;
+}
 
-function endpoints(s: FeedbackSettings, advertise: string): { sink: string; kmsg: string } {
+function endpoints(p: FeedbackPorts, advertise: string): { sink: string; kmsg: string } {
   // A gRPC target (host:port, not a URL) and a json-lines URL with its trailing slash: protocols.md §1.1.
-  return { sink: `${advertise}:${s.grpc.port}`, kmsg: `tcp://${advertise}:${s.kmsg.port}/` };
+  return { sink: `${advertise}:${p.grpc}`, kmsg: `tcp://${advertise}:${p.kmsg}/` };
 }
 
 /** Kernel arguments for the iPXE script, so Talos reports back from its first boot on. */
-export function feedbackKernelArgs(s: FeedbackSettings, advertise: string): string[] {
-  const e = endpoints(s, advertise);
+export function feedbackKernelArgs(p: FeedbackPorts, advertise: string): string[] {
+  const e = endpoints(p, advertise);
   return [`talos.events.sink=${e.sink}`, `talos.logging.kernel=${e.kmsg}`];
 }
 
@@ -19,8 +22,8 @@ export function feedbackKernelArgs(s: FeedbackSettings, advertise: string): stri
  * (protocols.md §1.4), these do: they are kept in STATE with the rest of the config. One YAML document per
  * string, without the `---` separator.
  */
-export function feedbackDocuments(s: FeedbackSettings, advertise: string): string[] {
-  const e = endpoints(s, advertise);
+export function feedbackDocuments(p: FeedbackPorts, advertise: string): string[] {
+  const e = endpoints(p, advertise);
   return [
     stringify({ apiVersion: 'v1alpha1', kind: 'EventSinkConfig', endpoint: e.sink }),
     stringify({ apiVersion: 'v1alpha1', kind: 'KmsgLogConfig', name: 'heph', url: e.kmsg }),

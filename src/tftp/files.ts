@@ -1,10 +1,9 @@
-import { constants, realpathSync, statSync } from 'node:fs';
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, readFileSync, realpathSync } from 'node:fs';
 
 /**
- * What TFTP clients may read: an allowlist of names, each bound to bytes in memory or to a file heph resolved
- * itself. A client's name is looked up, never joined onto a directory, so `..`, absolute paths and symlinks
- * inside some root cannot reach anything that was not registered.
+ * What TFTP clients may read: an allowlist of names, each bound to bytes in memory (given, or read once from a
+ * file heph resolved itself). A client's name is looked up, never joined onto a directory, so `..`, absolute
+ * paths and symlinks inside some root cannot reach anything that was not registered.
  */
 
 /** A registered name: path segments of letters, digits, `.`, `_`, `-`; no empty, `.` or `..` segment. */
@@ -22,91 +21,46 @@ export function normaliseName(raw: string): string {
   return name.replace(/^\/+/, '');
 }
 
-/** Where the bytes of an open transfer come from. */
-export interface Source {
-  readonly size: number;
-  /** Up to `length` bytes at `offset`; fewer only at the end of the file. */
-  read(offset: number, length: number): Promise<Buffer>;
-  close(): Promise<void>;
-}
-
-type Entry = { kind: 'buffer'; data: Buffer } | { kind: 'file'; path: string };
+/** Larger files belong on HTTP: TFTP moves one block per round trip, and every registered file is held in memory. */
+export const MAX_FILE = 128 * 1024 * 1024;
 
 export class FileTable {
-  private readonly entries = new Map<string, Entry>();
+  private readonly entries = new Map<string, Buffer>();
 
   /**
-   * Adds or replaces a name. A path is resolved (links followed once, here, by heph) and must be a readable
-   * regular file now; it is opened without following links on each transfer.
+   * Adds or replaces a name. A path is resolved (links followed once, here, by heph), opened without following
+   * links, and read into memory now: transfers then never touch the disk, a file replaced on disk later cannot
+   * change what is served mid-transfer, and nothing a client sends can reach the filesystem.
    */
   register(name: string, source: string | Buffer): void {
     if (!NAME.test(name) || name.split('/').some((seg) => seg === '.' || seg === '..')) {
       throw new Error(`tftp: ${JSON.stringify(name)} cannot be a TFTP name (letters, digits, . _ - and / between segments)`);
     }
-    if (Buffer.isBuffer(source)) {
-      this.entries.set(name, { kind: 'buffer', data: source });
-      return;
-    }
-    const path = realpathSync(source);
-    if (!statSync(path).isFile()) throw new Error(`tftp: ${source} is not a regular file`);
-    this.entries.set(name, { kind: 'file', path });
+    this.entries.set(name, Buffer.isBuffer(source) ? source : readRegular(source));
   }
 
   unregister(name: string): boolean {
     return this.entries.delete(name);
   }
 
-  has(name: string): boolean {
-    return this.entries.has(name);
-  }
-
   names(): string[] {
     return [...this.entries.keys()].sort();
   }
 
-  /** Opens a registered name; undefined when it is not in the table. Throws when a registered file went away. */
-  async open(name: string): Promise<Source | undefined> {
-    const e = this.entries.get(name);
-    if (!e) return undefined;
-    if (e.kind === 'buffer') return bufferSource(e.data);
-    const fh = await open(e.path, constants.O_RDONLY | constants.O_NOFOLLOW);
-    try {
-      const st = await fh.stat();
-      if (!st.isFile()) throw new Error(`${e.path} is no longer a regular file`);
-      return fileSource(fh, st.size);
-    } catch (err) {
-      await fh.close();
-      throw err;
-    }
+  /** The bytes of a registered name; undefined for anything else. */
+  get(name: string): Buffer | undefined {
+    return this.entries.get(name);
   }
 }
 
-function bufferSource(data: Buffer): Source {
-  return {
-    size: data.length,
-    read: async (offset, length) => data.subarray(offset, offset + length),
-    close: async () => {},
-  };
-}
-
-/** Reads ahead in chunks so that a lock-step transfer costs one disk read per chunk, not one per block. */
-const CHUNK = 256 * 1024;
-
-function fileSource(fh: FileHandle, size: number): Source {
-  let chunk = Buffer.alloc(0);
-  let chunkAt = 0;
-  return {
-    size,
-    async read(offset, length) {
-      if (offset < chunkAt || offset + length > chunkAt + chunk.length) {
-        const want = Math.min(Math.max(CHUNK, length), size - offset);
-        const buf = Buffer.allocUnsafe(Math.max(want, 0));
-        const { bytesRead } = want > 0 ? await fh.read(buf, 0, want, offset) : { bytesRead: 0 };
-        chunk = buf.subarray(0, bytesRead);
-        chunkAt = offset;
-      }
-      return chunk.subarray(offset - chunkAt, offset - chunkAt + length);
-    },
-    close: () => fh.close(),
-  };
+function readRegular(file: string): Buffer {
+  const fd = openSync(realpathSync(file), constants.O_RDONLY | constants.O_NOFOLLOW);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error(`tftp: ${file} is not a regular file`);
+    if (st.size > MAX_FILE) throw new Error(`tftp: ${file} is ${st.size} bytes; files over ${MAX_FILE} bytes should be served over HTTP`);
+    return readFileSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }

@@ -5,7 +5,7 @@ import { forMachine } from '../log.ts';
 import { disabledService, type Service } from '../service.ts';
 import { FileTable } from './files.ts';
 import { tftpMetrics } from './metrics.ts';
-import { TftpServer, type TransferReporter } from './server.ts';
+import { TftpServer, type EndReason, type TransferInfo, type TransferReporter } from './server.ts';
 
 export { FileTable } from './files.ts';
 export { TftpServer } from './server.ts';
@@ -24,6 +24,13 @@ export function tftpAddresses(ctx: Pick<Context, 'settings' | 'interfaces' | 'ad
     );
   }
   return [...new Set(chosen)];
+}
+
+/** EDK2 asks for the size and then ends the transfer on purpose: say so rather than call it an abort. */
+function message(t: TransferInfo, how: { reason: EndReason; detail?: string; bytes: number; ms: number }): string {
+  if (how.reason === 'done') return `TFTP ${t.file} sent in ${how.ms} ms`;
+  if (how.reason === 'client-ended' && how.bytes === 0 && t.options.tsize !== undefined) return `TFTP ${t.file} size asked (${t.size} bytes); the client ended that request (${how.detail})`;
+  return `TFTP ${t.file} ${how.reason}${how.detail ? `: ${how.detail}` : ''}`;
 }
 
 /**
@@ -62,7 +69,7 @@ export function createTftpService(ctx: Context): Service {
         kind: how.reason === 'done' ? 'tftp.done' : 'tftp.abort',
         source: 'tftp',
         ip: t.client,
-        message: how.reason === 'done' ? `TFTP ${t.file} sent in ${how.ms} ms` : `TFTP ${t.file} ${how.reason}${how.detail ? `: ${how.detail}` : ''}`,
+        message: message(t, how),
         data: { file: t.file, reason: how.reason, bytes: how.bytes, ms: how.ms, ...(how.detail ? { detail: how.detail } : {}) },
       });
     },

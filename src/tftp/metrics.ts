@@ -2,7 +2,7 @@ import { counter, gauge, type Counter, type Gauge, type Registry } from '../metr
 
 export interface TftpMetrics {
   started: Counter;
-  /** Ended transfers by outcome: done, client-ended, timeout, stopped, failed. */
+  /** Ended transfers by outcome: done, client-ended, timeout, stopped. */
   transfers: Counter<'outcome'>;
   /** DATA payload bytes sent, retransmissions included. */
   bytes: Counter;

@@ -3,7 +3,7 @@ import { bindFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Service, ServiceHealth } from '../service.ts';
 import { dataHeader, decode, encodeError, encodeOack, ErrorCode, Op, printable, type Request } from './codec.ts';
-import { normaliseName, type FileTable, type Source } from './files.ts';
+import { normaliseName, type FileTable } from './files.ts';
 import type { TftpMetrics } from './metrics.ts';
 import { negotiate, type Limits } from './options.ts';
 import { Window, type Step } from './window.ts';
@@ -28,7 +28,7 @@ export interface TransferInfo {
   options: Record<string, string>;
 }
 
-export type EndReason = 'done' | 'client-ended' | 'timeout' | 'stopped' | 'failed';
+export type EndReason = 'done' | 'client-ended' | 'timeout' | 'stopped';
 
 /** Where transfers are reported (the machine's timeline); kept out of the protocol code. */
 export interface TransferReporter {
@@ -88,7 +88,7 @@ export class TftpServer implements Service {
     this.state = { state: 'stopping' };
     for (const l of this.listeners) l.socket.close();
     this.listeners = [];
-    await Promise.all([...this.transfers.values()].map((t) => t.end('stopped', 'heph is stopping', true)));
+    for (const t of [...this.transfers.values()]) t.end('stopped', 'heph is stopping', true);
     this.state = { state: 'stopped' };
   }
 
@@ -99,10 +99,6 @@ export class TftpServer implements Service {
   /** Bound addresses and ports (the ports differ per address when tftp.port is 0). */
   listening(): { address: string; port: number }[] {
     return this.listeners.map((l) => ({ address: l.address, port: l.socket.address().port }));
-  }
-
-  get active(): number {
-    return this.transfers.size;
   }
 
   private guard(fn: () => void | Promise<void>): void {
@@ -141,45 +137,37 @@ export class TftpServer implements Service {
     if (p.op === Op.WRQ) return this.refuse(socket, rinfo, 'write_request', ErrorCode.ACCESS_VIOLATION, 'Read-only server', { file: printable(p.filename) });
     if (p.mode !== 'octet') return this.refuse(socket, rinfo, 'bad_mode', ErrorCode.ILLEGAL_OPERATION, 'Only octet mode is supported', { mode: printable(p.mode) });
     const file = normaliseName(p.filename);
-    if (!this.files.has(file)) return this.refuse(socket, rinfo, 'not_found', ErrorCode.NOT_FOUND, 'File not found', { file: printable(p.filename) });
+    const data = this.files.get(file);
+    if (!data) return this.refuse(socket, rinfo, 'not_found', ErrorCode.NOT_FOUND, 'File not found', { file: printable(p.filename) });
     const key = `${local}|${rinfo.address}:${rinfo.port}`;
     // A client that resends its RRQ before our first answer arrives must not get a second transfer.
     if (this.transfers.has(key)) return this.warn('duplicate_request', { ip: rinfo.address }, 'TFTP request repeated, ignored');
     if (this.transfers.size >= this.opts.maxTransfers) return this.refuse(socket, rinfo, 'busy', ErrorCode.UNDEFINED, 'Server busy, try again later', { limit: 'tftp.maxTransfers' });
     const mine = this.perClient.get(rinfo.address) ?? 0;
     if (mine >= this.opts.maxTransfersPerClient) return this.refuse(socket, rinfo, 'busy', ErrorCode.UNDEFINED, 'Too many transfers from this client', { limit: 'tftp.maxTransfersPerClient' });
-    await this.begin(key, local, socket, file, p, rinfo);
+    await this.begin(key, local, socket, file, data, p, rinfo);
   }
 
-  private async begin(key: string, local: string, listener: Socket, file: string, req: Request, rinfo: RemoteInfo): Promise<void> {
+  private async begin(key: string, local: string, listener: Socket, file: string, data: Buffer, req: Request, rinfo: RemoteInfo): Promise<void> {
     // The slot is taken before the first await, so a burst of requests cannot overshoot the limits.
     const t = new Transfer(this, key, rinfo, local);
     this.transfers.set(key, t);
     this.perClient.set(rinfo.address, (this.perClient.get(rinfo.address) ?? 0) + 1);
     this.metrics.active.set(this.transfers.size);
-    let source: Source | undefined;
-    try {
-      source = await this.files.open(file);
-      if (!source) throw new Error('unregistered while opening');
-    } catch (err) {
-      this.release(t);
-      return this.refuse(listener, rinfo, 'read_failed', ErrorCode.NOT_FOUND, 'File not found', { file, err });
-    }
-    const n = negotiate(req.options, source.size, this.opts);
+    const n = negotiate(req.options, data.length, this.opts);
     const info: TransferInfo = {
       file,
       client: rinfo.address,
       port: rinfo.port,
       local,
-      size: source.size,
+      size: data.length,
       blksize: n.blksize,
       windowsize: n.windowsize,
       options: Object.fromEntries(n.oack),
     };
     try {
-      await t.open(info, source, new Window(source.size, n.blksize, n.windowsize, n.oack.length > 0, this.opts.retries), n.timeoutMs, encodeOack(n.oack));
+      await t.open(info, data, new Window(data.length, n.blksize, n.windowsize, n.oack.length > 0, this.opts.retries), n.timeoutMs, encodeOack(n.oack));
     } catch (err) {
-      await source.close().catch(() => {});
       this.release(t);
       return this.refuse(listener, rinfo, 'socket_error', ErrorCode.UNDEFINED, 'Server error', { err });
     }
@@ -194,7 +182,6 @@ export class TftpServer implements Service {
     else this.perClient.delete(t.peer.address);
     this.metrics.active.set(this.transfers.size);
   }
-
 }
 
 function bind(socket: Socket, address: string, port: number): Promise<void> {
@@ -210,13 +197,12 @@ function bind(socket: Socket, address: string, port: number): Promise<void> {
 /** One read transfer on its own socket. */
 class Transfer {
   private socket: Socket | undefined;
+  private strangers: Socket | undefined;
   private info: TransferInfo | undefined;
-  private source: Source | undefined;
+  private data: Buffer = Buffer.alloc(0);
   private window: Window | undefined;
   private oack: Buffer = Buffer.alloc(0);
   private timer: NodeJS.Timeout | undefined;
-  /** Bumped on every new window, so a window still being read from disk stops when a newer one starts. */
-  private generation = 0;
   private bytes = 0;
   private readonly began = Date.now();
   private ended = false;
@@ -228,27 +214,47 @@ class Transfer {
     private readonly local: string,
   ) {}
 
-  async open(info: TransferInfo, source: Source, window: Window, timeoutMs: number, oack: Buffer): Promise<void> {
-    const socket = createSocket({ type: 'udp4' });
-    socket.on('error', (err) => this.server.warn('socket_error', { err, ip: this.peer.address }, 'TFTP transfer socket error'));
+  async open(info: TransferInfo, data: Buffer, window: Window, timeoutMs: number, oack: Buffer): Promise<void> {
+    // The transfer socket is connected to the client: the kernel then hands it only the client's datagrams, and a
+    // send skips the per-datagram address lookup (lock-step speed is all per-packet cost). A second, unconnected
+    // socket on the same port gets what anyone else sends to this TID, so strangers still get ERROR 5. (With
+    // SO_REUSEADDR two transfers may share a port number; their connected sockets still tell the clients apart.)
+    const socket = createSocket({ type: 'udp4', reuseAddr: true });
+    const strangers = createSocket({ type: 'udp4', reuseAddr: true });
+    for (const s of [socket, strangers]) s.on('error', (err) => this.server.warn('socket_error', { err, ip: this.peer.address }, 'TFTP transfer socket error'));
     try {
       await bind(socket, this.local, 0);
+      await bind(strangers, this.local, socket.address().port);
+      await new Promise<void>((resolve, reject) => {
+        socket.once('error', reject);
+        socket.connect(this.peer.port, this.peer.address, () => {
+          socket.off('error', reject);
+          resolve();
+        });
+      });
     } catch (err) {
       socket.close();
+      strangers.close();
       throw err;
     }
     this.socket = socket;
+    this.strangers = strangers;
     this.info = info;
-    this.source = source;
+    this.data = data;
     this.window = window;
     this.oack = oack;
     if (this.ended) return this.close();
-    socket.on('message', (msg, rinfo) => {
+    socket.on('message', (msg) => {
       try {
-        this.onPacket(msg, rinfo);
+        this.onPacket(msg);
       } catch (err) {
         this.server.warn('internal', { err }, 'TFTP transfer handler failed');
       }
+    });
+    strangers.on('message', (_msg, rinfo) => {
+      // RFC 1350 §4: tell the stranger, and carry on with the real client.
+      this.server.warn('unknown_tid', { ip: rinfo.address, port: rinfo.port }, 'TFTP packet from an unknown transfer ID');
+      strangers.send(encodeError(ErrorCode.UNKNOWN_TID, 'Unknown transfer ID'), rinfo.port, rinfo.address);
     });
     this.timer = setTimeout(() => this.onTimeout(), timeoutMs);
     this.server.metrics.started.inc();
@@ -256,14 +262,8 @@ class Transfer {
     this.act(window.start());
   }
 
-  private onPacket(msg: Buffer, rinfo: RemoteInfo): void {
+  private onPacket(msg: Buffer): void {
     if (this.ended) return;
-    if (rinfo.address !== this.peer.address || rinfo.port !== this.peer.port) {
-      // RFC 1350 §4: tell the stranger, and carry on with the real client.
-      this.server.warn('unknown_tid', { ip: rinfo.address, port: rinfo.port }, 'TFTP packet from an unknown transfer ID');
-      this.socket?.send(encodeError(ErrorCode.UNKNOWN_TID, 'Unknown transfer ID'), rinfo.port, rinfo.address);
-      return;
-    }
     const p = decode(msg);
     if (p.op === Op.ACK) {
       const step = this.window!.ack(p.block);
@@ -271,9 +271,9 @@ class Transfer {
       else this.act(step);
     } else if (p.op === Op.ERROR) {
       // EDK2 asks for tsize and then aborts with ERROR 8 on purpose: an ERROR from the client is an ending.
-      void this.end('client-ended', `client sent ERROR ${p.code}: ${p.message}`, false);
+      this.end('client-ended', `client sent ERROR ${p.code}: ${p.message}`, false);
     } else {
-      this.server.warn(p.op === 'malformed' ? 'short_packet' : 'stray_packet', { ip: rinfo.address, bytes: msg.length }, 'TFTP packet not expected in a transfer, dropped');
+      this.server.warn(p.op === 'malformed' ? 'short_packet' : 'stray_packet', { ip: this.peer.address, bytes: msg.length }, 'TFTP packet not expected in a transfer, dropped');
     }
   }
 
@@ -287,56 +287,54 @@ class Transfer {
   private act(step: Step): void {
     switch (step.do) {
       case 'send':
-        void this.send(step.blocks, ++this.generation).catch((err: unknown) => this.end('failed', `read failed: ${(err as Error).message}`, true));
+        this.send(step.blocks);
         return;
       case 'done':
-        void this.end('done', undefined, false);
+        this.end('done', undefined, false);
         return;
       case 'give-up':
-        void this.end('timeout', 'no ACK after all retransmissions', false);
+        this.end('timeout', 'no ACK after all retransmissions', false);
         return;
       case 'ignore':
         return;
     }
   }
 
-  private async send(blocks: number[], generation: number): Promise<void> {
-    const { socket, source, window, info } = this;
+  private send(blocks: number[]): void {
+    const { socket, data, window } = this;
     for (const b of blocks) {
-      if (this.ended || generation !== this.generation) return;
       if (b === 0) {
-        socket!.send(this.oack, this.peer.port, this.peer.address);
+        socket!.send(this.oack);
         continue;
       }
       const { offset, length } = window!.range(b);
-      const payload = await source!.read(offset, Math.max(0, Math.min(length, info!.size - offset)));
-      if (this.ended || generation !== this.generation) return;
-      socket!.send([dataHeader(b), payload], this.peer.port, this.peer.address);
+      const payload = data.subarray(offset, offset + length);
+      socket!.send([dataHeader(b), payload]);
       this.bytes += payload.length;
-      this.server.metrics.bytes.inc(payload.length);
     }
     this.timer?.refresh();
   }
 
-  async end(reason: EndReason, detail: string | undefined, tellClient: boolean): Promise<void> {
+  end(reason: EndReason, detail: string | undefined, tellClient: boolean): void {
     if (this.ended) return;
     this.ended = true;
-    if (tellClient && this.socket) this.socket.send(encodeError(ErrorCode.UNDEFINED, detail ?? 'Transfer ended'), this.peer.port, this.peer.address);
-    await this.close();
+    if (tellClient && this.socket) this.socket.send(encodeError(ErrorCode.UNDEFINED, detail ?? 'Transfer ended'));
+    this.close();
     if (!this.info) return;
     const ms = Date.now() - this.began;
+    // Counted once per transfer: a metric update per block costs more than the block's syscall.
+    this.server.metrics.bytes.inc(this.bytes);
     this.server.metrics.transfers.inc({ outcome: reason });
-    if (reason === 'timeout' || reason === 'failed') this.server.metrics.errors.inc({ kind: reason });
+    if (reason === 'timeout') this.server.metrics.errors.inc({ kind: reason });
     this.server.reporter.ended(this.info, { reason, ...(detail === undefined ? {} : { detail }), bytes: this.bytes, ms });
   }
 
-  private async close(): Promise<void> {
+  private close(): void {
     clearTimeout(this.timer);
     this.ended = true;
     this.server.release(this);
     // Let queued datagrams (the final ERROR) leave before the socket goes.
-    const socket = this.socket;
-    if (socket) setImmediate(() => socket.close());
-    await this.source?.close().catch(() => {});
+    const { socket, strangers } = this;
+    if (socket) setImmediate(() => (socket.close(), strangers?.close()));
   }
 }

@@ -143,6 +143,12 @@ describe('boot flow over HTTP', () => {
     assert.ok(docs.some((d) => d.kind === 'EventSinkConfig'), 'the events documents are added');
     assert.ok(!ok.text.includes(token));
     assert.match(r.text, / talos\.events\.sink=\S+ talos\.logging\.kernel=tcp:\/\/\S+\/ /);
+    // The settings ask for port 0: machines must be told the ports the sink and the kernel-log receiver really got.
+    const listening = heph.daemon.services.find((s) => s.name === 'events')!.health().listening!;
+    const [grpcPort, kmsgPort] = [listening.grpc!, listening.kmsgTcp!].map((a) => a.split(':').at(-1));
+    assert.notEqual(grpcPort, '0');
+    assert.match(r.text, new RegExp(` talos\\.events\\.sink=\\S+:${grpcPort} talos\\.logging\\.kernel=tcp://\\S+:${kmsgPort}/ `));
+    assert.match(String(docs.find((d) => d.kind === 'EventSinkConfig')!.endpoint), new RegExp(`:${grpcPort}$`));
 
     const again = await get(heph.url, path);
     assert.equal(again.status, 200, 'Talos retries from the same IP');

@@ -18,7 +18,7 @@ const ROLLOVER = 65535 * 512 + 70_000;
 const SIZES = [0, 511, 512, 513, 1 << 20, ROLLOVER];
 
 before(async () => {
-  heph = await inProcessHeph({ tftp: { enabled: true, port: 0, addresses: ['127.0.0.1'] } });
+  heph = await inProcessHeph({ tftp: { enabled: true, port: 0, addresses: ['127.0.0.1'], maxTransfersPerClient: 32 } });
   const tftp = tftpOf(heph.daemon);
   port = tftp.listening()[0]!.port;
   for (const n of SIZES) {
@@ -75,6 +75,17 @@ test('windowsize 16 (RFC 7440) with atftp, at 1468- and 512-byte blocks (the lat
     assert.match(stdout + stderr, /windowsize = 16/, 'the server acknowledged windowsize 16');
     same(o, name);
   }
+});
+
+test('20 concurrent curl downloads of different files are all byte-identical', async () => {
+  const names = [...files.keys()].filter((f) => f !== `f${ROLLOVER}.bin`);
+  const jobs = Array.from({ length: 20 }, (_, i) => {
+    const name = names[i % names.length]!;
+    const o = out();
+    const args = name === 'f0.bin' ? ['--tftp-no-options'] : ['--tftp-blksize', String(512 + i * 40)];
+    return run('curl', ['-sS', '--max-time', '60', ...args, '-o', o, `tftp://127.0.0.1:${port}/${name}`]).then(() => same(o, name));
+  });
+  await Promise.all(jobs);
 });
 
 test('names: leading slash, in-memory entries, sub-paths', async () => {

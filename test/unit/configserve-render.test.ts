@@ -4,7 +4,6 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { renderConfig, type RenderInput, type RenderResult } from '../../src/configserve/render.ts';
 import { feedbackDocuments } from '../../src/events/talos-docs.ts';
-import { testSettings } from '../helpers/heph.ts';
 import { validateTalosConfig } from '../../src/configserve/validate.ts';
 import { parseYamlDocuments, toPlain } from '../../src/configserve/yaml.ts';
 import { CONTROLPLANE, EC_KEY, OS_KEY, RSA_KEY, WORKER, WORKER_114, WORKER_SINGLE } from './configserve-fixtures.ts';
@@ -130,7 +129,7 @@ describe('configserve renderConfig', () => {
   });
 
   it('accepts the event-sink and kernel-log documents the events module makes', () => {
-    const extra = feedbackDocuments(testSettings('/nonexistent', { grpc: { port: 4002 }, kmsg: { port: 4003 } }), '192.0.2.1');
+    const extra = feedbackDocuments({ grpc: 4002, kmsg: 4003 }, '192.0.2.1');
     const { docs } = rendered({ base: WORKER, patches: [], extraDocuments: extra });
     assert.equal(byKind(docs, 'EventSinkConfig')?.['endpoint'], '192.0.2.1:4002');
     assert.equal(byKind(docs, 'KmsgLogConfig')?.['url'], 'tcp://192.0.2.1:4003/');

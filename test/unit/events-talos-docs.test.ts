@@ -2,19 +2,14 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { feedbackDocuments, feedbackKernelArgs } from '../../src/events/talos-docs.ts';
-import { defaults } from '../../src/schema.ts';
-import { settingsSchema } from '../../src/settings.ts';
-
-const settings = defaults(settingsSchema);
 
 test('talos-docs: kernel args name the sink as host:port and the kernel log as a tcp URL', () => {
-  assert.deepEqual(feedbackKernelArgs(settings, '10.5.0.1'), ['talos.events.sink=10.5.0.1:4002', 'talos.logging.kernel=tcp://10.5.0.1:4003/']);
-  const moved = { ...settings, grpc: { ...settings.grpc, port: 9000 }, kmsg: { ...settings.kmsg, port: 9001 } };
-  assert.deepEqual(feedbackKernelArgs(moved, '192.0.2.7'), ['talos.events.sink=192.0.2.7:9000', 'talos.logging.kernel=tcp://192.0.2.7:9001/']);
+  assert.deepEqual(feedbackKernelArgs({ grpc: 4002, kmsg: 4003 }, '10.5.0.1'), ['talos.events.sink=10.5.0.1:4002', 'talos.logging.kernel=tcp://10.5.0.1:4003/']);
+  assert.deepEqual(feedbackKernelArgs({ grpc: 9000, kmsg: 9001 }, '192.0.2.7'), ['talos.events.sink=192.0.2.7:9000', 'talos.logging.kernel=tcp://192.0.2.7:9001/']);
 });
 
 test('talos-docs: EventSinkConfig and KmsgLogConfig documents, joinable into a multi-document config', () => {
-  const docs = feedbackDocuments(settings, '10.5.0.1');
+  const docs = feedbackDocuments({ grpc: 4002, kmsg: 4003 }, '10.5.0.1');
   assert.equal(docs.length, 2);
   const parsed = parseAllDocuments(docs.join('---\n')).map((d) => d.toJS() as unknown);
   assert.deepEqual(parsed, [

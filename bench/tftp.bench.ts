@@ -1,0 +1,156 @@
+// TFTP throughput: heph against dnsmasq, same files, same clients, same run, inside a throwaway network namespace
+// (dnsmasq can only listen on port 69). Prints medians and ratios.
+//
+//   npm run bench -- tftp [--runs N]      (root: creates and removes a netns)
+//
+// Configurations: curl and atftp in lock-step at blksize 1468 (what iPXE and EDK2 do), atftp with windowsize 16
+// (RFC 7440; dnsmasq ignores the option, so its column stays lock-step), and 50 concurrent 1 MiB curl fetches.
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { median, procUsage } from './lib.ts';
+import { spawnHeph, tempDir } from '../test/helpers/heph.ts';
+import { Netns } from '../test/helpers/netns.ts';
+
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+const RUNS = Math.max(1, Number(values.runs));
+const HEPH_PORT = 6969;
+const MiB = 1 << 20;
+
+const dir = tempDir('heph-tftp-bench-');
+chmodSync(dir.path, 0o755); // dnsmasq reads as nobody
+const files = { '1m.bin': randomBytes(MiB), '64m.bin': randomBytes(64 * MiB) };
+for (const [name, data] of Object.entries(files)) {
+  writeFileSync(join(dir.path, name), data);
+  chmodSync(join(dir.path, name), 0o644);
+}
+
+const ns = Netns.create('tftpbench');
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+  ns.destroy();
+  dir.remove();
+});
+
+/** Server CPU seconds (user+system) from /proc. */
+const cpu = (pid: number): number => procUsage(pid).cpuSeconds;
+
+function sh(cmd: string, args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const p = ns.spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`))));
+  });
+}
+
+type Server = { name: 'heph' | 'dnsmasq'; port: number; pid: number };
+
+async function main(): Promise<void> {
+  const dnsmasq = ns.spawn('dnsmasq', ['--conf-file=/dev/null', '--port=0', '--enable-tftp', `--tftp-root=${dir.path}`, '--listen-address=127.0.0.1', '--bind-interfaces', '-d'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  children.push(dnsmasq);
+  const heph = await spawnHeph(
+    {
+      log: { level: 'info' },
+      http: { listen: '127.0.0.1', port: 0 },
+      ipxe: { dir: dir.path, bios: '1m.bin', x86_64: '64m.bin' },
+      tftp: { enabled: true, port: HEPH_PORT, addresses: ['127.0.0.1'], maxTransfersPerClient: 64 },
+    },
+    { netns: ns, waitUp: false },
+  );
+  children.push(heph.proc);
+  // Wait until both answer.
+  const servers: Server[] = [
+    { name: 'heph', port: HEPH_PORT, pid: heph.proc.pid! },
+    { name: 'dnsmasq', port: 69, pid: dnsmasq.pid! },
+  ];
+  for (let i = 0; ; i++) {
+    try {
+      for (const s of servers) await sh('curl', ['-sS', '-o', '/dev/null', `tftp://127.0.0.1:${s.port}/1m.bin`]);
+      break;
+    } catch (err) {
+      if (i > 100) throw err;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  const out = join(dir.path, 'out');
+  const clients: Record<string, (s: Server, file: string, dest: string) => [string, string[]]> = {
+    'curl lock-step blksize 1468': (s, f, d) => ['curl', ['-sS', '--tftp-blksize', '1468', '-o', d, `tftp://127.0.0.1:${s.port}/${f}`]],
+    'atftp lock-step blksize 1468': (s, f, d) => ['atftp', ['--get', '-r', f, '-l', d, '--option', 'blksize 1468', '127.0.0.1', String(s.port)]],
+    'atftp windowsize 16 blksize 1468': (s, f, d) => ['atftp', ['--get', '-r', f, '-l', d, '--option', 'blksize 1468', '--option', 'windowsize 16', '127.0.0.1', String(s.port)]],
+  };
+
+  const results: { file: string; client: string; server: string; seconds: number; cpu: number }[] = [];
+  const timeOne = async (s: Server, client: string, file: keyof typeof files): Promise<void> => {
+    const [cmd, args] = clients[client]!(s, file, out);
+    const c0 = cpu(s.pid);
+    const t0 = process.hrtime.bigint();
+    await sh(cmd, args);
+    const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+    if (statSync(out).size !== files[file].length || !readFileSync(out).equals(files[file])) throw new Error(`${s.name} ${client} ${file}: wrong bytes`);
+    results.push({ file, client, server: s.name, seconds, cpu: cpu(s.pid) - c0 });
+  };
+
+  for (const file of ['1m.bin', '64m.bin'] as const) {
+    const runs = file === '1m.bin' ? RUNS * 2 : RUNS;
+    for (const client of Object.keys(clients)) {
+      // Interleaved, so that a noisy neighbour on the machine hits both servers alike.
+      for (let r = 0; r < runs; r++) for (const s of servers) await timeOne(s, client, file);
+    }
+  }
+
+  const concurrent: { server: string; seconds: number; cpu: number }[] = [];
+  for (let r = 0; r < RUNS; r++) {
+    for (const s of servers) {
+      const c0 = cpu(s.pid);
+      const t0 = process.hrtime.bigint();
+      await Promise.all(Array.from({ length: 50 }, () => sh('curl', ['-sS', '--tftp-blksize', '1468', '-o', '/dev/null', `tftp://127.0.0.1:${s.port}/1m.bin`])));
+      concurrent.push({ server: s.name, seconds: Number(process.hrtime.bigint() - t0) / 1e9, cpu: cpu(s.pid) - c0 });
+    }
+  }
+
+  const pick = (file: string, client: string, server: string) => results.filter((x) => x.file === file && x.client === client && x.server === server);
+  const mibs = (file: string, secs: number): string => ((files[file as keyof typeof files].length / MiB) / secs).toFixed(1);
+
+  console.log(`\nTFTP benchmark: heph vs dnsmasq in one netns on loopback, ${RUNS} runs (1 MiB: ${RUNS * 2}), medians; client start-up included.`);
+  console.log(`ratio = dnsmasq time / heph time (>1: heph faster). cpu = server CPU seconds per transfer.\n`);
+  console.log('file     client                            heph MiB/s  dnsmasq MiB/s  ratio   heph cpu  dnsmasq cpu');
+  const lockstep = new Map<string, number>();
+  for (const file of ['1m.bin', '64m.bin']) {
+    for (const client of Object.keys(clients)) {
+      const h = pick(file, client, 'heph');
+      const d = pick(file, client, 'dnsmasq');
+      const ht = median(h.map((x) => x.seconds));
+      const dt = median(d.map((x) => x.seconds));
+      if (client.startsWith('atftp lock-step')) lockstep.set(file, dt);
+      console.log(
+        `${file.padEnd(8)} ${client.padEnd(33)} ${mibs(file, ht).padStart(10)} ${mibs(file, dt).padStart(14)} ${(dt / ht).toFixed(2).padStart(6)}  ${median(h.map((x) => x.cpu)).toFixed(2).padStart(8)} ${median(d.map((x) => x.cpu)).toFixed(2).padStart(12)}`,
+      );
+    }
+  }
+  console.log('\nGoal checks (same client, atftp):');
+  for (const file of ['1m.bin', '64m.bin']) {
+    const dLock = lockstep.get(file)!;
+    const hLock = median(pick(file, 'atftp lock-step blksize 1468', 'heph').map((x) => x.seconds));
+    const hWin = median(pick(file, 'atftp windowsize 16 blksize 1468', 'heph').map((x) => x.seconds));
+    console.log(`  ${file}: heph lock-step vs dnsmasq lock-step ${(dLock / hLock).toFixed(2)}x (goal >= 1.0); heph windowsize 16 vs dnsmasq lock-step ${(dLock / hWin).toFixed(2)}x (goal >= 5)`);
+  }
+  const hc = concurrent.filter((x) => x.server === 'heph');
+  const dc = concurrent.filter((x) => x.server === 'dnsmasq');
+  const hcs = median(hc.map((x) => x.seconds));
+  const dcs = median(dc.map((x) => x.seconds));
+  console.log(`\n50 concurrent 1 MiB curl fetches (blksize 1468): heph ${hcs.toFixed(2)} s, dnsmasq ${dcs.toFixed(2)} s, ratio ${(dcs / hcs).toFixed(2)}; server cpu heph ${median(hc.map((x) => x.cpu)).toFixed(2)} s, dnsmasq ${median(dc.map((x) => x.cpu)).toFixed(2)} s`);
+  await heph.stop();
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
