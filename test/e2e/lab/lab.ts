@@ -65,14 +65,11 @@ export class Lab {
   /** Builds the topology and starts the site DHCP server. Any failure removes what was made. */
   static async create(): Promise<Lab> {
     const made: Netns[] = [];
+    let lab: Lab | undefined;
     try {
-      const lan = Netns.create('lan');
-      made.push(lan);
-      const site = Netns.create('site');
-      made.push(site);
-      const heph = Netns.create('heph');
-      made.push(heph);
-      const lab = new Lab(site, heph, lan);
+      for (const tag of ['lan', 'site', 'heph']) made.push(Netns.create(tag));
+      const [lan, site, heph] = made as [Netns, Netns, Netns];
+      lab = new Lab(site, heph, lan);
       lan.run('ip', ['link', 'add', BRIDGE, 'type', 'bridge', 'stp_state', '0', 'forward_delay', '0']);
       lan.run('ip', ['link', 'set', BRIDGE, 'up']);
       lab.plug(site, 'site0', 'p-site', `${SITE_IP}/24`);
@@ -80,7 +77,8 @@ export class Lab {
       await lab.startDhcp();
       return lab;
     } catch (err) {
-      for (const ns of made) ns.destroy();
+      if (lab) await lab.destroy();
+      else for (const ns of made) ns.destroy();
       throw err;
     }
   }
