@@ -113,15 +113,19 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
     test(`${c.title}: fetches its profile's config, installs, reports, then boots locally`, { timeout: 600_000 }, async () => {
       const o = await outcomes.get(c.path)!;
       const config = o.installed.toString();
-      // The machine's matched config: its profile's cluster, the install disk heph set, served over heph's token URL.
       // heph itself told the machine where to send events and kernel logs (the profiles name neither).
       assert.equal(o.sink, `${HEPH_IP}:${HEPH_PORTS.grpc}`);
       assert.match(o.kernelLog, new RegExp(`^tcp://${HEPH_IP.replace(/\./g, '\\.')}:${HEPH_PORTS.kmsg}/?$`));
+      // The machine's matched config: its profile's cluster, the install disk heph set, served over heph's token URL,
+      // with the event-sink and kernel-log documents that outlive the install's kernel arguments.
       assert.match(o.configUrl, new RegExp(`^http://${HEPH_IP.replace(/\./g, '\\.')}:${HEPH_PORTS.http}/config/[A-Za-z0-9_-]{43}$`));
       const talos = parseAllDocuments(config).map((d) => d.toJS() as Record<string, unknown>).find((d) => d.version === 'v1alpha1') as { cluster: { clusterName: string }; machine: { install: { disk: string } } } | undefined;
       assert.ok(talos, 'a v1alpha1 document');
       assert.equal(talos.cluster.clusterName, c.profile);
       assert.equal(talos.machine.install.disk, '/dev/vda');
+      const docs = parseAllDocuments(config).map((d) => d.toJS() as Record<string, unknown>);
+      assert.equal(docs.find((d) => d.kind === 'EventSinkConfig')?.endpoint, o.sink);
+      assert.equal(docs.find((d) => d.kind === 'KmsgLogConfig')?.url, o.kernelLog);
       const served = o.timeline.filter((e) => e.kind === 'config.served');
       assert.equal(served.length, 1, 'one config served');
       assert.equal(served[0]!.ip, c.machine.ip);
