@@ -1,3 +1,4 @@
+import { adminCertCommand, tokensCommand } from './api/commands.ts';
 import { assetsCommand } from './assets/commands.ts';
 import { machinesCommand, profilesCommand } from './boot/commands.ts';
 import { eventsCommands } from './events/commands.ts';
@@ -15,4 +16,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const moduleCommands: Command[] = [machinesCommand, profilesCommand, assetsCommand, ...eventsCommands, ...labCommands];
+export const moduleCommands: Command[] = [machinesCommand, profilesCommand, assetsCommand, ...eventsCommands, tokensCommand, adminCertCommand, ...labCommands];

@@ -1,3 +1,4 @@
+import { createAdminGrpcService, createApiService } from './api/index.ts';
 import { createDhcpService } from './dhcp/index.ts';
 import type { Context } from './context.ts';
 import { StartupError } from './errors.ts';
@@ -74,7 +75,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
       kernelArgs: () => feedbackKernelArgs(events.ports, ctx.advertise),
       configDocuments: () => feedbackDocuments(events.ports, ctx.advertise),
     });
-    services = [http, events, createTftpService(ctx), boot, createDhcpService(ctx)];
+    services = [http, createApiService(ctx), createAdminGrpcService(ctx), events, createTftpService(ctx), boot, createDhcpService(ctx)];
   } catch (err) {
     closeDb();
     throw err;

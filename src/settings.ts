@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isMap, isScalar, LineCounter, parseDocument, stringify, type Node } from 'yaml';
+import { apiSettings } from './api/settings.ts';
 import { bootSettings, profilesSettings } from './boot/settings.ts';
 import { dhcpSettings } from './dhcp/settings.ts';
 import { ipxeSettings } from './ipxe/settings.ts';
@@ -36,6 +37,7 @@ export const settingsSchema = {
   boot: bootSettings,
   profiles: profilesSettings,
   grpc: grpcSettings,
+  api: apiSettings,
   kmsg: kmsgSettings,
   shutdown: section('Stopping.', {
     graceMs: int('How long services get to finish in-flight work on SIGTERM/SIGINT before heph exits anyway.', 4000, 100, 60000),

@@ -8,8 +8,8 @@
 // descriptor to dgram with the public `bind({ fd })`. The kernel then delivers to that socket only what arrived
 // on that interface (broadcast, unicast and relayed alike), and broadcasts sent from it leave through that
 // interface even without a default route. This is the same socket a systemd `.socket` unit with
-// BindToDevice= would pass in; no private Node handle is touched. Needs CAP_NET_RAW (or root) for
-// SO_BINDTODEVICE, which binding port 67 needs (CAP_NET_BIND_SERVICE) anyway in practice.
+// BindToDevice= would pass in; no private Node handle is touched. Privileges: port 67 needs root or
+// CAP_NET_BIND_SERVICE; kernels before 5.7 also want CAP_NET_RAW for SO_BINDTODEVICE.
 import dgram from 'node:dgram';
 import { constants } from 'node:os';
 import koffi from 'koffi';
@@ -24,8 +24,8 @@ const SO_BROADCAST = 6;
 const SO_BINDTODEVICE = 25;
 const SO_RCVBUFFORCE = 33;
 const SO_RCVBUF = 8;
-/** Room for ~4k queued DISCOVERs: a boot storm must not be dropped by the kernel while the loop is busy. */
-const RCVBUF = 4 << 20;
+/** Room for ~1k queued DISCOVERs (about the 2 s a PXE client waits, at a storm's rate): a boot storm must not be dropped by the kernel while the loop is busy. */
+const RCVBUF = 1 << 20;
 
 interface Libc {
   socket(domain: number, type: number, proto: number): number;

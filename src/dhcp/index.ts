@@ -79,6 +79,7 @@ class DhcpService implements Service {
     const listening: Record<string, string> = {};
     try {
       for (const iface of this.ctx.interfaces) {
+        const cfg = this.config(iface);
         for (const [via, p, setting] of [['dhcp', port, 'dhcp.port'], ['proxy', proxyPort, 'dhcp.proxyPort']] as const) {
           let sock: dgram.Socket;
           try {
@@ -87,7 +88,6 @@ class DhcpService implements Service {
             throw bindFailure({ service: 'dhcp', proto: 'UDP', address: `0.0.0.0 (device ${iface.name})`, port: p, setting, disable: 'dhcp.enabled', err });
           }
           this.sockets.push(sock);
-          const cfg = this.config(iface);
           sock.on('message', (buf, rinfo) => this.onMessage(sock, buf, { via, from: { address: rinfo.address, port: rinfo.port } }, cfg, iface));
           sock.on('error', (err) => this.log.error({ err, iface: iface.name }, 'DHCP socket error'));
           listening[`udp/${via}/${iface.name}`] = `0.0.0.0:${sock.address().port}`;
@@ -116,7 +116,8 @@ class DhcpService implements Service {
     const s = this.ctx.settings;
     return {
       // Multi-homed: each network is told the address it can reach, unless the operator pinned one.
-      answer: { server: s.network.advertiseAddress || iface.address, httpPort: s.http.port, binaries: this.binaries, option43: parseOption43(s.dhcp.option43) },
+      // The bound port (the daemon starts HTTP before DHCP), which differs from the setting when that is 0.
+      answer: { server: s.network.advertiseAddress || iface.address, httpPort: this.ctx.http.port || s.http.port, binaries: this.binaries, option43: parseOption43(s.dhcp.option43) },
       relayAllowed: relayMatcher(s.dhcp.relays),
       rejected: (c) => this.rejected(c),
       relayPort: s.dhcp.port,

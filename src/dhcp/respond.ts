@@ -1,6 +1,6 @@
 // One datagram in, one decision out: reply bytes and where they go, or why not. Pure, never throws on input.
-import { bootAnswer, buildReply, type AnswerConfig } from './answer.ts';
-import { classify, type Client } from './classify.ts';
+import { bootAnswer, buildReply, type AnswerConfig, type AnswerResult } from './answer.ts';
+import { classify, type Client, type IgnoreReason } from './classify.ts';
 import { decode, MessageType, type DecodeErrorReason } from './codec.ts';
 
 export interface Arrival {
@@ -19,21 +19,7 @@ export interface RespondConfig {
   relayPort: number;
 }
 
-export type IgnoredReason =
-  | 'not-request'
-  | 'bad-hardware-address'
-  | 'no-message-type'
-  | 'message-type'
-  | 'not-pxe'
-  | 'no-arch'
-  | 'unknown-arch'
-  | 'bad-uuid'
-  | 'relay-not-allowed'
-  | 'lease-request'
-  | 'rejected'
-  | 'unsupported-arch'
-  | 'no-binary'
-  | 'too-large';
+export type IgnoredReason = IgnoreReason | Extract<AnswerResult, { ok: false }>['reason'] | 'relay-not-allowed' | 'lease-request' | 'rejected' | 'too-large';
 
 export type Outcome =
   | { kind: 'malformed'; reason: DecodeErrorReason | 'exception'; detail: string }

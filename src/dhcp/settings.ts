@@ -29,10 +29,14 @@ export const dhcpSettings = section('Proxy-DHCP: answers PXE and iPXE clients ne
     [],
     { pattern: CIDR, expects: 'IPv4 addresses or CIDR ranges such as 10.1.0.0/16' },
   ),
-  option43: map<Record<string, string>>(
+  option43: {
+    // The example file puts each value on its key's line, so nested defaults are written in flow style.
+    exampleValue: '{ bios: { "6": "08", "10": "00:50:58:45" }, x86_64: {}, arm64: {} }',
+    ...map<Record<string, string>>(
     'PXE vendor sub-options (option 43) sent to PXE ROMs per firmware family (bios, x86_64, arm64); never sent to iPXE. Default BIOS: 6 = 08 (use this offer\'s boot file, no discovery) and 10 = 00 "PXE" (no menu prompt). Some UEFI firmware ignores offers carrying 43.6, others need it (EDK2 #8149): set x86_64 to the BIOS values if yours needs it.',
     { bios: { '6': '08', '10': '00:50:58:45' }, x86_64: {}, arm64: {} },
     checkOption43,
     'a mapping of bios/x86_64/arm64 to { sub-option code: hex bytes }',
-  ),
+    ),
+  },
 });

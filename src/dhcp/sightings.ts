@@ -31,7 +31,7 @@ export class Sightings {
 
   constructor(
     private readonly ctx: Pick<Context, 'writer' | 'machines' | 'timeline' | 'log'>,
-    private readonly budget: SightingBudget = { perSecond: 200, burst: 20 },
+    private readonly budget: SightingBudget = { perSecond: 100, burst: 20 },
   ) {
     this.tokens = budget.burst;
   }

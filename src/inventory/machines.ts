@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { Statement } from 'better-sqlite3';
 import type { DB } from './db.ts';
 
 /** Lifecycle states; the transitions between them are decided in src/boot (pure), stored here. */
@@ -120,6 +121,8 @@ export class Machines {
   private readonly byUuid;
   private readonly byIp;
 
+  private readonly statements = new Map<string, Statement<unknown[]>>();
+
   constructor(private readonly db: DB) {
     this.byId = db.prepare<[string], Row>(`${SELECT} WHERE m.id = ?`);
     this.byMac = db.prepare<[string], Row>(`${SELECT} WHERE m.id = (SELECT machine_id FROM nics WHERE mac = ?)`);
@@ -165,8 +168,7 @@ export class Machines {
       let created = false;
       if (!row) {
         const id = newMachineId();
-        this.db
-          .prepare('INSERT INTO machines (id, uuid, first_seen, last_seen, updated_at) VALUES (?, ?, ?, ?, ?)')
+        this.stmt('INSERT INTO machines (id, uuid, first_seen, last_seen, updated_at) VALUES (?, ?, ?, ?, ?)')
           .run(id, s.uuid ?? null, at, at, at);
         row = this.byId.get(id)!;
         created = true;
@@ -188,10 +190,9 @@ export class Machines {
         sets.push('last_ip = @ip');
         params.ip = s.ip;
       }
-      this.db.prepare(`UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
+      this.stmt(`UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
       if (s.mac) {
-        this.db
-          .prepare(
+        this.stmt(
             `INSERT INTO nics (mac, machine_id, last_ip, first_seen, last_seen) VALUES (@mac, @id, @ip, @at, @at)
              ON CONFLICT (mac) DO UPDATE SET machine_id = @id, last_ip = coalesce(@ip, last_ip), last_seen = max(last_seen, @at)`,
           )
@@ -199,6 +200,16 @@ export class Machines {
       }
       return { machine: toMachine(this.byId.get(row.id)!), created };
     }).immediate();
+  }
+
+  /** resolve() runs once per sighting (DHCP, TFTP, HTTP): compiling its SQL every time cost more than running it. */
+  private stmt(sql: string): Statement<unknown[]> {
+    let st = this.statements.get(sql);
+    if (!st) {
+      st = this.db.prepare<unknown[]>(sql);
+      this.statements.set(sql, st);
+    }
+    return st;
   }
 
   setState(id: string, state: MachineState, reason: string | null, at = Date.now()): void {

@@ -23,7 +23,7 @@ type DeepPartial<T> = { [K in keyof T]?: T[K] extends object ? (T[K] extends unk
 
 /** Settings for a test: a fresh data dir, free ports, quiet logs, everything optional off unless asked for. */
 export function testSettings(dataDir: string, over: DeepPartial<Settings> = {}): Settings {
-  const base = { dataDir, log: { level: 'silent' }, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 } };
+  const base = { dataDir, log: { level: 'silent' }, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 }, api: { port: 0, grpc: { enabled: false, port: 0 } } };
   return validate(settingsSchema, merge(base, over as Record<string, unknown>));
 }
 
@@ -70,7 +70,9 @@ export interface HephProcess {
 export async function spawnHeph(settings: Record<string, unknown>, opts: { netns?: Netns; env?: NodeJS.ProcessEnv; waitUp?: boolean } = {}): Promise<HephProcess> {
   const dir = tempDir();
   const file = join(dir.path, 'heph.yaml');
-  writeFileSync(file, stringify({ dataDir: join(dir.path, 'data'), ...settings }));
+  // The admin listener on a free port and the admin gRPC service (which makes a CA on first start) off, unless the
+  // test says otherwise: parallel tests must not fight over 9080, nor wait for RSA key generation they do not use.
+  writeFileSync(file, stringify({ dataDir: join(dir.path, 'data'), api: { port: 0, grpc: { enabled: false, port: 0 } }, ...settings }));
   const args = [HEPH_BIN, 'serve', '--config', file];
   const env = { ...process.env, ...opts.env };
   const proc = opts.netns ? opts.netns.spawn(process.execPath, args, { env, cwd: REPO }) : spawn(process.execPath, args, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -131,6 +133,15 @@ export async function spawnHeph(settings: Record<string, unknown>, opts: { netns
       return exited;
     },
   };
-  if (opts.waitUp !== false) await h.waitForLog((l) => l.msg === 'heph is up');
+  if (opts.waitUp !== false) {
+    try {
+      await h.waitForLog((l) => l.msg === 'heph is up', 60_000);
+    } catch (err) {
+      // A daemon left running would keep the test file's event loop alive until the runner's timeout.
+      proc.kill('SIGKILL');
+      await exited;
+      throw err;
+    }
+  }
   return h;
 }

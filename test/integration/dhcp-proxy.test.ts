@@ -11,11 +11,14 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { decode, decodeSubOptions } from '../../src/dhcp/codec.ts';
+import { openInventory } from '../../src/inventory/db.ts';
+import { Machines } from '../../src/inventory/machines.ts';
 import { spawnHeph, tempDir, type HephProcess } from '../helpers/heph.ts';
 import { canUseNetns, Netns, vethPair } from '../helpers/netns.ts';
 import { ovmfBootServerRequest, ovmfPxe, opt, packet, UUID_WIRE } from '../unit/dhcp-fixtures.ts';
 
 const enabled = canUseNetns();
+const REJECTED_MAC = '52:54:00:66:66:66';
 const tmpDir = tempDir('heph-dhcp-int-');
 const tmp = tmpDir.path;
 const FIELDS = [
@@ -40,6 +43,8 @@ async function capture(ns: Netns, iface: string, filter: string): Promise<{ stop
       if (err.includes('Capturing on')) (clearTimeout(t), resolve());
     });
   });
+  // "Capturing on" can come a moment before the filter is live: without this pause the first packet is sometimes missed.
+  await sleep(500);
   return {
     async stop() {
       await sleep(500);
@@ -78,8 +83,15 @@ describe('proxy-DHCP in network namespaces', { skip: !enabled && 'needs root and
     srv.addr('eth1', '10.78.0.1/24');
     cli.addr('eth0', '10.77.0.50/24');
     oth.addr('eth0', '10.78.0.50/24');
+    // A machine the operator rejected, already in the inventory heph will open.
+    const dataDir = join(tmp, 'data');
+    const inv = openInventory(dataDir);
+    const machines = new Machines(inv.db);
+    machines.update(machines.resolve({ mac: REJECTED_MAC }).machine.id, { acceptance: 'rejected' });
+    inv.db.close();
     heph = await spawnHeph(
       {
+        dataDir,
         log: { level: 'debug' },
         network: { interfaces: ['eth0'] },
         http: { listen: '0.0.0.0', port: 8080 },
@@ -96,7 +108,7 @@ describe('proxy-DHCP in network namespaces', { skip: !enabled && 'needs root and
   });
 
   const udhcpc = (ns: Netns) =>
-    ns.run('busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-t', '1', '-T', '2', '-s', '/bin/true', '-V', 'PXEClient:Arch:00007:UNDI:003000', '-x', '0x5d:0007', '-x', '0x5e:010300', '-x', `0x61:00${Buffer.from(UUID_WIRE).toString('hex')}`], { timeout: 20_000 });
+    ns.run('busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-t', '3', '-T', '2', '-s', '/bin/true', '-V', 'PXEClient:Arch:00007:UNDI:003000', '-x', '0x5d:0007', '-x', '0x5e:010300', '-x', `0x61:00${Buffer.from(UUID_WIRE).toString('hex')}`], { timeout: 20_000 });
 
   it('busybox udhcpc sending PXE options gets a proxy OFFER broadcast on the served interface', async () => {
     const cap = await capture(cli, 'eth0', 'udp dst port 68');
@@ -119,7 +131,7 @@ describe('proxy-DHCP in network namespaces', { skip: !enabled && 'needs root and
     assert.equal(r['dhcp.option.vendor_class_id'], 'PXEClient');
     assert.equal(r['dhcp.option.tftp_server_name'], '10.77.0.1');
     assert.equal(r['dhcp.option.bootfile_name'], 'ipxe.efi');
-    await heph.waitForLog((l) => l.msg === 'new machine seen by proxy-DHCP' && l.uuid === '7e57b001-0000-4000-8000-000000000001', 5_000);
+    await heph.waitForLog((l) => l.msg === 'new machine seen by proxy-DHCP' && l.uuid === '7e57b001-0000-4000-8000-000000000001', 20_000);
   });
 
   it('a DISCOVER on the interface heph does not serve gets no answer (but the same host answers on eth0)', async () => {
@@ -193,6 +205,20 @@ describe('proxy-DHCP in network namespaces', { skip: !enabled && 'needs root and
     const spoofed = packet(ovmfPxe(), { giaddr: [10, 77, 0, 99] });
     assert.equal(udpExchange(cli, { address: '10.77.0.50', port: 67 }, { address: '10.77.0.1', port: 67 }, spoofed), undefined);
     assert.match(cli.run('curl', ['-sf', 'http://10.77.0.1:8080/metrics']), /heph_dhcp_ignored_total\{reason="relay-not-allowed"\} [1-9]/);
+  });
+
+  it('stays silent to a machine the inventory says is rejected, and answers its neighbour', () => {
+    // Each with its own SMBIOS UUID: a shared one would make them one machine (UUID wins over MAC). Sent to the
+    // subnet broadcast: the namespace has no default route, so 255.255.255.255 is unroutable for a plain socket.
+    const discover = (last: number) =>
+      udpExchange(cli, { address: '0.0.0.0', port: 68 }, { address: '10.77.0.255', port: 67 }, packet(ovmfPxe(1, [...UUID_WIRE.slice(0, 15), last]), { chaddr: [0x52, 0x54, 0x00, 0x66, 0x66, last], xid: 0x1234 }));
+    assert.equal(discover(0x66), undefined);
+    assert.match(cli.run('curl', ['-sf', 'http://10.77.0.1:8080/metrics']), /heph_dhcp_ignored_total\{reason="rejected"\} 1\n/, 'received, then ignored as rejected');
+    const ok = discover(0x67);
+    assert.ok(ok, 'the neighbour got an OFFER');
+    const d = decode(ok);
+    assert.ok(d.ok);
+    assert.deepEqual([...d.packet.chaddr.subarray(0, 6)], [0x52, 0x54, 0x00, 0x66, 0x66, 0x67]);
   });
 
   it('serves the allowlisted iPXE binary for UEFI HTTP Boot: HEAD with Content-Length, GET with the bytes', () => {

@@ -45,8 +45,8 @@ const PRL_IPXE = [1, 3, 6, 7, 12, 15, 17, 26, 42, 43, 60, 66, 67, 119, 121, 128,
 // iPXE's option 175: bus id (177, PCI 0x1af4:0x1000), version 1.0.0 (235), then one-byte feature flags.
 const IPXE_175 = [...opt(0xb1, [1, 0x1a, 0xf4, 0x10, 0x00]), ...opt(0xeb, [1, 0, 0]), ...opt(0x13, [1]), ...opt(0x15, [1]), ...opt(0x17, [1]), ...opt(0x24, [1])];
 
-export function ovmfPxe(type = 1): number[] {
-  return [...opt(53, [type]), ...opt(57, [0x05, 0xc0]), ...opt(55, PRL_EDK2), ...opt(97, [0, ...UUID_WIRE]), ...opt(94, [1, 3, 0]), ...opt(93, [0, 7]), ...opt(60, ascii('PXEClient:Arch:00007:UNDI:003000')), 255];
+export function ovmfPxe(type = 1, uuidWire = UUID_WIRE): number[] {
+  return [...opt(53, [type]), ...opt(57, [0x05, 0xc0]), ...opt(55, PRL_EDK2), ...opt(97, [0, ...uuidWire]), ...opt(94, [1, 3, 0]), ...opt(93, [0, 7]), ...opt(60, ascii('PXEClient:Arch:00007:UNDI:003000')), 255];
 }
 export function ovmfHttp(): number[] {
   return [...opt(53, [1]), ...opt(57, [0x05, 0xc0]), ...opt(55, PRL_EDK2), ...opt(97, [0, ...UUID_WIRE]), ...opt(94, [1, 3, 0]), ...opt(93, [0, 16]), ...opt(60, ascii('HTTPClient:Arch:00016:UNDI:003000')), 255];
