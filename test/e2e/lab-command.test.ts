@@ -23,6 +23,14 @@ test('heph lab boots a machine, echoes its progress and cleans up on Ctrl-C', { 
       if (Date.now() > end) assert.fail(`no "rebooting" from the machine:\n${out}`);
       await new Promise((r) => setTimeout(r, 500));
     }
+    // The admin listener, forwarded to a host loopback port, answers the person's API token.
+    const web = /heph web\/API +(http:\/\/127\.0\.0\.1:\d+)\//.exec(out)?.[1];
+    const token = /API token +(\S+)/.exec(out)?.[1];
+    assert.ok(web && token, `the web address and a token were printed:\n${out}`);
+    const res = await fetch(`${web}/api/v1/machines`, { headers: { authorization: `Bearer ${token}` } });
+    assert.equal(res.status, 200);
+    const body = (await res.json()) as { items: { macs: string[] }[] };
+    assert.deepEqual(body.items.map((m) => m.macs), [['52:54:00:e2:e0:01']]);
   } finally {
     lab.kill('SIGINT');
   }

@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { HEPH_IP, identity, Lab, labUnavailable, type MachineIdentity } from './lab/lab.ts';
-import { HEPH_PORTS, hephCli, startLabHeph, type LabHeph } from './lab/heph.ts';
-import { readInventory, type TimelineRow } from './lab/inventory.ts';
+import { HEPH_PORTS, hephCli, startLabHeph, type LabHeph, type TimelineEntry } from './lab/heph.ts';
 import { ensurePayload, readInstalled } from './lab/payload.ts';
 import { startVm, type BootPath, type Vm } from './lab/vm.ts';
 
@@ -64,7 +63,7 @@ interface Outcome {
   sha256: string;
   installed: Buffer;
   machineId: string;
-  timeline: TimelineRow[];
+  timeline: TimelineEntry[];
 }
 
 describe('netboot with real firmware', { skip: skip ?? false }, () => {
@@ -88,8 +87,6 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
     await lab?.destroy({ keepDir: process.env.E2E_KEEP === '1' });
   });
 
-  const inventory = () => readInventory(heph.dataDir);
-
   async function boot(c: Case): Promise<Outcome> {
     const vm = startVm(lab, { name: c.path, machine: c.machine, path: c.path });
     try {
@@ -98,12 +95,12 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
       await vm.waitForSerial(/heph-payload: rebooting/, 120_000);
       const installed = readInstalled(vm.diskFile);
       assert.ok(installed, `${c.path}: nothing installed on the disk`);
-      const machineId = inventory().machine(c.machine.mac)?.id;
+      const machineId = heph.machineId(c.machine.mac);
       assert.ok(machineId, `${c.path}: heph has no machine with MAC ${c.machine.mac}`);
       // After the reboot the firmware netboots again; heph must now send it to its disk.
-      const local = await until(() => inventory().timeline(machineId).find((e) => e.kind === 'ipxe.script' && e.data.action === 'local'), 300_000, `${c.path}: local-boot answer`);
+      const local = await until(() => heph.timeline(machineId).find((e) => e.kind === 'ipxe.script' && e.data.action === 'local'), 300_000, `${c.path}: local-boot answer`);
       assert.ok(local);
-      return { vm, serial: vm.serial().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''), configUrl: cmdline[1]!, sink: cmdline[2]!, kernelLog: cmdline[3]!, sha256: fetched[2]!, installed: installed.config, machineId, timeline: inventory().timeline(machineId) };
+      return { vm, serial: vm.serial().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''), configUrl: cmdline[1]!, sink: cmdline[2]!, kernelLog: cmdline[3]!, sha256: fetched[2]!, installed: installed.config, machineId, timeline: heph.timeline(machineId) };
     } finally {
       await vm.stop();
     }
@@ -142,7 +139,8 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
         prev = i;
       }
 
-      // The timeline tells the story in order: script, kernel, initrd, config, Talos install, installed, local boot.
+      // The timeline (REST API) tells the story in order: script, kernel, initrd, config, Talos install, installed,
+      // local boot.
       const kinds = o.timeline.map((e) => (e.kind === 'ipxe.script' ? `ipxe.script:${String(e.data.action)}` : e.kind));
       const story = ['ipxe.script:install', 'asset.kernel', 'asset.initramfs', 'config.served', 'talos.sequence', 'talos.phase', 'talos.state', 'ipxe.script:local'];
       let at = -1;
@@ -178,7 +176,7 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
     const probe = lab.addProbe('b', b.machine.ip);
     const out = probe.run('curl', ['-s', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', '10', a.configUrl]);
     assert.equal(out, '403');
-    const refused = inventory().timeline(a.machineId).filter((e) => e.kind === 'alert.token-ip' || e.kind === 'config.refused');
+    const refused = heph.timeline(a.machineId).filter((e) => e.kind === 'alert.token-ip' || e.kind === 'config.refused');
     assert.ok(refused.some((e) => e.ip === b.machine.ip), `a refusal from ${b.machine.ip} is on A's timeline`);
   });
 });

@@ -46,11 +46,27 @@ export interface LabMachine {
   profile: string;
 }
 
+/** One timeline entry as the REST API returns it. */
+export interface TimelineEntry {
+  at: string;
+  kind: string;
+  source: string;
+  ip: string | null;
+  message: string;
+  data: Record<string, unknown>;
+}
+
 export interface LabHeph {
   heph: HephProcess;
   dataDir: string;
   settingsFile: string;
   url: string;
+  /** GET on heph's REST API (admin listener, from inside its namespace) with a read-scope token; parsed JSON. */
+  api<T>(path: string): T;
+  /** heph's id of the machine with this MAC, if it has seen it. */
+  machineId(mac: string): string | undefined;
+  /** The machine's timeline, oldest first, from GET /api/v1/machines/{id}. */
+  timeline(machineId: string): TimelineEntry[];
 }
 
 /**
@@ -93,6 +109,8 @@ export async function startLabHeph(lab: Lab, payload: Payload, machines: LabMach
     http: { listen: '0.0.0.0', port: HEPH_PORTS.http },
     grpc: { listen: '0.0.0.0', port: HEPH_PORTS.grpc },
     kmsg: { listen: '0.0.0.0', port: HEPH_PORTS.kmsg },
+    // The admin listener stays on the namespace's loopback; `heph lab` forwards a host port to it.
+    api: { listen: '127.0.0.1', port: HEPH_PORTS.admin, grpc: { enabled: false } },
     dhcp: { enabled: true },
     tftp: { enabled: true },
     profiles: { dir: profilesDir },
@@ -103,7 +121,19 @@ export async function startLabHeph(lab: Lab, payload: Payload, machines: LabMach
   hephCli(settingsFile, ['assets', 'import', release, '--version', PAYLOAD_VERSION, '--arch', 'amd64']);
   const heph = await spawnHeph(settings, { netns: lab.heph });
   lab.track(heph.proc, 'heph.log');
-  return { heph, dataDir, settingsFile, url: `http://${HEPH_IP}:${HEPH_PORTS.http}` };
+  const token = hephCli(settingsFile, ['tokens', 'create', '--name', 'e2e-reader', '--scope', 'read']).trim();
+  const api = <T>(path: string): T =>
+    // The token goes in on stdin (-H @-), never on a command line.
+    JSON.parse(lab.heph.run('curl', ['-sSf', '--max-time', '10', '-H', '@-', `http://127.0.0.1:${HEPH_PORTS.admin}${path}`], { input: `authorization: Bearer ${token}\n` })) as T;
+  return {
+    heph,
+    dataDir,
+    settingsFile,
+    url: `http://${HEPH_IP}:${HEPH_PORTS.http}`,
+    api,
+    machineId: (mac) => api<{ items: { id: string; macs: string[] }[] }>('/api/v1/machines?limit=200').items.find((m) => m.macs.includes(mac))?.id,
+    timeline: (id) => api<{ timeline: TimelineEntry[] }>(`/api/v1/machines/${id}`).timeline,
+  };
 }
 
 /** Runs a heph CLI command (bin/heph.js, as an operator would) against the lab heph's settings; returns stdout. */
