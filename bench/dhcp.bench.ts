@@ -5,7 +5,6 @@
 // server: (1) throughput: perfdhcp's "Rate" (OFFERs received per second) and drop ratio at --rate; (2) latency:
 // at each of --latency-rates (2 s each), tshark records bcli's veth and each DISCOVER is paired with its OFFER by xid: the
 // p50/p99 is request-on-the-wire → reply-on-the-wire, the same vantage point for both servers.
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { spawnHeph } from '../test/helpers/heph.ts';
 import { Netns, vethPair } from '../test/helpers/netns.ts';
+import { tsharkStarted } from '../test/helpers/system.ts';
 import { procUsage, summarize } from './lib.ts';
 
 const { values: flags } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, 'latency-rates': { type: 'string' } } });
@@ -56,7 +56,7 @@ async function perfdhcp(cli: Netns, rate: number, seconds: number): Promise<{ ra
 async function latency(cli: Netns, dir: string, name: string, rate: number): Promise<Latency> {
   const file = join(dir, `${name}-${rate}.pcap`);
   const cap = cli.spawn('tshark', ['-i', 'eth0', '-n', '-q', '-f', 'udp port 67', '-w', file]);
-  await started(cap);
+  await tsharkStarted(cap);
   await perfdhcp(cli, rate, 2);
   await sleep(1000);
   cap.kill('SIGINT');
@@ -73,16 +73,6 @@ async function latency(cli: Netns, dir: string, name: string, rate: number): Pro
   return { rate, p50, p99, latDropPct: sent.size ? (100 * (sent.size - lat.length)) / sent.size : NaN };
 }
 
-async function started(p: ChildProcess): Promise<void> {
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`tshark did not start: ${err}`)), 15_000);
-    p.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('Capturing on')) (clearTimeout(t), resolve());
-    });
-  });
-}
 
 const cpuMicros = (pid: number): number => procUsage(pid).cpuSeconds * 1e6;
 

@@ -10,6 +10,7 @@ import type { Client } from './classify.ts';
 import { deviceSocket } from './device-socket.ts';
 import { registerBinaryRoutes } from './http-boot.ts';
 import { respond, type Arrival, type Outcome, type RespondConfig } from './respond.ts';
+import { CLIENT_PORT, RogueWatch } from './rogue.ts';
 import { Sightings } from './sightings.ts';
 
 export function createDhcpService(ctx: Context): Service {
@@ -56,6 +57,7 @@ class DhcpService implements Service {
   private readonly sightings;
   private readonly m;
   private readonly lastWarn = new Map<string, number>();
+  private readonly rogue;
 
   constructor(
     private readonly ctx: Context,
@@ -63,6 +65,7 @@ class DhcpService implements Service {
   ) {
     this.log = ctx.log.child({ svc: 'dhcp' });
     this.sightings = new Sightings({ ...ctx, log: this.log });
+    this.rogue = new RogueWatch(ctx, this.log);
     this.m = {
       received: counter(ctx.metrics, 'heph_dhcp_received_total', 'DHCP datagrams received, by port role (dhcp = 67, proxy = 4011).', ['port']),
       answered: counter(ctx.metrics, 'heph_dhcp_answered_total', 'Proxy-DHCP replies sent, by type (offer, ack).', ['type']),
@@ -98,13 +101,14 @@ class DhcpService implements Service {
       this.state = { state: 'failed', detail: (err as Error).message };
       throw err;
     }
+    if (this.ctx.settings.dhcp.watchForeign) for (const name of await this.rogue.start(this.ctx.interfaces)) listening[`udp/watch/${name}`] = `0.0.0.0:${CLIENT_PORT}`;
     this.state = { state: 'up', listening };
   }
 
   async stop(): Promise<void> {
     const socks = this.sockets;
     this.sockets = [];
-    await Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
+    await Promise.all([this.rogue.stop(), ...socks.map((s) => new Promise<void>((r) => s.close(() => r())))]);
     this.state = { state: 'stopped' };
   }
 

@@ -24,6 +24,10 @@ export const dhcpSettings = section('Proxy-DHCP: answers PXE and iPXE clients ne
   enabled: bool('Off by default: answering DHCP on a network is a decision to make on purpose. Needs network.interfaces.', false),
   port: port('UDP port for broadcast DISCOVER/REQUEST.', 67),
   proxyPort: port('UDP port for the PXE boot-server REQUEST.', 4011),
+  watchForeign: bool(
+    'Listen on UDP 68 of each served interface for PXE offers from other servers (a second proxy-DHCP, or a DHCP server handing out boot files) and report them: an ALERT log line, an alert.dhcp-foreign timeline event and heph_dhcp_foreign_pxe_offers_total. Only broadcast offers are visible; a host DHCP client bound to its own address keeps its unicast replies.',
+    true,
+  ),
   relays: list(
     'DHCP relay agents (giaddr) whose forwarded requests are answered, as IPv4 addresses or CIDR ranges. A relayed request from any other giaddr gets no answer, so a spoofed giaddr cannot aim replies at a victim.',
     [],

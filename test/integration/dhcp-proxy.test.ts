@@ -15,6 +15,7 @@ import { openInventory } from '../../src/inventory/db.ts';
 import { Machines } from '../../src/inventory/machines.ts';
 import { spawnHeph, tempDir, type HephProcess } from '../helpers/heph.ts';
 import { canUseNetns, Netns, vethPair } from '../helpers/netns.ts';
+import { tsharkStarted } from '../helpers/system.ts';
 import { ovmfBootServerRequest, ovmfPxe, opt, packet, UUID_WIRE } from '../unit/dhcp-fixtures.ts';
 
 const enabled = canUseNetns();
@@ -35,14 +36,7 @@ type Row = Record<(typeof FIELDS)[number], string>;
 async function capture(ns: Netns, iface: string, filter: string): Promise<{ stop(): Promise<Row[]> }> {
   const file = join(tmp, `cap-${Date.now()}-${Math.random().toString(36).slice(2)}.pcap`);
   const p = ns.spawn('tshark', ['-i', iface, '-n', '-q', '-f', filter, '-w', file]);
-  let err = '';
-  await new Promise<void>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`tshark did not start: ${err}`)), 15_000);
-    p.stderr!.on('data', (d: Buffer) => {
-      err += d.toString();
-      if (err.includes('Capturing on')) (clearTimeout(t), resolve());
-    });
-  });
+  await tsharkStarted(p);
   // "Capturing on" can come a moment before the filter is live: without this pause the first packet is sometimes missed.
   await sleep(500);
   return {

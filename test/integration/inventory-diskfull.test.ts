@@ -8,20 +8,8 @@ import { Machines } from '../../src/inventory/machines.ts';
 import { Timeline } from '../../src/inventory/timeline.ts';
 import { WriteBehind } from '../../src/inventory/writebehind.ts';
 import { tempDir } from '../helpers/heph.ts';
+import { canMount } from '../helpers/system.ts';
 
-function canMount(): boolean {
-  if (process.getuid?.() !== 0) return false;
-  const d = tempDir();
-  try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=64k', 'tmpfs', d.path]);
-    execFileSync('umount', [d.path]);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    d.remove();
-  }
-}
 
 describe('inventory on a full disk', { skip: canMount() ? false : 'needs root to mount a small tmpfs' }, () => {
   it('keeps buffered writes while the disk is full, reports it, and saves them when space returns', () => {

@@ -1,0 +1,36 @@
+// Starts the storm client inside the client namespace and reads its JSON lines.
+import type { ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { REPO } from '../../test/helpers/heph.ts';
+import type { Netns } from '../../test/helpers/netns.ts';
+import type { StormLine, StormRequest } from './client.ts';
+
+const CLIENT = fileURLToPath(new URL('./client.ts', import.meta.url));
+
+export interface StormClient {
+  proc: ChildProcess;
+  /** Resolves with every line once the client exits (rejects when it fails). */
+  finished: Promise<StormLine[]>;
+}
+
+export function startStormClient(ns: Netns, req: StormRequest, onLine: (l: StormLine) => void = () => {}): StormClient {
+  const proc = ns.spawn(process.execPath, ['--import', 'tsx', CLIENT, JSON.stringify(req)], { cwd: REPO });
+  const lines: StormLine[] = [];
+  let buf = '';
+  let err = '';
+  proc.stdout!.on('data', (d: Buffer) => {
+    buf += d.toString();
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const l = JSON.parse(buf.slice(0, i)) as StormLine;
+      buf = buf.slice(i + 1);
+      lines.push(l);
+      onLine(l);
+    }
+  });
+  proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const finished = new Promise<StormLine[]>((resolve, reject) =>
+    proc.once('exit', (code) => (code === 0 ? resolve(lines) : reject(new Error(`storm client exited ${String(code)}: ${err.slice(-2000)}`)))),
+  );
+  return { proc, finished };
+}
