@@ -2,6 +2,7 @@ import { adminCertCommand, tokensCommand } from './api/commands.ts';
 import { assetsCommand } from './assets/commands.ts';
 import { machinesCommand, profilesCommand } from './boot/commands.ts';
 import { eventsCommands } from './events/commands.ts';
+import { labCommands } from './lab/command.ts';
 import { pkiCommand } from './pki/commands.ts';
 
 /**
@@ -16,4 +17,4 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
-export const moduleCommands: Command[] = [machinesCommand, profilesCommand, assetsCommand, ...eventsCommands, tokensCommand, adminCertCommand, pkiCommand];
+export const moduleCommands: Command[] = [machinesCommand, profilesCommand, assetsCommand, ...eventsCommands, tokensCommand, adminCertCommand, ...labCommands, pkiCommand];

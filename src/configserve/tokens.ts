@@ -4,6 +4,9 @@ import type { DB } from '../inventory/db.ts';
 /** 256 random bits, base64url: the only secret in a talos.config URL. */
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
 
+/** How long every minted token is, so a HEAD answer can be exactly as long as the GET it stands for. */
+export const TOKEN_LENGTH = Buffer.alloc(32).toString('base64url').length;
+
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }

@@ -44,7 +44,8 @@ export class HttpService implements Service {
   async start(): Promise<void> {
     this.state = { state: 'starting' };
     try {
-      await this.app.listen({ host: this.opts.listen, port: this.opts.port });
+      // A rack powering on opens connections faster than one event loop accepts them; Node's default backlog is 511.
+      await this.app.listen({ host: this.opts.listen, port: this.opts.port, backlog: 4096 });
     } catch (err) {
       this.state = { state: 'failed', detail: (err as Error).message };
       await this.app.close().catch(() => {});

@@ -7,15 +7,15 @@ import { CatalogCache, loadCatalog, profileAssets, type Catalog, type Profile } 
 import { chooseProfile, type ProfileChoice } from '../boot/selectors.ts';
 import { registerConfigRoutes } from '../configserve/index.ts';
 import { ConfigDelivery } from '../configserve/delivery.ts';
-import { BootTokens } from '../configserve/tokens.ts';
+import { BootTokens, TOKEN_LENGTH } from '../configserve/tokens.ts';
 import type { Context } from '../context.ts';
 import { StartupError } from '../errors.ts';
 import { audit } from '../inventory/audit.ts';
-import type { Machine } from '../inventory/machines.ts';
+import { newMachineId, type Machine } from '../inventory/machines.ts';
 import { forMachine } from '../log.ts';
 import { counter } from '../metrics.ts';
 import type { Service, ServiceHealth } from '../service.ts';
-import { parseBootClaims, peerAddress } from './identity.ts';
+import { parseBootClaims, peerAddress, type BootClaims } from './identity.ts';
 import { neighbourMac } from './neighbour.ts';
 import { renderChainScript, renderHoldScript, renderInstallScript, renderLocalScript, toScriptText } from './scripts.ts';
 
@@ -88,7 +88,20 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
 
   app.get('/boot.ipxe', async (_req, reply) => send(reply, 200, renderChainScript(base(), s.boot.holdSeconds, signed)));
 
-  const ipxe = async (req: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply: FastifyReply): Promise<FastifyReply> => {
+  /**
+   * The machine a GET would resolve, without creating or changing anything: HEAD must be exactly as long as GET
+   * (UEFI firmware and caches ask) yet mint no token, accept no machine and move no state.
+   */
+  function prospective(claims: BootClaims, ip: string): Machine {
+    const { mac, ...facts } = claims;
+    const known = (claims.uuid && ctx.machines.findByUuid(claims.uuid)) || (mac && ctx.machines.findByMac(mac)) || undefined;
+    if (known) return { ...known, ...facts, lastIp: ip };
+    const now = Date.now();
+    const none = { uuid: null, serial: null, hostname: null, arch: null, platform: null, manufacturer: null, product: null };
+    return { id: newMachineId(), ...none, ...facts, vendorClass: null, state: 'discovered', stateReason: null, acceptance: 'pending', profile: null, labels: {}, reprovision: false, lastIp: ip, firstSeen: now, lastSeen: now, updatedAt: now, macs: mac ? [mac] : [] };
+  }
+
+  const ipxe = (dry: boolean) => async (req: FastifyRequest<{ Querystring: Record<string, unknown> }>, reply: FastifyReply): Promise<FastifyReply> => {
     const ip = peerAddress(req.socket.remoteAddress);
     const parsed = parseBootClaims(req.query);
     if (!parsed.ok) {
@@ -105,7 +118,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
         return send(reply, 403, 'heph: the claimed MAC does not match this address\n');
       }
     }
-    const { machine: found, created } = ctx.machines.resolve({ ...claims, ip });
+    const { machine: found, created } = dry ? { machine: prospective(claims, ip), created: false } : ctx.machines.resolve({ ...claims, ip });
     let machine = found;
     const mlog = forMachine(log, { machine: machine.id, mac: claims.mac, uuid: claims.uuid, ip });
     if (created) ctx.timeline.append({ machineId: machine.id, kind: 'machine.discovered', source: 'http', ip, message: 'first seen asking for an iPXE script' });
@@ -117,15 +130,16 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     if (profile) files = await profileAssets(assets, profile, machine.arch);
     const view: BootProfile | null = profile ? { name: profile.name, assetsProblem: files && 'problem' in files ? files.problem : undefined, autoAccept: choice.autoAccept } : null;
     const decision = decideBoot(machine, view, s.boot, Date.now());
-    mlog.info(
-      { inputs: { acceptance: machine.acceptance, state: machine.state, reprovision: machine.reprovision, profile: view, choice: choice.reason, policy: s.boot.unknownMachines, dropped: parsed.dropped }, decision },
+    mlog[dry ? 'debug' : 'info'](
+      { head: dry || undefined, inputs: { acceptance: machine.acceptance, state: machine.state, reprovision: machine.reprovision, profile: view, choice: choice.reason, policy: s.boot.unknownMachines, dropped: parsed.dropped }, decision },
       'boot decision',
     );
-    if (decision.autoAccepted) {
+    if (decision.autoAccepted && !dry) {
       machine = ctx.machines.update(machine.id, { acceptance: 'accepted' }) ?? machine;
       audit(ctx.db, { actor: 'system', action: 'machine.accept', machineId: machine.id, ip, detail: { via: choice.reason } });
     }
-    const body = render(decision, machine, profile, files, ip);
+    const body = render(decision, machine, profile, files, ip, dry);
+    if (dry) return send(reply, 200, body);
     scripts.inc({ action: decision.action });
     ctx.timeline.append({ machineId: machine.id, kind: 'ipxe.script', source: 'http', ip, message: `${decision.action}: ${decision.reason}`, data: { action: decision.action, reason: decision.reason, profile: profile?.name ?? null, choice: choice.reason } });
     return send(reply, 200, body);
@@ -137,7 +151,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     return choice;
   }
 
-  function render(d: BootDecision, m: Machine, profile: Profile | undefined, files: Awaited<ReturnType<typeof profileAssets>> | undefined, ip: string): string {
+  function render(d: BootDecision, m: Machine, profile: Profile | undefined, files: Awaited<ReturnType<typeof profileAssets>> | undefined, ip: string, dry: boolean): string {
     switch (d.action) {
       case 'local':
         return renderLocalScript(s.boot.localBoot);
@@ -158,19 +172,21 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
           signed,
         };
         if (d.action === 'maintenance') return renderInstallScript(common);
+        // Over TLS (Talos fetching its config over HTTPS) the CA rides along in talos.config.early.
         const tls = hooks.configOverTls?.(profile.talosVersion);
+        const install = tls ? { ...common, kernelArgs: [...common.kernelArgs, ...tls.kernelArgs] } : common;
+        const configBase = tls ? tls.base : base();
+        if (dry) return renderInstallScript({ ...install, configUrl: `${configBase}/config/${'x'.repeat(TOKEN_LENGTH)}` });
         // Minted (and committed) before the script that carries it leaves; re-minting revokes the previous one.
         const { token } = tokens.mint({ machineId: m.id, ip, profile: profile.name, wipe: d.wipe, ttlMs: s.boot.tokenTtlMinutes * 60_000 });
         if (m.state === 'discovered' || m.state === 'failed' || INSTALLED_STATES.includes(m.state)) ctx.machines.setState(m.id, 'booting', `install script served (profile ${profile.name})`);
-        if (tls) return renderInstallScript({ ...common, kernelArgs: [...common.kernelArgs, ...tls.kernelArgs], configUrl: `${tls.base}/config/${token}` });
-        return renderInstallScript({ ...common, configUrl: `${base()}/config/${token}` });
+        return renderInstallScript({ ...install, configUrl: `${configBase}/config/${token}` });
       }
     }
   }
 
-  app.route({ method: 'GET', url: '/ipxe', exposeHeadRoute: false, handler: ipxe });
-  // A script answer mints a token and moves the machine along: not something a HEAD may trigger.
-  app.head('/ipxe', async (_req, reply) => reply.code(405).header('allow', 'GET').send({ error: { code: 'method_not_allowed', message: '/ipxe answers GET only' } }));
+  app.route({ method: 'GET', url: '/ipxe', exposeHeadRoute: false, handler: ipxe(false) });
+  app.head('/ipxe', ipxe(true));
   registerConfigRoutes(app, delivery, log);
   registerAssetRoutes(app, assets, {
     onFetch(a, ip) {

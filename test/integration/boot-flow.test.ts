@@ -99,12 +99,29 @@ describe('boot flow over HTTP', () => {
       assert.equal(r.status, 400, raw);
       assert.doesNotMatch(r.text, /evil|chain/);
     }
-    assert.equal((await get(heph.url, '/ipxe', { method: 'HEAD' })).status, 405);
+    // HEAD answers with the length GET would have, and creates nothing: a new MAC stays unknown.
+    const counts = () => heph.daemon.ctx.db.prepare('SELECT (SELECT count(*) FROM machines) AS m, (SELECT count(*) FROM boot_tokens) AS t, (SELECT count(*) FROM audit) AS a').get();
+    const before = counts();
+    const fresh = q({ mac: '52-54-00-aa-bb-cc', uuid: '8a0f1c2e-1111-4222-8333-9444555566ff' });
+    const head = await get(heph.url, fresh, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.body.length, 0);
+    assert.deepEqual(counts(), before);
+    assert.equal(heph.daemon.ctx.machines.findByMac('52:54:00:aa:bb:cc'), undefined);
+    const heldHead = await get(heph.url, q(), { method: 'HEAD' });
+    const held = await get(heph.url, q());
+    assert.equal(heldHead.headers['content-length'], String(held.body.length));
+    assert.equal((await get(heph.url, '/ipxe?mac=52-54-00-12-34-56%0Achain', { method: 'HEAD' })).status, 400);
   });
 
   test('an accepted machine gets an install script; its token works only from the script IP', async () => {
     heph.daemon.ctx.machines.update(machine().id, { acceptance: 'accepted' });
+    const tokensBefore = heph.daemon.ctx.db.prepare('SELECT count(*) AS n FROM boot_tokens').get();
+    const head = await get(heph.url, q(), { method: 'HEAD' });
+    assert.deepEqual(heph.daemon.ctx.db.prepare('SELECT count(*) AS n FROM boot_tokens').get(), tokensBefore, 'HEAD mints no token');
+    assert.notEqual(machine().state, 'booting', 'HEAD moves no state');
     const r = await get(heph.url, q());
+    assert.equal(head.headers['content-length'], String(r.body.length), 'HEAD is as long as the install script GET returns');
     assert.equal(r.status, 200);
     assert.match(r.text, /^kernel --name vmlinuz http:\/\/\S+\/assets\/[0-9a-f]{64}\/vmlinuz-amd64 talos\.platform=metal .* initrd=initramfs\.xz talos\.config=http:\/\/\S+\/config\/[A-Za-z0-9_-]{43} && goto initrd \|\|$/m);
     assert.equal(machine().state, 'booting');

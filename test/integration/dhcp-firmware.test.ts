@@ -74,12 +74,20 @@ async function answered(h: HephProcess, serial: string, pred: (l: Record<string,
 const OFFER = 'DISCOVER answered with a proxy OFFER';
 const ACK = 'boot-server REQUEST answered with an ACK';
 
-function stopVms(): void {
-  for (const vm of qemus.splice(0)) vm.kill('SIGKILL');
+/** Waits for each VM to be gone: a dying QEMU still holds tap0, and the next test's QEMU would fail to open it. */
+async function stopVms(): Promise<void> {
+  await Promise.all(
+    qemus.splice(0).map((vm) => {
+      if (vm.exitCode !== null || vm.signalCode !== null) return undefined;
+      const gone = new Promise((r) => vm.once('exit', r));
+      vm.kill('SIGKILL');
+      return gone;
+    }),
+  );
 }
 
 after(async () => {
-  stopVms();
+  await stopVms();
   dnsmasq?.kill('SIGTERM');
   await heph?.stop();
   for (const ns of [lan, srv, site]) ns?.destroy();
@@ -96,7 +104,7 @@ it('OVMF UEFI HTTP Boot: HTTPClient OFFER → ipxe.efi over HTTP → iPXE asks a
     const ipxe = await answered(h, serial, (l) => l.msg === OFFER && l.uuid === uuid && l.firmware === 'ipxe');
     assert.equal(ipxe.file, 'http://10.79.0.1:8080/boot.ipxe');
   } finally {
-    stopVms();
+    await stopVms();
   }
 });
 
@@ -111,7 +119,7 @@ it('OVMF PXE: OFFER, then the boot-server REQUEST to 4011 from the firmware gets
     assert.equal(ack.file, 'ipxe.efi');
     assert.match(String(ack.ip), /^10\.79\.0\.(1[0-4]\d|150)$/, 'the firmware asked from the address the site DHCP server gave it');
   } finally {
-    stopVms();
+    await stopVms();
   }
 });
 
@@ -124,6 +132,6 @@ it('SeaBIOS + iPXE option ROM: iPXE BIOS gets boot.ipxe straight from the OFFER'
     assert.equal(ipxe.file, 'http://10.79.0.1:8080/boot.ipxe');
     assert.equal(ipxe.arch, 'x86 BIOS');
   } finally {
-    stopVms();
+    await stopVms();
   }
 });
