@@ -46,6 +46,8 @@ describe('talos.config over HTTPS', () => {
     heph.daemon.ctx.machines.update(heph.daemon.ctx.machines.findByMac(MAC)!.id, { acceptance: 'accepted' });
     const script = await fetch(`${heph.url}${query}`);
     assert.equal(script.status, 200);
+    const head = await run('curl', ['-s', '-I', '--interface', '127.0.0.3', `${heph.url}${query}`]);
+    assert.match(head.out, new RegExp(`content-length: ${Buffer.byteLength(script.body)}\\r?\\n`, 'i'), 'HEAD measures the HTTPS script exactly');
     const port = (heph.daemon.services.find((s) => s.name === 'https') as HttpsService).port;
     const early = /talos\.config\.early=([A-Za-z0-9+/=]+)/.exec(script.body);
     const url = /talos\.config=(https:\/\/127\.0\.0\.1:(\d+)\/config\/[A-Za-z0-9_-]{43})/.exec(script.body);
