@@ -1,5 +1,5 @@
 // Opt-in: a real iPXE, built to trust a fresh heph CA, checks heph's signatures.
-//   HEPH_IPXE_SRC=/path/to/ipxe/src node --import tsx --test test/e2e/pki-ipxe-imgverify.test.ts
+//   IPXE_SRC=/path/to/ipxe/src node --import tsx --test test/e2e/pki-ipxe-imgverify.test.ts
 // The iPXE source tree must have `#define IMAGE_TRUST_CMD` in config/local/general.h and `#define CONSOLE_SERIAL`
 // in config/local/console.h (docs/ipxe-trust.md). With `#define DOWNLOAD_PROTO_HTTPS` there too, iPXE fetches
 // everything over HTTPS from heph's HTTPS listener, so the server certificate is checked by iPXE as well. Debian ships no iPXE source here (`apt-get source ipxe` finds
@@ -22,9 +22,9 @@ import { registerSignatureRoutes } from '../../src/pki/signatures.ts';
 import { tempDir } from '../helpers/heph.ts';
 import { run } from '../helpers/pki.ts';
 
-const SRC = process.env.HEPH_IPXE_SRC;
+const SRC = process.env.IPXE_SRC;
 const localConfig = SRC && existsSync(join(SRC, 'config/local/general.h')) ? readFileSync(join(SRC, 'config/local/general.h'), 'utf8') : '';
-const skip = !SRC ? 'set HEPH_IPXE_SRC to an iPXE src directory to run this' : !/^\s*#define\s+IMAGE_TRUST_CMD/m.test(localConfig) ? `${SRC}/config/local/general.h must #define IMAGE_TRUST_CMD` : false;
+const skip = !SRC ? 'set IPXE_SRC to an iPXE src directory to run this' : !/^\s*#define\s+IMAGE_TRUST_CMD/m.test(localConfig) ? `${SRC}/config/local/general.h must #define IMAGE_TRUST_CMD` : false;
 const overHttps = /^\s*#define\s+DOWNLOAD_PROTO_HTTPS/m.test(localConfig);
 
 // Inside QEMU's user network (restrict=on: no route to the host or beyond) only this address leads anywhere:

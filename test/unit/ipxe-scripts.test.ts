@@ -10,10 +10,10 @@ const KERNEL = `${BASE}/assets/${'a'.repeat(64)}/vmlinuz-amd64`;
 const INITRD = `${BASE}/assets/${'b'.repeat(64)}/initramfs-amd64.xz`;
 const TOKEN = 'Q2hhbmdlLW1lLXRoaXMtaXMtbm90LWEtcmVhbC10b2s';
 
-/** Compares with test/golden/<name>; HEPH_UPDATE_GOLDEN=1 rewrites the file (review the diff before committing). */
+/** Compares with test/golden/<name>; UPDATE_GOLDEN=1 rewrites the file (review the diff before committing). */
 function golden(name: string, actual: string): void {
   const file = new URL(name, GOLDEN);
-  if (process.env.HEPH_UPDATE_GOLDEN === '1') writeFileSync(file, actual);
+  if (process.env.UPDATE_GOLDEN === '1') writeFileSync(file, actual);
   assert.equal(actual, readFileSync(file, 'utf8'), `${name} differs from its golden file`);
 }
 
