@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,8 +50,16 @@ describe('faults: the data dir disk fills up', { skip: canMount() ? false : 'nee
     const dataDir = join(mnt.path, 'data');
     mkdirSync(dataDir);
     heph = await spawnHeph({ dataDir, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 }, api: { enabled: false, grpc: { enabled: false } } });
-    const up = heph.logs.find((l) => l.msg === 'heph is up') as { services: { http: { listening: { tcp: string } } } };
+    const up = heph.logs.find((l) => l.msg === 'heph is up') as { services: { http: { listening: { tcp: string } }; events: { listening: { kmsgTcp: string } } } };
     port = Number(up.services.http.listening.tcp.split(':')[1]);
+    // Kernel-log lines are pure write-behind traffic: when the disk is full they wait in the buffer. (A script request
+    // also commits inline; once that fails it answers 500 and buffers nothing.)
+    const kmsg = connect(Number(up.services.events.listening.kmsgTcp.split(':')[1]), '127.0.0.1');
+    await new Promise((r) => kmsg.once('connect', r));
+    let seq = 0;
+    const kernelLines = (n: number): void => {
+      for (let k = 0; k < n; k++) kmsg.write(`${JSON.stringify({ msg: `disk-full test line ${seq} ${'x'.repeat(400)}`, seq: seq++ })}\n`);
+    };
     assert.equal((await get('/healthz')).status, 200);
     // Machines exist before the disk fills; what follows are sightings and timeline events (write-behind).
     for (let i = 0; i < 20; i++) assert.equal((await get(script(i))).status, 200);
@@ -87,6 +96,7 @@ describe('faults: the data dir disk fills up', { skip: canMount() ? false : 'nee
         const r = await get(script(i));
         statuses.set(r.status, (statuses.get(r.status) ?? 0) + 1);
       }
+      kernelLines(50);
       await sleep(60);
       health = await get('/healthz');
     }
@@ -100,16 +110,17 @@ describe('faults: the data dir disk fills up', { skip: canMount() ? false : 'nee
     for (const s of statuses.keys()) assert.ok(s === 200 || s >= 500, `status ${s}`);
     assert.equal(heph.proc.exitCode, null, 'heph is still running');
     const pending = body.services.database.pendingWrites;
-    const timelineRows = (): number => {
+    const bufferedRows = (): number => {
       const db = new Database(join(dataDir, DB_FILE), { readonly: true });
       try {
-        return (db.prepare('SELECT count(*) AS n FROM timeline').get() as { n: number }).n;
+        return (db.prepare('SELECT (SELECT count(*) FROM timeline) + (SELECT count(*) FROM kmsg) AS n').get() as { n: number }).n;
       } finally {
         db.close();
       }
     };
-    const committedWhileFull = timelineRows();
+    const committedWhileFull = bufferedRows();
 
+    kmsg.end();
     rmSync(filler);
     let ok = false;
     // The write-behind backs off (doubling, up to 30 s) while the disk stays full: allow one full backoff.
@@ -130,7 +141,7 @@ describe('faults: the data dir disk fills up', { skip: canMount() ? false : 'nee
     } finally {
       db.close();
     }
-    const rows = timelineRows();
-    assert.ok(rows >= committedWhileFull + pending, `the ${pending} writes pending during the outage landed (${committedWhileFull} → ${rows} timeline rows)`);
+    const rows = bufferedRows();
+    assert.ok(rows >= committedWhileFull + pending, `the ${pending} writes pending during the outage landed (${committedWhileFull} → ${rows} timeline and kernel-log rows)`);
   });
 });
