@@ -4,7 +4,7 @@ import { moduleCommands, type Command } from './commands.ts';
 import { startDaemon } from './daemon.ts';
 import { StartupError } from './errors.ts';
 import { createLogger } from './log.ts';
-import { exampleSettings, loadSettings, SettingsError, type LoadedSettings } from './settings.ts';
+import { exampleSettings, SETTINGS_FLAGS, SettingsError, settingsFromFlags } from './settings.ts';
 
 const VERSION = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -42,15 +42,11 @@ ${lines.join('\n')}
   heph --help, heph <command> --help, heph --version`;
 }
 
-function settingsFrom(values: { config?: unknown; set?: unknown }): LoadedSettings {
-  return loadSettings({ file: typeof values.config === 'string' ? values.config : undefined, overrides: Array.isArray(values.set) ? values.set.map(String) : [] });
-}
-
 async function serve(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, SERVE_USAGE, { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true } });
+  const { values, positionals } = parse(argv, SERVE_USAGE, SETTINGS_FLAGS);
   if (values.help) return (console.log(SERVE_USAGE), 0);
   if (positionals.length) throw new UsageError(`unexpected argument "${positionals[0]}"\n\n${SERVE_USAGE}`);
-  const { settings, file } = settingsFrom(values);
+  const { settings, file } = settingsFromFlags(values);
   const log = createLogger(settings);
   log.info({ version: VERSION, settings: file ?? 'built-in defaults' }, 'heph starting');
   const daemon = await startDaemon(settings, log);
@@ -69,7 +65,7 @@ async function serve(argv: string[]): Promise<number> {
 }
 
 async function settingsCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(argv, SETTINGS_USAGE, { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true } });
+  const { values, positionals } = parse(argv, SETTINGS_USAGE, SETTINGS_FLAGS);
   if (values.help) return (console.log(SETTINGS_USAGE), 0);
   const [sub, ...rest] = positionals;
   if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"\n\n${SETTINGS_USAGE}`);
@@ -78,13 +74,13 @@ async function settingsCommand(argv: string[]): Promise<number> {
       process.stdout.write(exampleSettings());
       return 0;
     case 'check': {
-      const { file } = settingsFrom(values);
+      const { file } = settingsFromFlags(values);
       console.log(`settings OK (${file ?? 'built-in defaults'})`);
       return 0;
     }
     case 'show': {
       const { stringify } = await import('yaml');
-      process.stdout.write(stringify(settingsFrom(values).settings));
+      process.stdout.write(stringify(settingsFromFlags(values).settings));
       return 0;
     }
     default:

@@ -86,6 +86,14 @@ export interface LoadOptions {
   cwd?: string;
 }
 
+/** The flags every command that reads the settings takes (`--config FILE`, `--set path=value`). */
+export const SETTINGS_FLAGS = { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true } } as const;
+
+/** Settings as `heph serve` would load them, from the values of SETTINGS_FLAGS. */
+export function settingsFromFlags(values: { config?: unknown; set?: unknown }): LoadedSettings {
+  return loadSettings({ file: typeof values.config === 'string' ? values.config : undefined, overrides: Array.isArray(values.set) ? values.set.map(String) : [] });
+}
+
 export interface LoadedSettings {
   settings: Settings;
   /** The file actually read, if any. */

@@ -4,7 +4,7 @@ import type { Command } from '../commands.ts';
 import { parse, UsageError } from '../args.ts';
 import { audit } from '../inventory/audit.ts';
 import { ensureDataDir, openInventory } from '../inventory/db.ts';
-import { loadSettings } from '../settings.ts';
+import { SETTINGS_FLAGS, settingsFromFlags } from '../settings.ts';
 import { SCOPE_PREFIX, SCOPES, Tokens, type Scope } from './tokens.ts';
 
 const USAGE = `usage: heph tokens create --name NAME [--scope read|operator|admin] [--config FILE]
@@ -21,14 +21,13 @@ export const tokensCommand: Command = {
   usage: USAGE,
   run: async (argv) => {
     const { values, positionals } = parse(argv, USAGE, {
-      config: { type: 'string', short: 'c' },
-      set: { type: 'string', multiple: true },
+      ...SETTINGS_FLAGS,
       name: { type: 'string' },
       scope: { type: 'string' },
     });
     if (values.help) return (console.log(USAGE), 0);
     const [sub, ...rest] = positionals;
-    const { settings } = loadSettings({ file: typeof values.config === 'string' ? values.config : undefined, overrides: Array.isArray(values.set) ? values.set.map(String) : [] });
+    const { settings } = settingsFromFlags(values);
     const extra = (n: number): void => {
       if (rest.length > n) throw new UsageError(`unexpected argument "${rest[n]}"\n\n${USAGE}`);
     };
@@ -109,8 +108,7 @@ export const adminCertCommand: Command = {
   usage: CERT_USAGE,
   run: async (argv) => {
     const { values, positionals } = parse(argv, CERT_USAGE, {
-      config: { type: 'string', short: 'c' },
-      set: { type: 'string', multiple: true },
+      ...SETTINGS_FLAGS,
       name: { type: 'string' },
       scope: { type: 'string' },
       out: { type: 'string' },
@@ -127,7 +125,7 @@ export const adminCertCommand: Command = {
     if (!(SCOPES as readonly string[]).includes(scope)) throw new UsageError(`--scope must be one of ${SCOPES.join(', ')}, not "${scope}"\n\n${CERT_USAGE}`);
     if (typeof values.out !== 'string' || values.out === '') throw new UsageError(`--out DIR is required\n\n${CERT_USAGE}`);
     if (!Number.isInteger(days) || days < 1 || days > 825) throw new UsageError(`--days must be a whole number from 1 to 825\n\n${CERT_USAGE}`);
-    const { settings } = loadSettings({ file: typeof values.config === 'string' ? values.config : undefined, overrides: Array.isArray(values.set) ? values.set.map(String) : [] });
+    const { settings } = settingsFromFlags(values);
     const { loadOrCreateCA, issueClientCert } = await import('../pki/ca.ts');
     const { ensurePrivateDir, writePrivateFile } = await import('../pki/files.ts');
     const dataDir = ensureDataDir(settings.dataDir);

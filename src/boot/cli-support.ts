@@ -2,10 +2,7 @@ import { parse, UsageError, type ParsedArgs } from '../args.ts';
 import { openInventory, type DB } from '../inventory/db.ts';
 import { Machines, type Machine } from '../inventory/machines.ts';
 import { parseMac, parseUuid } from '../ipxe/identity.ts';
-import { loadSettings, type Settings } from '../settings.ts';
-
-/** The flags every inventory command takes, so it reads the same settings (dataDir, profiles.dir) as `heph serve`. */
-export const SETTINGS_FLAGS = { config: { type: 'string', short: 'c' }, set: { type: 'string', multiple: true } } as const;
+import { SETTINGS_FLAGS, settingsFromFlags, type Settings } from '../settings.ts';
 
 export interface Inventory {
   settings: Settings;
@@ -16,7 +13,7 @@ export interface Inventory {
 
 /** Opens the daemon's inventory (WAL: safe next to a running `heph serve`), runs `fn`, closes it. */
 export async function withInventory<T>(values: ParsedArgs['values'], fn: (inv: Inventory) => Promise<T> | T): Promise<T> {
-  const { settings } = loadSettings({ file: typeof values.config === 'string' ? values.config : undefined, overrides: Array.isArray(values.set) ? values.set.map(String) : [] });
+  const { settings } = settingsFromFlags(values);
   const { db, file } = openInventory(settings.dataDir);
   try {
     return await fn({ settings, db, dataDir: file.slice(0, file.lastIndexOf('/')), machines: new Machines(db) });

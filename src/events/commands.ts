@@ -3,14 +3,13 @@ import type { Command } from '../commands.ts';
 import { openInventory } from '../inventory/db.ts';
 import { Machines } from '../inventory/machines.ts';
 import { WriteBehind } from '../inventory/writebehind.ts';
-import { loadSettings } from '../settings.ts';
+import { SETTINGS_FLAGS, settingsFromFlags } from '../settings.ts';
 import { IPV4 } from '../schema.ts';
 import { summarize, type TalosEvent } from './model.ts';
 import { FeedbackStore, type Owner } from './store.ts';
 
 const COMMON = {
-  config: { type: 'string', short: 'c' },
-  set: { type: 'string', multiple: true },
+  ...SETTINGS_FLAGS,
   limit: { type: 'string', short: 'n' },
   json: { type: 'boolean' },
 } as const;
@@ -32,7 +31,7 @@ Prints the kernel log a machine sent (talos.logging.kernel), oldest first.
   --json        one JSON object per line`;
 
 function open(values: Record<string, unknown>): { store: FeedbackStore; machines: Machines; close(): void } {
-  const { settings } = loadSettings({ file: typeof values.config === 'string' ? values.config : undefined, overrides: Array.isArray(values.set) ? values.set.map(String) : [] });
+  const { settings } = settingsFromFlags(values);
   const { db } = openInventory(settings.dataDir);
   // Read-only use: the writer is never given anything to write.
   const store = new FeedbackStore(db, new WriteBehind(db), { events: settings.grpc.keepPerMachine, kmsg: settings.kmsg.keepPerMachine });

@@ -2,7 +2,7 @@ import { existsSync, readdirSync, renameSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse, UsageError } from '../args.ts';
 import type { Command } from '../commands.ts';
-import { loadSettings } from '../settings.ts';
+import { SETTINGS_FLAGS, settingsFromFlags } from '../settings.ts';
 import { loadOrCreateCA, pkiDir, readCA } from './ca.ts';
 import { ensurePrivateDir } from './files.ts';
 import { talosTrustArg } from './talos.ts';
@@ -29,15 +29,14 @@ export const pkiCommand: Command = {
 
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parse(argv, USAGE, {
-    config: { type: 'string', short: 'c' },
-    set: { type: 'string', multiple: true },
+    ...SETTINGS_FLAGS,
     inline: { type: 'boolean' },
     yes: { type: 'boolean' },
   });
   if (values.help) return (console.log(USAGE), 0);
   const [sub, ...rest] = positionals;
   if (rest.length) throw new UsageError(`unexpected argument "${rest[0]}"\n\n${USAGE}`);
-  const { settings } = loadSettings({ file: typeof values.config === 'string' ? values.config : undefined, overrides: Array.isArray(values.set) ? values.set.map(String) : [] });
+  const { settings } = settingsFromFlags(values);
   const dataDir = resolve(settings.dataDir);
   switch (sub) {
     case 'show': {
