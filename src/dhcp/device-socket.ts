@@ -11,8 +11,7 @@
 // BindToDevice= would pass in; no private Node handle is touched. Privileges: port 67 needs root or
 // CAP_NET_BIND_SERVICE; kernels before 5.7 also want CAP_NET_RAW for SO_BINDTODEVICE.
 import dgram from 'node:dgram';
-import { constants } from 'node:os';
-import koffi from 'koffi';
+import { errnoError, libc as libcLib } from '../net/libc.ts';
 
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
@@ -37,7 +36,7 @@ interface Libc {
 let libc: Libc | undefined;
 function load(): Libc {
   if (!libc) {
-    const lib = koffi.load('libc.so.6');
+    const lib = libcLib();
     libc = {
       socket: lib.func('int socket(int, int, int)') as Libc['socket'],
       setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)') as Libc['setsockopt'],
@@ -46,16 +45,6 @@ function load(): Libc {
     };
   }
   return libc;
-}
-
-function errnoError(call: string): NodeJS.ErrnoException {
-  const n = koffi.errno();
-  const code = Object.entries(constants.errno).find(([, v]) => v === n)?.[0] ?? `errno ${n}`;
-  const err: NodeJS.ErrnoException = new Error(`${call}: ${code}`);
-  err.code = code;
-  err.errno = n;
-  err.syscall = call;
-  return err;
 }
 
 /** A udp4 socket on 0.0.0.0:port that sends and receives only through `iface`. Throws an errno-coded error. */
