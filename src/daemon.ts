@@ -48,7 +48,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
       log.error({ dropped: n }, 'inventory writes dropped: the disk has refused them for too long');
     },
   });
-  const http = new HttpService({ name: 'http', listen: settings.http.listen, port: settings.http.port, portSetting: 'http.port', log });
+  const http = new HttpService({ name: 'http', listen: settings.http.listen, port: settings.http.port, portSetting: 'http.port', log, onError: (err) => writer.noteInlineFailure(err) });
   let trust: Trust;
   try {
     trust = await openTrust(settings, dataDir, db, log);
@@ -153,9 +153,10 @@ function healthReport(services: Service[], ctx: Context): { ok: boolean; body: u
   }
   try {
     ctx.db.prepare('SELECT 1').get();
-    if (ctx.writer.stalled) {
+    const problem = ctx.writer.diskProblem();
+    if (problem) {
       ok = false;
-      report.database = { state: 'degraded', detail: `writes are waiting for the disk: ${ctx.writer.stalled}`, pendingWrites: ctx.writer.pending };
+      report.database = { state: 'degraded', detail: problem, pendingWrites: ctx.writer.pending };
     } else {
       report.database = { state: 'up', pendingWrites: ctx.writer.pending };
     }

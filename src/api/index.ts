@@ -29,7 +29,7 @@ export const INITIAL_TOKEN_FILE = 'initial-admin-token';
 export function createApiService(ctx: Context): Service {
   const s = ctx.settings.api;
   if (!s.enabled) return disabledService('api', 'api.enabled is false');
-  const svc = new HttpService({ name: 'api', listen: s.listen, port: s.port, portSetting: 'api.port', log: ctx.log });
+  const svc = new HttpService({ name: 'api', listen: s.listen, port: s.port, portSetting: 'api.port', log: ctx.log, onError: (err) => ctx.writer.noteInlineFailure(err) });
   const tokens = new Tokens(ctx.db);
   const ttlMs = s.sessionHours * 3_600_000;
   const sessions = new Sessions(ctx.db, ttlMs);

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { sendFileRange } from '../http/sendfile.ts';
 import { peerAddress } from '../ipxe/identity.ts';
 import type { Asset, AssetStore } from './store.ts';
 
@@ -32,7 +33,7 @@ export interface AssetRouteHooks {
 
 /**
  * GET/HEAD /assets/<first 64 hex of the sha512>/<name>. Only ids recorded in the inventory resolve (no path is ever joined from the
- * request); bytes are streamed from the verified descriptor with 1 MiB reads.
+ * request); bytes go from the verified descriptor to the socket by sendfile (see http/sendfile.ts).
  */
 export function registerAssetRoutes(app: FastifyInstance, store: AssetStore, hooks: AssetRouteHooks): void {
   const handler = async (req: FastifyRequest<{ Params: { id: string; name: string } }>, reply: FastifyReply): Promise<FastifyReply> => {
@@ -60,7 +61,8 @@ export function registerAssetRoutes(app: FastifyInstance, store: AssetStore, hoo
       return reply.send();
     }
     if (start === 0) hooks.onFetch(asset, ip);
-    return reply.send(fh.createReadStream({ start, end, highWaterMark: 1 << 20, autoClose: true }));
+    await sendFileRange(reply, fh, start, end);
+    return reply;
   };
   app.route({ method: ['GET', 'HEAD'], url: '/assets/:id/:name', exposeHeadRoute: false, handler });
 }

@@ -11,6 +11,8 @@ export interface HttpOptions {
   /** Setting paths named in bind error messages. */
   portSetting: string;
   log: Logger;
+  /** Told of every error a route throws (the daemon watches for disk errors there: /healthz). */
+  onError?: (err: Error) => void;
 }
 
 /**
@@ -33,6 +35,8 @@ export class HttpService implements Service {
       return503OnClosing: true,
       forceCloseConnections: true,
     });
+    const onError = opts.onError;
+    if (onError) this.app.addHook('onError', async (_req, _reply, err) => onError(err));
   }
 
   /** The bound TCP port (useful when the settings asked for port 0). */

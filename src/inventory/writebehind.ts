@@ -3,6 +3,9 @@ import type { DB } from './db.ts';
 /** Errors that say "the disk, not the write, is the problem": keep the writes and try again later. */
 const TRANSIENT = new Set(['SQLITE_FULL', 'SQLITE_IOERR', 'SQLITE_BUSY', 'SQLITE_LOCKED', 'SQLITE_READONLY']);
 
+/** How long one inline disk error keeps /healthz degraded (machines retry within seconds while the disk is full). */
+const INLINE_FAILURE_MS = 30_000;
+
 export interface WriteBehindOptions {
   tickMs?: number;
   maxBatch?: number;
@@ -30,6 +33,8 @@ export class WriteBehind {
   dropped = 0;
   /** The transient error that is holding writes back, if any. */
   stalled: string | undefined;
+  /** The last disk error of a write that commits inline (a token, a new machine), which this queue never sees. */
+  private inlineFailure: { at: number; detail: string } | undefined;
 
   constructor(
     private readonly db: DB,
@@ -87,6 +92,22 @@ export class WriteBehind {
         }
       }
     }
+  }
+
+  /**
+   * Records `err` if it is a disk error from an inline write (the request that hit it answers 500 and is retried by
+   * the machine); /healthz then says so for INLINE_FAILURE_MS, so a full disk shows even when nothing is buffered.
+   */
+  noteInlineFailure(err: unknown): void {
+    if (TRANSIENT.has(baseCode(err))) this.inlineFailure = { at: Date.now(), detail: `${baseCode(err)}: ${(err as Error).message}` };
+  }
+
+  /** What is wrong with the disk right now, as far as writes have seen; undefined when all is well. */
+  diskProblem(now = Date.now()): string | undefined {
+    if (this.stalled) return `writes are waiting for the disk: ${this.stalled}`;
+    const f = this.inlineFailure;
+    if (f && now - f.at < INLINE_FAILURE_MS) return `a write failed ${Math.round((now - f.at) / 1000)} s ago: ${f.detail}`;
+    return undefined;
   }
 
   /** Stops retrying (at shutdown, after a last flush). */
