@@ -30,13 +30,14 @@ export class FileTable {
   /**
    * Adds or replaces a name. A path is resolved (links followed once, here, by heph), opened without following
    * links, and read into memory now: transfers then never touch the disk, a file replaced on disk later cannot
-   * change what is served mid-transfer, and nothing a client sends can reach the filesystem.
+   * change what is served mid-transfer, and nothing a client sends can reach the filesystem. Given bytes are
+   * copied, so a caller changing its buffer later cannot change what is served either.
    */
   register(name: string, source: string | Buffer): void {
     if (!NAME.test(name) || name.split('/').some((seg) => seg === '.' || seg === '..')) {
       throw new Error(`tftp: ${JSON.stringify(name)} cannot be a TFTP name (letters, digits, . _ - and / between segments)`);
     }
-    this.entries.set(name, Buffer.isBuffer(source) ? source : readRegular(source));
+    this.entries.set(name, shared(Buffer.isBuffer(source) ? source : readRegular(source)));
   }
 
   unregister(name: string): boolean {
@@ -51,6 +52,13 @@ export class FileTable {
   get(name: string): Buffer | undefined {
     return this.entries.get(name);
   }
+}
+
+/** A copy in shared memory: the data plane worker then gets the bytes of each transfer without a copy. */
+function shared(bytes: Buffer): Buffer {
+  const out = Buffer.from(new SharedArrayBuffer(bytes.length));
+  bytes.copy(out);
+  return out;
 }
 
 function readRegular(file: string): Buffer {

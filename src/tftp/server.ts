@@ -2,11 +2,11 @@ import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 import { bindFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Service, ServiceHealth } from '../service.ts';
-import { dataHeader, decode, encodeError, encodeOack, ErrorCode, Op, printable, type Request } from './codec.ts';
+import { decode, encodeError, encodeOack, ErrorCode, Op, printable, type Request } from './codec.ts';
+import { DataPlane, type FromWorker } from './dataplane.ts';
 import { normaliseName, type FileTable } from './files.ts';
 import type { TftpMetrics } from './metrics.ts';
 import { negotiate, type Limits } from './options.ts';
-import { Window, type Step } from './window.ts';
 
 export interface ServerOptions extends Limits {
   addresses: string[];
@@ -36,15 +36,30 @@ export interface TransferReporter {
   ended(t: TransferInfo, how: { reason: EndReason; detail?: string; bytes: number; ms: number }): void;
 }
 
+/** A transfer as the main thread knows it; its packets are the data plane's business. */
+interface Transfer {
+  id: number;
+  key: string;
+  listener: Socket;
+  rinfo: RemoteInfo;
+  info: TransferInfo;
+  began: number;
+  opened: boolean;
+}
+
 /**
  * The read-only TFTP server: one listening socket per local address, and for each transfer a new socket bound to
  * the address the request arrived on (a new TID, RFC 1350 §4), so a multi-homed host answers from the address the
- * client used. Every datagram handler catches everything: one bad packet must never stop the daemon.
+ * client used. Requests are checked here; the transfers run in the data plane worker (dataplane.ts). Every
+ * datagram handler catches everything: one bad packet must never stop the daemon.
  */
 export class TftpServer implements Service {
   readonly name = 'tftp';
   private listeners: { address: string; socket: Socket }[] = [];
   private readonly transfers = new Map<string, Transfer>();
+  private readonly byId = new Map<number, Transfer>();
+  private nextId = 1;
+  private plane: DataPlane | undefined;
   private readonly perClient = new Map<string, number>();
   private state: ServiceHealth = { state: 'stopped' };
   private readonly lastWarn = new Map<string, { at: number; suppressed: number }>();
@@ -63,6 +78,7 @@ export class TftpServer implements Service {
     this.state = { state: 'starting' };
     try {
       this.prepare();
+      this.plane = await this.startPlane();
       for (const address of this.opts.addresses) {
         const socket = createSocket({ type: 'udp4' });
         socket.on('message', (msg, rinfo) => this.guard(() => this.onRequest(address, socket, msg, rinfo)));
@@ -78,6 +94,8 @@ export class TftpServer implements Service {
     } catch (err) {
       for (const l of this.listeners) l.socket.close();
       this.listeners = [];
+      await this.plane?.stop();
+      this.plane = undefined;
       this.state = { state: 'failed', detail: (err as Error).message };
       throw err;
     }
@@ -88,7 +106,9 @@ export class TftpServer implements Service {
     this.state = { state: 'stopping' };
     for (const l of this.listeners) l.socket.close();
     this.listeners = [];
-    for (const t of [...this.transfers.values()]) t.end('stopped', 'heph is stopping', true);
+    // The worker ends every transfer, tells each client, and reports each ending before it goes.
+    await this.plane?.stop();
+    this.plane = undefined;
     this.state = { state: 'stopped' };
   }
 
@@ -110,9 +130,73 @@ export class TftpServer implements Service {
     }
   }
 
-  /** At most one line per kind every 10 s: a flood of junk must not become a flood of logs. */
+  private startPlane(): Promise<DataPlane> {
+    return DataPlane.start(
+      (m) => this.onPlane(m),
+      (err) => {
+        // Its transfers died with it: report them, and start a new one for the next requests.
+        this.log.error({ err }, 'TFTP data plane failed; restarting it');
+        this.plane = undefined;
+        for (const t of [...this.transfers.values()]) this.ended(t, 'stopped', 'the data plane failed', 0);
+        if (this.state.state !== 'up') return;
+        this.startPlane().then(
+          (p) => (this.state.state === 'up' ? (this.plane = p) : void p.stop()),
+          (e: unknown) => this.log.error({ err: e }, 'TFTP data plane cannot restart'),
+        );
+      },
+    );
+  }
+
+  private onPlane(m: FromWorker): void {
+    switch (m.t) {
+      case 'open': {
+        const t = this.byId.get(m.id);
+        if (!t) return;
+        t.opened = true;
+        this.metrics.started.inc();
+        this.reporter.started(t.info);
+        return;
+      }
+      case 'fail': {
+        const t = this.byId.get(m.id);
+        if (!t) return;
+        this.release(t);
+        this.refuse(t.listener, t.rinfo, 'socket_error', ErrorCode.UNDEFINED, 'Server error', { err: m.message });
+        return;
+      }
+      case 'end': {
+        const t = this.byId.get(m.id);
+        if (t) this.ended(t, m.reason, m.detail, m.bytes);
+        return;
+      }
+      case 'events':
+        if (m.retransmits > 0) this.metrics.retransmits.inc(m.retransmits);
+        for (const [kind, n] of Object.entries(m.errors)) this.metrics.errors.inc({ kind }, n);
+        for (const w of m.warnings) this.note(w.kind, w.fields, w.msg);
+        return;
+      default:
+        return;
+    }
+  }
+
+  private ended(t: Transfer, reason: EndReason, detail: string | undefined, bytes: number): void {
+    this.release(t);
+    if (!t.opened) return;
+    // Counted once per transfer: a metric update per block would cost more than the block's syscall.
+    this.metrics.bytes.inc(bytes);
+    this.metrics.transfers.inc({ outcome: reason });
+    if (reason === 'timeout') this.metrics.errors.inc({ kind: reason });
+    this.reporter.ended(t.info, { reason, ...(detail === undefined ? {} : { detail }), bytes, ms: Date.now() - t.began });
+  }
+
+  /** Counts an error kind and logs it, rate-limited. */
   warn(kind: string, fields: Record<string, unknown>, msg: string): void {
     this.metrics.errors.inc({ kind });
+    this.note(kind, fields, msg);
+  }
+
+  /** At most one line per kind every 10 s: a flood of junk must not become a flood of logs. */
+  private note(kind: string, fields: Record<string, unknown>, msg: string): void {
     const now = Date.now();
     const last = this.lastWarn.get(kind);
     if (last && now - last.at < 10_000) {
@@ -128,7 +212,7 @@ export class TftpServer implements Service {
     socket.send(encodeError(code, message), rinfo.port, rinfo.address);
   }
 
-  private async onRequest(local: string, socket: Socket, msg: Buffer, rinfo: RemoteInfo): Promise<void> {
+  private onRequest(local: string, socket: Socket, msg: Buffer, rinfo: RemoteInfo): void {
     const p = decode(msg);
     // Only requests are answered here: a reply to a stray ACK, DATA or ERROR would make port 69 a reflector.
     const isRequest = p.op === Op.RRQ || p.op === Op.WRQ || (p.op === 'malformed' && (p.opcode === Op.RRQ || p.opcode === Op.WRQ));
@@ -145,41 +229,48 @@ export class TftpServer implements Service {
     if (this.transfers.size >= this.opts.maxTransfers) return this.refuse(socket, rinfo, 'busy', ErrorCode.UNDEFINED, 'Server busy, try again later', { limit: 'tftp.maxTransfers' });
     const mine = this.perClient.get(rinfo.address) ?? 0;
     if (mine >= this.opts.maxTransfersPerClient) return this.refuse(socket, rinfo, 'busy', ErrorCode.UNDEFINED, 'Too many transfers from this client', { limit: 'tftp.maxTransfersPerClient' });
-    await this.begin(key, local, socket, file, data, p, rinfo);
+    this.begin(key, local, socket, file, data, p, rinfo);
   }
 
-  private async begin(key: string, local: string, listener: Socket, file: string, data: Buffer, req: Request, rinfo: RemoteInfo): Promise<void> {
-    // The slot is taken before the first await, so a burst of requests cannot overshoot the limits.
-    const t = new Transfer(this, key, rinfo, local);
+  private begin(key: string, local: string, listener: Socket, file: string, data: Buffer, req: Request, rinfo: RemoteInfo): void {
+    const plane = this.plane;
+    if (!plane) return this.refuse(listener, rinfo, 'busy', ErrorCode.UNDEFINED, 'Server busy, try again later', { why: 'data plane restarting' });
+    const n = negotiate(req.options, data.length, this.opts);
+    const t: Transfer = {
+      id: this.nextId++,
+      key,
+      listener,
+      rinfo,
+      began: Date.now(),
+      opened: false,
+      info: { file, client: rinfo.address, port: rinfo.port, local, size: data.length, blksize: n.blksize, windowsize: n.windowsize, options: Object.fromEntries(n.oack) },
+    };
     this.transfers.set(key, t);
+    this.byId.set(t.id, t);
     this.perClient.set(rinfo.address, (this.perClient.get(rinfo.address) ?? 0) + 1);
     this.metrics.active.set(this.transfers.size);
-    const n = negotiate(req.options, data.length, this.opts);
-    const info: TransferInfo = {
-      file,
-      client: rinfo.address,
-      port: rinfo.port,
+    plane.post({
+      t: 'start',
+      id: t.id,
       local,
-      size: data.length,
+      address: rinfo.address,
+      port: rinfo.port,
+      data,
       blksize: n.blksize,
       windowsize: n.windowsize,
-      options: Object.fromEntries(n.oack),
-    };
-    try {
-      await t.open(info, data, new Window(data.length, n.blksize, n.windowsize, n.oack.length > 0, this.opts.retries), n.timeoutMs, encodeOack(n.oack));
-    } catch (err) {
-      this.release(t);
-      return this.refuse(listener, rinfo, 'socket_error', ErrorCode.UNDEFINED, 'Server error', { err });
-    }
+      timeoutMs: n.timeoutMs,
+      retries: this.opts.retries,
+      oack: n.oack.length > 0 ? encodeOack(n.oack) : new Uint8Array(0),
+    });
   }
 
-  /** Called once by each transfer as it ends. */
-  release(t: Transfer): void {
-    if (this.transfers.get(t.key) !== t) return;
+  private release(t: Transfer): void {
+    if (this.byId.get(t.id) !== t) return;
+    this.byId.delete(t.id);
     this.transfers.delete(t.key);
-    const left = (this.perClient.get(t.peer.address) ?? 1) - 1;
-    if (left > 0) this.perClient.set(t.peer.address, left);
-    else this.perClient.delete(t.peer.address);
+    const left = (this.perClient.get(t.rinfo.address) ?? 1) - 1;
+    if (left > 0) this.perClient.set(t.rinfo.address, left);
+    else this.perClient.delete(t.rinfo.address);
     this.metrics.active.set(this.transfers.size);
   }
 }
@@ -192,149 +283,4 @@ function bind(socket: Socket, address: string, port: number): Promise<void> {
       resolve();
     });
   });
-}
-
-/** One read transfer on its own socket. */
-class Transfer {
-  private socket: Socket | undefined;
-  private strangers: Socket | undefined;
-  private info: TransferInfo | undefined;
-  private data: Buffer = Buffer.alloc(0);
-  private window: Window | undefined;
-  private oack: Buffer = Buffer.alloc(0);
-  private timer: NodeJS.Timeout | undefined;
-  private bytes = 0;
-  private readonly began = Date.now();
-  private ended = false;
-
-  constructor(
-    private readonly server: TftpServer,
-    readonly key: string,
-    readonly peer: RemoteInfo,
-    private readonly local: string,
-  ) {}
-
-  async open(info: TransferInfo, data: Buffer, window: Window, timeoutMs: number, oack: Buffer): Promise<void> {
-    // The transfer socket is connected to the client: the kernel then hands it only the client's datagrams, and a
-    // send skips the per-datagram address lookup (lock-step speed is all per-packet cost). A second, unconnected
-    // socket on the same port gets what anyone else sends to this TID, so strangers still get ERROR 5. (With
-    // SO_REUSEADDR two transfers may share a port number; their connected sockets still tell the clients apart.)
-    const socket = createSocket({ type: 'udp4', reuseAddr: true });
-    const strangers = createSocket({ type: 'udp4', reuseAddr: true });
-    for (const s of [socket, strangers]) s.on('error', (err) => this.server.warn('socket_error', { err, ip: this.peer.address }, 'TFTP transfer socket error'));
-    try {
-      await bind(socket, this.local, 0);
-      await bind(strangers, this.local, socket.address().port);
-      await new Promise<void>((resolve, reject) => {
-        socket.once('error', reject);
-        socket.connect(this.peer.port, this.peer.address, () => {
-          socket.off('error', reject);
-          resolve();
-        });
-      });
-    } catch (err) {
-      socket.close();
-      strangers.close();
-      throw err;
-    }
-    this.socket = socket;
-    this.strangers = strangers;
-    this.info = info;
-    this.data = data;
-    this.window = window;
-    this.oack = oack;
-    if (this.ended) return this.close();
-    socket.on('message', (msg) => {
-      try {
-        this.onPacket(msg);
-      } catch (err) {
-        this.server.warn('internal', { err }, 'TFTP transfer handler failed');
-      }
-    });
-    strangers.on('message', (_msg, rinfo) => {
-      // RFC 1350 §4: tell the stranger, and carry on with the real client.
-      this.server.warn('unknown_tid', { ip: rinfo.address, port: rinfo.port }, 'TFTP packet from an unknown transfer ID');
-      strangers.send(encodeError(ErrorCode.UNKNOWN_TID, 'Unknown transfer ID'), rinfo.port, rinfo.address);
-    });
-    this.timer = setTimeout(() => this.onTimeout(), timeoutMs);
-    this.server.metrics.started.inc();
-    this.server.reporter.started(info);
-    this.act(window.start());
-  }
-
-  private onPacket(msg: Buffer): void {
-    if (this.ended) return;
-    const p = decode(msg);
-    if (p.op === Op.ACK) {
-      const step = this.window!.ack(p.block);
-      if (step.do === 'ignore') this.server.metrics.errors.inc({ kind: step.why === 'duplicate' ? 'duplicate_ack' : 'unexpected_ack' });
-      else this.act(step);
-    } else if (p.op === Op.ERROR) {
-      // EDK2 asks for tsize and then aborts with ERROR 8 on purpose: an ERROR from the client is an ending.
-      this.end('client-ended', `client sent ERROR ${p.code}: ${p.message}`, false);
-    } else {
-      this.server.warn(p.op === 'malformed' ? 'short_packet' : 'stray_packet', { ip: this.peer.address, bytes: msg.length }, 'TFTP packet not expected in a transfer, dropped');
-    }
-  }
-
-  private onTimeout(): void {
-    if (this.ended) return;
-    const step = this.window!.timeout();
-    if (step.do === 'send') this.server.metrics.retransmits.inc(step.blocks.length);
-    this.act(step);
-  }
-
-  private act(step: Step): void {
-    switch (step.do) {
-      case 'send':
-        this.send(step.blocks);
-        return;
-      case 'done':
-        this.end('done', undefined, false);
-        return;
-      case 'give-up':
-        this.end('timeout', 'no ACK after all retransmissions', false);
-        return;
-      case 'ignore':
-        return;
-    }
-  }
-
-  private send(blocks: number[]): void {
-    const { socket, data, window } = this;
-    for (const b of blocks) {
-      if (b === 0) {
-        socket!.send(this.oack);
-        continue;
-      }
-      const { offset, length } = window!.range(b);
-      const payload = data.subarray(offset, offset + length);
-      socket!.send([dataHeader(b), payload]);
-      this.bytes += payload.length;
-    }
-    this.timer?.refresh();
-  }
-
-  end(reason: EndReason, detail: string | undefined, tellClient: boolean): void {
-    if (this.ended) return;
-    this.ended = true;
-    if (tellClient && this.socket) this.socket.send(encodeError(ErrorCode.UNDEFINED, detail ?? 'Transfer ended'));
-    this.close();
-    if (!this.info) return;
-    const ms = Date.now() - this.began;
-    // Counted once per transfer: a metric update per block costs more than the block's syscall.
-    this.server.metrics.bytes.inc(this.bytes);
-    this.server.metrics.transfers.inc({ outcome: reason });
-    if (reason === 'timeout') this.server.metrics.errors.inc({ kind: reason });
-    this.server.reporter.ended(this.info, { reason, ...(detail === undefined ? {} : { detail }), bytes: this.bytes, ms });
-  }
-
-  private close(): void {
-    clearTimeout(this.timer);
-    this.ended = true;
-    this.server.release(this);
-    // Let queued datagrams (the final ERROR) leave before the socket goes.
-    const { socket, strangers } = this;
-    if (socket) setImmediate(() => (socket.close(), strangers?.close()));
-  }
 }

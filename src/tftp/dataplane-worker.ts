@@ -1,0 +1,291 @@
+// The TFTP data plane worker: one thread, one epoll set, every transfer's socket. Lock-step TFTP is a round-trip
+// race, so the path from an ACK to the next DATA is kept to epoll_wait + recvfrom + sendto with no allocation:
+// the packet is assembled in one scratch buffer (sendto copies it into the kernel at once), and a window of
+// equal-size blocks leaves in one sendto through UDP GSO when the kernel allows it. Retransmission deadlines are
+// the epoll_wait timeout. The protocol decisions stay in the pure Window (window.ts).
+import koffi from 'koffi';
+import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { errnoError } from '../net/libc.ts';
+import { decode, encodeError, ErrorCode, Op, printable } from './codec.ts';
+import type { FromWorker, StartJob, ToWorker, Warning } from './dataplane.ts';
+import type { EndReason } from './server.ts';
+import {
+  boundUdpSocket,
+  EINTR,
+  epollAdd,
+  epollCreate,
+  epollDel,
+  EPOLL_DATA_OFFSET,
+  EPOLL_EVENT_SIZE,
+  eventfdClear,
+  loadSys,
+  MSG_DONTWAIT,
+  setGso,
+  sockaddr,
+  sockaddrAddress,
+  sockaddrPort,
+} from './syscalls.ts';
+import { Window, type Step } from './window.ts';
+
+const { port, wakeFd } = workerData as { port: MessagePort; wakeFd: number };
+const sys = loadSys();
+const epfd = epollCreate(sys);
+const MAX_EVENTS = 64;
+const events = Buffer.alloc(MAX_EVENTS * EPOLL_EVENT_SIZE);
+/** Largest UDP payload, and the most segments one GSO send may carry on every kernel that has GSO. */
+const MAX_UDP = 65507;
+const MAX_SEGMENTS = 64;
+const scratch = Buffer.allocUnsafe(MAX_UDP);
+/** Received datagrams: ACKs are 4 bytes; a longer ERROR message is cut here, which is all a log needs. */
+const inbuf = Buffer.allocUnsafe(1024);
+const from = Buffer.alloc(16);
+const fromLen = Buffer.alloc(4);
+
+class Flow {
+  deadline = 0;
+  bytes = 0;
+  /** GSO segment size set on the socket (0: off; -1: the kernel refused, send one by one). */
+  gso = 0;
+
+  constructor(
+    readonly id: number,
+    readonly fd: number,
+    readonly peer: Buffer,
+    readonly data: Buffer,
+    readonly window: Window,
+    readonly timeoutMs: number,
+    readonly oack: Buffer,
+  ) {}
+}
+
+const flows = new Map<number, Flow>();
+
+// Reports are batched per wake-up: nothing is posted in the steady state of a transfer.
+let retransmits = 0;
+let errors: Record<string, number> = {};
+let warnings: Warning[] = [];
+let dirty = false;
+
+function post(m: FromWorker): void {
+  parentPort!.postMessage(m);
+}
+
+function count(kind: string, warning?: Omit<Warning, 'kind'>): void {
+  errors[kind] = (errors[kind] ?? 0) + 1;
+  dirty = true;
+  // One sample per kind per wake-up is plenty: the main thread rate-limits the log anyway.
+  if (warning && !warnings.some((w) => w.kind === kind)) warnings.push({ kind, ...warning });
+}
+
+function flush(): void {
+  if (!dirty) return;
+  post({ t: 'events', retransmits, errors, warnings });
+  retransmits = 0;
+  errors = {};
+  warnings = [];
+  dirty = false;
+}
+
+function start(job: StartJob): void {
+  let fd = -1;
+  try {
+    fd = boundUdpSocket(sys, job.local).fd;
+    epollAdd(sys, epfd, fd);
+  } catch (err) {
+    if (fd >= 0) sys.close(fd);
+    post({ t: 'fail', id: job.id, message: (err as Error).message });
+    return;
+  }
+  const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
+  const oack = Buffer.from(job.oack.buffer, job.oack.byteOffset, job.oack.byteLength);
+  const window = new Window(data.length, job.blksize, job.windowsize, oack.length > 0, job.retries);
+  const f = new Flow(job.id, fd, sockaddr(job.address, job.port), data, window, job.timeoutMs, oack);
+  flows.set(fd, f);
+  post({ t: 'open', id: job.id });
+  act(f, window.start());
+}
+
+function act(f: Flow, step: Step): void {
+  switch (step.do) {
+    case 'send':
+      send(f, step.blocks);
+      return;
+    case 'done':
+      end(f, 'done', undefined, false);
+      return;
+    case 'give-up':
+      end(f, 'timeout', 'no ACK after all retransmissions', false);
+      return;
+    case 'ignore':
+      return;
+  }
+}
+
+function sendto(f: Flow, len: number): void {
+  if (sys.sendto(f.fd, scratch, len, 0, f.peer, 16) < 0) count('send_error', { fields: { err: errnoError('sendto').code }, msg: 'TFTP send failed; the retransmission timeout recovers' });
+}
+
+/** Writes DATA block `blk` into the scratch buffer at `at`; returns its payload length. */
+function put(f: Flow, blk: number, at: number): number {
+  const { blksize } = f.window;
+  const offset = (blk - 1) * blksize;
+  const end = Math.min(offset + blksize, f.data.length);
+  scratch[at] = 0;
+  scratch[at + 1] = Op.DATA;
+  scratch[at + 2] = (blk >> 8) & 0xff;
+  scratch[at + 3] = blk & 0xff;
+  return end > offset ? f.data.copy(scratch, at + 4, offset, end) : 0;
+}
+
+/** Sends blocks (absolute numbers, 0 = the OACK); consecutive blocks leave together through GSO. */
+function send(f: Flow, blocks: number[]): void {
+  const { blksize } = f.window;
+  const perSend = Math.min(MAX_SEGMENTS, Math.floor(MAX_UDP / (blksize + 4)));
+  let i = 0;
+  while (i < blocks.length) {
+    if (blocks[i] === 0) {
+      f.oack.copy(scratch, 0);
+      gso(f, 0);
+      sendto(f, f.oack.length);
+      i++;
+      continue;
+    }
+    // Only the last segment of a GSO send may be short: TFTP's short block is the last one anyway.
+    const most = f.gso < 0 ? 1 : Math.min(perSend, blocks.length - i);
+    let len = 0;
+    let n = 0;
+    while (n < most && (n === 0 || blocks[i + n] === blocks[i + n - 1]! + 1)) {
+      const size = put(f, blocks[i + n]!, len);
+      len += 4 + size;
+      n++;
+      if (size < blksize) break;
+    }
+    if (n > 1) {
+      gso(f, blksize + 4);
+      if (f.gso < 0) continue;
+    }
+    if (sys.sendto(f.fd, scratch, len, 0, f.peer, 16) < 0) {
+      const err = errnoError('sendto');
+      // A route without checksum offload refuses GSO (EIO): this transfer goes on one block per send.
+      if (n > 1 && (err.code === 'EIO' || err.code === 'EINVAL' || err.code === 'EOPNOTSUPP')) {
+        f.gso = -1;
+        continue;
+      }
+      count('send_error', { fields: { err: err.code }, msg: 'TFTP send failed; the retransmission timeout recovers' });
+    } else f.bytes += len - 4 * n;
+    i += n;
+  }
+  f.deadline = performance.now() + f.timeoutMs;
+}
+
+/** Sets the socket's GSO segment size when it differs (a packet longer than it would be split). */
+function gso(f: Flow, size: number): void {
+  if (f.gso < 0 || f.gso === size) return;
+  f.gso = setGso(sys, f.fd, size) ? size : -1;
+}
+
+function receive(f: Flow): void {
+  fromLen.writeUInt32LE(16, 0);
+  const n = sys.recvfrom(f.fd, inbuf, inbuf.length, MSG_DONTWAIT, from, fromLen);
+  if (n < 0) return;
+  if (from.readUInt32LE(0) !== f.peer.readUInt32LE(0) || from.readUInt32LE(4) !== f.peer.readUInt32LE(4)) {
+    // RFC 1350 §4: tell the stranger, and carry on with the real client.
+    const err = encodeError(ErrorCode.UNKNOWN_TID, 'Unknown transfer ID');
+    err.copy(scratch, 0);
+    gso(f, 0);
+    sys.sendto(f.fd, scratch, err.length, 0, from, 16);
+    count('unknown_tid', { fields: { ip: sockaddrAddress(from), port: sockaddrPort(from) }, msg: 'TFTP packet from an unknown transfer ID' });
+    return;
+  }
+  if (n >= 4 && inbuf[0] === 0 && inbuf[1] === Op.ACK) {
+    const step = f.window.ack((inbuf[2]! << 8) | inbuf[3]!);
+    if (step.do === 'ignore') count(step.why === 'duplicate' ? 'duplicate_ack' : 'unexpected_ack');
+    else act(f, step);
+    return;
+  }
+  const p = decode(inbuf.subarray(0, n));
+  // EDK2 asks for tsize and then aborts with ERROR 8 on purpose: an ERROR from the client is an ending.
+  if (p.op === Op.ERROR) end(f, 'client-ended', `client sent ERROR ${p.code}: ${p.message}`, false);
+  else count(p.op === 'malformed' ? 'short_packet' : 'stray_packet', { fields: { ip: sockaddrAddress(from), bytes: n }, msg: 'TFTP packet not expected in a transfer, dropped' });
+}
+
+function end(f: Flow, reason: EndReason, detail: string | undefined, tellClient: boolean): void {
+  if (tellClient) {
+    const err = encodeError(ErrorCode.UNDEFINED, printable(detail ?? 'Transfer ended'));
+    err.copy(scratch, 0);
+    gso(f, 0);
+    sendto(f, err.length);
+  }
+  flows.delete(f.fd);
+  epollDel(sys, epfd, f.fd);
+  sys.close(f.fd);
+  post({ t: 'end', id: f.id, reason, ...(detail === undefined ? {} : { detail }), bytes: f.bytes });
+}
+
+function expire(now: number): void {
+  for (const f of flows.values()) {
+    if (f.deadline > now) continue;
+    const step = f.window.timeout();
+    if (step.do === 'send') {
+      retransmits += step.blocks.length;
+      dirty = true;
+    }
+    act(f, step);
+  }
+}
+
+/** Milliseconds until the nearest retransmission deadline; -1 (forever) with no transfer. */
+function waitMs(now: number): number {
+  let next = Infinity;
+  for (const f of flows.values()) if (f.deadline < next) next = f.deadline;
+  return next === Infinity ? -1 : Math.max(0, Math.ceil(next - now));
+}
+
+/** Takes the main thread's messages; false once told to stop. */
+function inbox(): boolean {
+  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+    const msg = m.message as ToWorker;
+    if (msg.t === 'start') start(msg);
+    else {
+      for (const f of [...flows.values()]) end(f, 'stopped', 'heph is stopping', true);
+      return false;
+    }
+  }
+  return true;
+}
+
+function loop(): void {
+  for (;;) {
+    const n = sys.epoll_wait(epfd, events, MAX_EVENTS, waitMs(performance.now()));
+    if (n < 0) {
+      if (koffi.errno() === EINTR) continue;
+      throw errnoError('epoll_wait');
+    }
+    for (let i = 0; i < n; i++) {
+      const fd = events.readInt32LE(i * EPOLL_EVENT_SIZE + EPOLL_DATA_OFFSET);
+      if (fd === wakeFd) {
+        eventfdClear(sys, wakeFd);
+        if (!inbox()) return;
+        continue;
+      }
+      const f = flows.get(fd);
+      if (!f) continue;
+      try {
+        receive(f);
+      } catch (err) {
+        // One bad datagram must never take the other transfers down.
+        count('internal', { fields: { err: (err as Error).message }, msg: 'TFTP transfer handler failed' });
+      }
+    }
+    expire(performance.now());
+    flush();
+  }
+}
+
+epollAdd(sys, epfd, wakeFd);
+post({ t: 'ready' });
+loop();
+flush();
+sys.close(epfd);
+post({ t: 'stopped' });
+port.close();
