@@ -1,8 +1,9 @@
 // The TFTP data plane worker: one thread, one epoll set, every transfer's socket. Lock-step TFTP is a round-trip
-// race, so the path from an ACK to the next DATA is kept to epoll_wait + recvfrom + sendto with no allocation:
-// the packet is assembled in one scratch buffer (sendto copies it into the kernel at once), and a window of
-// equal-size blocks leaves in one sendto through UDP GSO when the kernel allows it. Retransmission deadlines are
-// the epoll_wait timeout. The protocol decisions stay in the pure Window (window.ts).
+// race, so the path from an ACK to the next DATA is kept to epoll_wait + recvmsg + sendmsg with no allocation and
+// no copy: each transfer has a prepared msghdr whose iovecs point at a 4-byte header and straight into the file's
+// bytes (the kernel copies them once, as it must), and a window of equal-size blocks leaves in one sendmsg through
+// UDP GSO when the kernel allows it. Retransmission deadlines are the epoll_wait timeout. The protocol decisions
+// stay in the pure Window (window.ts).
 import koffi from 'koffi';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errnoError } from '../net/libc.ts';
@@ -19,8 +20,14 @@ import {
   EPOLL_EVENT_SIZE,
   eventfdClear,
   loadSys,
+  addressOf,
+  IOVEC_SIZE,
+  MSGHDR_IOVLEN,
+  MSGHDR_NAMELEN,
+  msghdr,
   MSG_DONTWAIT,
   setGso,
+  writePointer,
   sockaddr,
   sockaddrAddress,
   sockaddrPort,
@@ -35,17 +42,30 @@ const events = Buffer.alloc(MAX_EVENTS * EPOLL_EVENT_SIZE);
 /** Largest UDP payload, and the most segments one GSO send may carry on every kernel that has GSO. */
 const MAX_UDP = 65507;
 const MAX_SEGMENTS = 64;
+/** For the rare packets that are not DATA: the OACK, ERRORs. */
 const scratch = Buffer.allocUnsafe(MAX_UDP);
 /** Received datagrams: ACKs are 4 bytes; a longer ERROR message is cut here, which is all a log needs. */
 const inbuf = Buffer.allocUnsafe(1024);
 const from = Buffer.alloc(16);
-const fromLen = Buffer.alloc(4);
+const inIov = Buffer.alloc(IOVEC_SIZE);
+writePointer(inIov, 0, addressOf(inbuf));
+inIov.writeUInt32LE(inbuf.length, 8);
+const inMsg = msghdr(from, inIov);
+inMsg.writeUInt32LE(1, MSGHDR_IOVLEN);
 
 class Flow {
   deadline = 0;
   bytes = 0;
   /** GSO segment size set on the socket (0: off; -1: the kernel refused, send one by one). */
   gso = 0;
+  /** Blocks one sendmsg may carry. */
+  readonly perSend: number;
+  /** DATA headers, 4 bytes per block of one send. */
+  private readonly headers: Buffer;
+  /** Two iovecs per block: its header, then its bytes inside the file. */
+  private readonly iov: Buffer;
+  readonly msg: Buffer;
+  private readonly dataAt: number;
 
   constructor(
     readonly id: number,
@@ -55,7 +75,38 @@ class Flow {
     readonly window: Window,
     readonly timeoutMs: number,
     readonly oack: Buffer,
-  ) {}
+  ) {
+    this.perSend = Math.max(1, Math.min(MAX_SEGMENTS, window.windowsize, Math.floor(MAX_UDP / (window.blksize + 4))));
+    this.headers = Buffer.alloc(4 * this.perSend);
+    this.iov = Buffer.alloc(2 * IOVEC_SIZE * this.perSend);
+    const headersAt = addressOf(this.headers);
+    for (let k = 0; k < this.perSend; k++) {
+      this.headers[4 * k + 1] = Op.DATA;
+      writePointer(this.iov, 2 * k * IOVEC_SIZE, headersAt + 4 * k);
+      this.iov.writeUInt32LE(4, 2 * k * IOVEC_SIZE + 8);
+    }
+    this.msg = msghdr(peer, this.iov);
+    this.dataAt = addressOf(data);
+  }
+
+  /** Points slot k of the next send at DATA block `blk`; returns its payload length. */
+  put(k: number, blk: number): number {
+    const { blksize } = this.window;
+    const offset = (blk - 1) * blksize;
+    const size = Math.max(0, Math.min(blksize, this.data.length - offset));
+    this.headers[4 * k + 2] = (blk >> 8) & 0xff;
+    this.headers[4 * k + 3] = blk & 0xff;
+    const at = (2 * k + 1) * IOVEC_SIZE;
+    writePointer(this.iov, at, this.dataAt + offset);
+    this.iov.writeUInt32LE(size, at + 8);
+    return size;
+  }
+
+  /** Sends the first n slots in one sendmsg. */
+  flush(n: number): number {
+    this.msg.writeUInt32LE(2 * n, MSGHDR_IOVLEN);
+    return sys.sendmsg(this.fd, this.msg, 0);
+  }
 }
 
 const flows = new Map<number, Flow>();
@@ -125,22 +176,9 @@ function sendto(f: Flow, len: number): void {
   if (sys.sendto(f.fd, scratch, len, 0, f.peer, 16) < 0) count('send_error', { fields: { err: errnoError('sendto').code }, msg: 'TFTP send failed; the retransmission timeout recovers' });
 }
 
-/** Writes DATA block `blk` into the scratch buffer at `at`; returns its payload length. */
-function put(f: Flow, blk: number, at: number): number {
-  const { blksize } = f.window;
-  const offset = (blk - 1) * blksize;
-  const end = Math.min(offset + blksize, f.data.length);
-  scratch[at] = 0;
-  scratch[at + 1] = Op.DATA;
-  scratch[at + 2] = (blk >> 8) & 0xff;
-  scratch[at + 3] = blk & 0xff;
-  return end > offset ? f.data.copy(scratch, at + 4, offset, end) : 0;
-}
-
 /** Sends blocks (absolute numbers, 0 = the OACK); consecutive blocks leave together through GSO. */
 function send(f: Flow, blocks: number[]): void {
   const { blksize } = f.window;
-  const perSend = Math.min(MAX_SEGMENTS, Math.floor(MAX_UDP / (blksize + 4)));
   let i = 0;
   while (i < blocks.length) {
     if (blocks[i] === 0) {
@@ -151,12 +189,12 @@ function send(f: Flow, blocks: number[]): void {
       continue;
     }
     // Only the last segment of a GSO send may be short: TFTP's short block is the last one anyway.
-    const most = f.gso < 0 ? 1 : Math.min(perSend, blocks.length - i);
-    let len = 0;
+    const most = f.gso < 0 ? 1 : Math.min(f.perSend, blocks.length - i);
+    let bytes = 0;
     let n = 0;
     while (n < most && (n === 0 || blocks[i + n] === blocks[i + n - 1]! + 1)) {
-      const size = put(f, blocks[i + n]!, len);
-      len += 4 + size;
+      const size = f.put(n, blocks[i + n]!);
+      bytes += size;
       n++;
       if (size < blksize) break;
     }
@@ -164,15 +202,15 @@ function send(f: Flow, blocks: number[]): void {
       gso(f, blksize + 4);
       if (f.gso < 0) continue;
     }
-    if (sys.sendto(f.fd, scratch, len, 0, f.peer, 16) < 0) {
-      const err = errnoError('sendto');
+    if (f.flush(n) < 0) {
+      const err = errnoError('sendmsg');
       // A route without checksum offload refuses GSO (EIO): this transfer goes on one block per send.
       if (n > 1 && (err.code === 'EIO' || err.code === 'EINVAL' || err.code === 'EOPNOTSUPP')) {
         f.gso = -1;
         continue;
       }
       count('send_error', { fields: { err: err.code }, msg: 'TFTP send failed; the retransmission timeout recovers' });
-    } else f.bytes += len - 4 * n;
+    } else f.bytes += bytes;
     i += n;
   }
   f.deadline = performance.now() + f.timeoutMs;
@@ -185,8 +223,8 @@ function gso(f: Flow, size: number): void {
 }
 
 function receive(f: Flow): void {
-  fromLen.writeUInt32LE(16, 0);
-  const n = sys.recvfrom(f.fd, inbuf, inbuf.length, MSG_DONTWAIT, from, fromLen);
+  inMsg.writeUInt32LE(16, MSGHDR_NAMELEN);
+  const n = sys.recvmsg(f.fd, inMsg, MSG_DONTWAIT);
   if (n < 0) return;
   if (from.readUInt32LE(0) !== f.peer.readUInt32LE(0) || from.readUInt32LE(4) !== f.peer.readUInt32LE(4)) {
     // RFC 1350 §4: tell the stranger, and carry on with the real client.

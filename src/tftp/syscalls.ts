@@ -2,6 +2,7 @@
 // Why not dgram: in lock-step TFTP every block is a round trip, and Node's per-datagram path (a 64 KiB receive
 // allocation, a JS callback through libuv, a send request object) cost about twice what dnsmasq spends per block.
 // Each call here is one syscall plus ~0.15 us of FFI. All functions return the raw result; callers check < 0.
+import koffi from 'koffi';
 import { errnoError, libc } from '../net/libc.ts';
 
 export const AF_INET = 2;
@@ -28,7 +29,8 @@ export interface Sys {
   bind(fd: number, addr: Buffer, len: number): number;
   getsockname(fd: number, addr: Buffer, len: Buffer): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
-  recvfrom(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: Buffer): number;
+  recvmsg(fd: number, msg: Buffer, flags: number): number;
+  sendmsg(fd: number, msg: Buffer, flags: number): number;
   sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number): number;
   epoll_create1(flags: number): number;
   epoll_ctl(epfd: number, op: number, fd: number, event: Buffer | null): number;
@@ -52,7 +54,8 @@ export function loadSys(): Sys {
       getsockname: f('int getsockname(int, void *, void *)'),
       setsockopt: f('int setsockopt(int, int, int, const void *, uint32_t)'),
       // ssize_t as a JS number: koffi returns int64 as a number when it fits.
-      recvfrom: f('long recvfrom(int, void *, size_t, int, void *, void *)'),
+      recvmsg: f('long recvmsg(int, void *, int)'),
+      sendmsg: f('long sendmsg(int, void *, int)'),
       sendto: f('long sendto(int, const void *, size_t, int, const void *, uint32_t)'),
       epoll_create1: f('int epoll_create1(int)'),
       epoll_ctl: f('int epoll_ctl(int, int, int, void *)'),
@@ -64,6 +67,32 @@ export function loadSys(): Sys {
     };
   }
   return sys;
+}
+
+/** The address of a buffer's first byte, as a number (user-space addresses fit in 53 bits). */
+export function addressOf(b: Buffer): number {
+  return b.length === 0 ? 0 : Number(koffi.address(b));
+}
+
+/** Writes a pointer-sized value (LP64) without BigInt arithmetic. */
+export function writePointer(b: Buffer, at: number, value: number): void {
+  b.writeUInt32LE(value % 0x1_0000_0000, at);
+  b.writeUInt32LE(Math.floor(value / 0x1_0000_0000), at + 4);
+}
+
+/** struct msghdr (LP64): name, namelen, iov, iovlen, control, controllen, flags. */
+export const MSGHDR_SIZE = 56;
+export const MSGHDR_NAMELEN = 8;
+export const MSGHDR_IOVLEN = 24;
+export const IOVEC_SIZE = 16;
+
+/** A msghdr over `iovCount` iovecs (in `iov`) to or from `name`; the caller fills the iovecs and iovlen. */
+export function msghdr(name: Buffer, iov: Buffer): Buffer {
+  const m = Buffer.alloc(MSGHDR_SIZE);
+  writePointer(m, 0, addressOf(name));
+  m.writeUInt32LE(name.length, MSGHDR_NAMELEN);
+  writePointer(m, 16, addressOf(iov));
+  return m;
 }
 
 /** A struct sockaddr_in for an IPv4 address and port. */
