@@ -5,6 +5,7 @@
 // UDP GSO when the kernel allows it. Retransmission deadlines are the epoll_wait timeout. The protocol decisions
 // stay in the pure Window (window.ts).
 import koffi from 'koffi';
+import { performance } from 'node:perf_hooks';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errnoError } from '../net/libc.ts';
 import { decode, encodeError, ErrorCode, Op, printable } from './codec.ts';
@@ -52,6 +53,13 @@ writePointer(inIov, 0, addressOf(inbuf));
 inIov.writeUInt32LE(inbuf.length, 8);
 const inMsg = msghdr(from, inIov);
 inMsg.writeUInt32LE(1, MSGHDR_IOVLEN);
+const inMsg32 = words(inMsg);
+const fromWords = words(from);
+
+/** A 32-bit view for hot-path writes (Buffer's write methods validate every call). */
+function words(b: Buffer): Uint32Array {
+  return new Uint32Array(b.buffer, b.byteOffset, b.length >> 2);
+}
 
 class Flow {
   deadline = 0;
@@ -64,8 +72,13 @@ class Flow {
   private readonly headers: Buffer;
   /** Two iovecs per block: its header, then its bytes inside the file. */
   private readonly iov: Buffer;
+  private readonly iov32: Uint32Array;
   readonly msg: Buffer;
+  private readonly msg32: Uint32Array;
   private readonly dataAt: number;
+  /** The client's address and port as two words, compared with each datagram's source. */
+  readonly peer0: number;
+  readonly peer1: number;
 
   constructor(
     readonly id: number,
@@ -85,8 +98,13 @@ class Flow {
       writePointer(this.iov, 2 * k * IOVEC_SIZE, headersAt + 4 * k);
       this.iov.writeUInt32LE(4, 2 * k * IOVEC_SIZE + 8);
     }
+    this.iov32 = words(this.iov);
     this.msg = msghdr(peer, this.iov);
+    this.msg32 = words(this.msg);
     this.dataAt = addressOf(data);
+    const peerWords = words(peer);
+    this.peer0 = peerWords[0]!;
+    this.peer1 = peerWords[1]!;
   }
 
   /** Points slot k of the next send at DATA block `blk`; returns its payload length. */
@@ -96,15 +114,17 @@ class Flow {
     const size = Math.max(0, Math.min(blksize, this.data.length - offset));
     this.headers[4 * k + 2] = (blk >> 8) & 0xff;
     this.headers[4 * k + 3] = blk & 0xff;
-    const at = (2 * k + 1) * IOVEC_SIZE;
-    writePointer(this.iov, at, this.dataAt + offset);
-    this.iov.writeUInt32LE(size, at + 8);
+    const at = ((2 * k + 1) * IOVEC_SIZE) >> 2;
+    const ptr = this.dataAt + offset;
+    this.iov32[at] = ptr % 0x1_0000_0000;
+    this.iov32[at + 1] = Math.floor(ptr / 0x1_0000_0000);
+    this.iov32[at + 2] = size;
     return size;
   }
 
   /** Sends the first n slots in one sendmsg. */
   flush(n: number): number {
-    this.msg.writeUInt32LE(2 * n, MSGHDR_IOVLEN);
+    this.msg32[MSGHDR_IOVLEN >> 2] = 2 * n;
     return sys.sendmsg(this.fd, this.msg, 0);
   }
 }
@@ -137,7 +157,7 @@ function flush(): void {
   dirty = false;
 }
 
-function start(job: StartJob): void {
+function start(job: StartJob, now: number): void {
   let fd = -1;
   try {
     fd = boundUdpSocket(sys, job.local).fd;
@@ -153,13 +173,13 @@ function start(job: StartJob): void {
   const f = new Flow(job.id, fd, sockaddr(job.address, job.port), data, window, job.timeoutMs, oack);
   flows.set(fd, f);
   post({ t: 'open', id: job.id });
-  act(f, window.start());
+  act(f, window.start(), now);
 }
 
-function act(f: Flow, step: Step): void {
+function act(f: Flow, step: Step, now: number): void {
   switch (step.do) {
     case 'send':
-      send(f, step.blocks);
+      send(f, step.from, step.to, now);
       return;
     case 'done':
       end(f, 'done', undefined, false);
@@ -176,28 +196,22 @@ function sendto(f: Flow, len: number): void {
   if (sys.sendto(f.fd, scratch, len, 0, f.peer, 16) < 0) count('send_error', { fields: { err: errnoError('sendto').code }, msg: 'TFTP send failed; the retransmission timeout recovers' });
 }
 
-/** Sends blocks (absolute numbers, 0 = the OACK); consecutive blocks leave together through GSO. */
-function send(f: Flow, blocks: number[]): void {
+/** Sends blocks from..to (0..0 is the OACK); up to perSend consecutive blocks leave in one sendmsg (GSO). */
+function send(f: Flow, from: number, to: number, now: number): void {
+  f.deadline = now + f.timeoutMs;
+  if (from === 0) {
+    f.oack.copy(scratch, 0);
+    gso(f, 0);
+    sendto(f, f.oack.length);
+    return;
+  }
   const { blksize } = f.window;
-  let i = 0;
-  while (i < blocks.length) {
-    if (blocks[i] === 0) {
-      f.oack.copy(scratch, 0);
-      gso(f, 0);
-      sendto(f, f.oack.length);
-      i++;
-      continue;
-    }
+  let b = from;
+  while (b <= to) {
     // Only the last segment of a GSO send may be short: TFTP's short block is the last one anyway.
-    const most = f.gso < 0 ? 1 : Math.min(f.perSend, blocks.length - i);
+    const n = f.gso < 0 ? 1 : Math.min(f.perSend, to - b + 1);
     let bytes = 0;
-    let n = 0;
-    while (n < most && (n === 0 || blocks[i + n] === blocks[i + n - 1]! + 1)) {
-      const size = f.put(n, blocks[i + n]!);
-      bytes += size;
-      n++;
-      if (size < blksize) break;
-    }
+    for (let k = 0; k < n; k++) bytes += f.put(k, b + k);
     if (n > 1) {
       gso(f, blksize + 4);
       if (f.gso < 0) continue;
@@ -211,9 +225,8 @@ function send(f: Flow, blocks: number[]): void {
       }
       count('send_error', { fields: { err: err.code }, msg: 'TFTP send failed; the retransmission timeout recovers' });
     } else f.bytes += bytes;
-    i += n;
+    b += n;
   }
-  f.deadline = performance.now() + f.timeoutMs;
 }
 
 /** Sets the socket's GSO segment size when it differs (a packet longer than it would be split). */
@@ -222,11 +235,11 @@ function gso(f: Flow, size: number): void {
   f.gso = setGso(sys, f.fd, size) ? size : -1;
 }
 
-function receive(f: Flow): void {
-  inMsg.writeUInt32LE(16, MSGHDR_NAMELEN);
+function receive(f: Flow, now: number): void {
+  inMsg32[MSGHDR_NAMELEN >> 2] = 16;
   const n = sys.recvmsg(f.fd, inMsg, MSG_DONTWAIT);
   if (n < 0) return;
-  if (from.readUInt32LE(0) !== f.peer.readUInt32LE(0) || from.readUInt32LE(4) !== f.peer.readUInt32LE(4)) {
+  if (fromWords[0] !== f.peer0 || fromWords[1] !== f.peer1) {
     // RFC 1350 §4: tell the stranger, and carry on with the real client.
     const err = encodeError(ErrorCode.UNKNOWN_TID, 'Unknown transfer ID');
     err.copy(scratch, 0);
@@ -238,7 +251,7 @@ function receive(f: Flow): void {
   if (n >= 4 && inbuf[0] === 0 && inbuf[1] === Op.ACK) {
     const step = f.window.ack((inbuf[2]! << 8) | inbuf[3]!);
     if (step.do === 'ignore') count(step.why === 'duplicate' ? 'duplicate_ack' : 'unexpected_ack');
-    else act(f, step);
+    else act(f, step, now);
     return;
   }
   const p = decode(inbuf.subarray(0, n));
@@ -265,10 +278,10 @@ function expire(now: number): void {
     if (f.deadline > now) continue;
     const step = f.window.timeout();
     if (step.do === 'send') {
-      retransmits += step.blocks.length;
+      retransmits += step.to - step.from + 1;
       dirty = true;
     }
-    act(f, step);
+    act(f, step, now);
   }
 }
 
@@ -283,7 +296,7 @@ function waitMs(now: number): number {
 function inbox(): boolean {
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
     const msg = m.message as ToWorker;
-    if (msg.t === 'start') start(msg);
+    if (msg.t === 'start') start(msg, performance.now());
     else {
       for (const f of [...flows.values()]) end(f, 'stopped', 'heph is stopping', true);
       return false;
@@ -295,6 +308,7 @@ function inbox(): boolean {
 function loop(): void {
   for (;;) {
     const n = sys.epoll_wait(epfd, events, MAX_EVENTS, waitMs(performance.now()));
+    const now = performance.now();
     if (n < 0) {
       if (koffi.errno() === EINTR) continue;
       throw errnoError('epoll_wait');
@@ -309,13 +323,13 @@ function loop(): void {
       const f = flows.get(fd);
       if (!f) continue;
       try {
-        receive(f);
+        receive(f, now);
       } catch (err) {
         // One bad datagram must never take the other transfers down.
         count('internal', { fields: { err: (err as Error).message }, msg: 'TFTP transfer handler failed' });
       }
     }
-    expire(performance.now());
+    expire(now);
     flush();
   }
 }
