@@ -6,6 +6,7 @@ import { decode, encodeError, encodeOack, ErrorCode, Op, printable, type Request
 import { DataPlane, type FromWorker } from './dataplane.ts';
 import { normaliseName, type FileTable } from './files.ts';
 import type { TftpMetrics } from './metrics.ts';
+import { ReplyLimiter } from './limiter.ts';
 import { negotiate, type Limits } from './options.ts';
 
 export interface ServerOptions extends Limits {
@@ -63,6 +64,8 @@ export class TftpServer implements Service {
   private readonly perClient = new Map<string, number>();
   private state: ServiceHealth = { state: 'stopped' };
   private readonly lastWarn = new Map<string, { at: number; suppressed: number }>();
+  /** ERROR replies per source address: a burst of 64, then 16 a second (security.md T6). */
+  private readonly replies = new ReplyLimiter(64, 16);
 
   constructor(
     private readonly opts: ServerOptions,
@@ -209,7 +212,9 @@ export class TftpServer implements Service {
 
   private refuse(socket: Socket, rinfo: RemoteInfo, kind: string, code: number, message: string, fields: Record<string, unknown> = {}): void {
     this.warn(kind, { ip: rinfo.address, port: rinfo.port, ...fields }, `TFTP request refused: ${message}`);
-    socket.send(encodeError(code, message), rinfo.port, rinfo.address);
+    // The source may be spoofed: past its burst it gets no more replies, so refusals cannot be used to reflect.
+    if (this.replies.take(rinfo.address, Date.now())) socket.send(encodeError(code, message), rinfo.port, rinfo.address);
+    else this.metrics.errors.inc({ kind: 'reply_rate_limited' });
   }
 
   private onRequest(local: string, socket: Socket, msg: Buffer, rinfo: RemoteInfo): void {

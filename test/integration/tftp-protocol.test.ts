@@ -346,6 +346,9 @@ test('T6: 1000 spoofed RRQs from a source that never ACKs: one window plus bound
       for (const d of ds) assert.ok(d.p.op === Op.DATA && d.p.block === 1, `TID ${tid}: only block 1 before any ACK`);
     }
     for (const g of got) assert.ok(g.p.op === Op.DATA || g.p.op === Op.ERROR, `only DATA 1 and ERRORs: ${JSON.stringify(g.p)}`);
+    // Refusals (here: the per-client limit) are answered for a burst, then dropped: they cannot be reflected either.
+    const errors = got.filter((g) => g.p.op === Op.ERROR).length;
+    assert.ok(errors <= 64 + 16, `${errors} ERROR replies: a burst of 64, then 16 a second`);
     // And what left is what /metrics counted.
     const after = await metrics();
     const delta = (name: string): number => sample(after, name) - sample(before, name);
@@ -353,6 +356,9 @@ test('T6: 1000 spoofed RRQs from a source that never ACKs: one window plus bound
     assert.equal(delta('heph_tftp_bytes_sent_total'), dataBytes);
     assert.equal(delta('heph_tftp_retransmits_total'), got.filter((g) => g.p.op === Op.DATA).length - byTid.size);
     assert.equal(delta('heph_tftp_transfers_total{outcome="timeout"}'), byTid.size);
+    // Every refusal is counted, answered or not (requests the kernel dropped from a full socket buffer are not).
+    assert.ok(delta('heph_tftp_errors_total{kind="reply_rate_limited"}') > 0, 'replies were dropped');
+    assert.equal(delta('heph_tftp_errors_total{kind="busy"}'), errors + delta('heph_tftp_errors_total{kind="reply_rate_limited"}'));
   } finally {
     await Promise.all(victims.map((v) => v.close()));
   }
