@@ -8,10 +8,14 @@ import koffi from 'koffi';
 import { performance } from 'node:perf_hooks';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errnoError } from '../net/libc.ts';
-import { decode, encodeError, ErrorCode, Op, printable } from './codec.ts';
-import type { FromWorker, StartJob, ToWorker, Warning } from './dataplane.ts';
-import type { EndReason } from './server.ts';
+import { decode, encodeError, encodeOack, ErrorCode, Op, printable } from './codec.ts';
+import type { FromWorker, PlaneConfig, ToWorker, Warning } from './dataplane.ts';
+import { ReplyLimiter } from './limiter.ts';
+import { decide, requestKey } from './requests.ts';
+import type { EndReason, TransferInfo } from './server.ts';
 import {
+  addressOf,
+  boundPort,
   boundUdpSocket,
   EINTR,
   epollAdd,
@@ -20,22 +24,21 @@ import {
   EPOLL_DATA_OFFSET,
   EPOLL_EVENT_SIZE,
   eventfdClear,
-  loadSys,
-  addressOf,
   IOVEC_SIZE,
+  loadSys,
   MSGHDR_IOVLEN,
   MSGHDR_NAMELEN,
   msghdr,
   MSG_DONTWAIT,
   setGso,
-  writePointer,
-  sockaddr,
   sockaddrAddress,
   sockaddrPort,
+  type Sys,
+  writePointer,
 } from './syscalls.ts';
 import { Window, type Step } from './window.ts';
 
-const { port, wakeFd } = workerData as { port: MessagePort; wakeFd: number };
+const { port, wakeFd, config } = workerData as { port: MessagePort; wakeFd: number; config: PlaneConfig };
 const sys = loadSys();
 const epfd = epollCreate(sys);
 const MAX_EVENTS = 64;
@@ -82,6 +85,8 @@ class Flow {
 
   constructor(
     readonly id: number,
+    readonly key: string,
+    readonly client: string,
     readonly fd: number,
     readonly peer: Buffer,
     readonly data: Buffer,
@@ -157,24 +162,67 @@ function flush(): void {
   dirty = false;
 }
 
-function start(job: StartJob, now: number): void {
+// The request side: one socket per server address, answered here so that a request never waits for the main thread.
+interface Listener {
+  fd: number;
+  address: string;
+}
+const listeners = new Map<number, Listener>();
+/** The allowlist, mirrored from the main thread's FileTable (shared memory: no copies). */
+const files = new Map<string, Buffer>();
+const byKey = new Map<string, Flow>();
+const perClient = new Map<string, number>();
+/** ERROR replies per source address: a burst of 64, then 16 a second (security.md T6). */
+const replies = new ReplyLimiter(64, 16);
+let nextId = 1;
+
+const state = {
+  files,
+  running: (key: string): boolean => byKey.has(key),
+  get total(): number {
+    return flows.size;
+  },
+  perClient: (ip: string): number => perClient.get(ip) ?? 0,
+};
+
+function request(l: Listener, now: number): void {
+  inMsg32[MSGHDR_NAMELEN >> 2] = 16;
+  const n = sys.recvmsg(l.fd, inMsg, MSG_DONTWAIT);
+  if (n < 0) return;
+  const ip = sockaddrAddress(from);
+  const clientPort = sockaddrPort(from);
+  const d = decide(inbuf.subarray(0, n), l.address, ip, clientPort, state, config);
+  if (d.do === 'drop') return count(d.kind, { fields: d.fields, msg: d.msg });
+  if (d.do === 'refuse') return refuse(l.fd, from, d.kind, d.code, d.message, d.fields);
   let fd = -1;
   try {
-    fd = boundUdpSocket(sys, job.local).fd;
+    fd = boundUdpSocket(sys, l.address).fd;
     epollAdd(sys, epfd, fd);
   } catch (err) {
     if (fd >= 0) sys.close(fd);
-    post({ t: 'fail', id: job.id, message: (err as Error).message });
-    return;
+    return refuse(l.fd, from, 'socket_error', ErrorCode.UNDEFINED, 'Server error', { ip, err: (err as Error).message });
   }
-  const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
-  const oack = Buffer.from(job.oack.buffer, job.oack.byteOffset, job.oack.byteLength);
-  const window = new Window(data.length, job.blksize, job.windowsize, oack.length > 0, job.retries);
-  const f = new Flow(job.id, fd, sockaddr(job.address, job.port), data, window, job.timeoutMs, oack);
+  const { n: neg, data } = d;
+  const oack = neg.oack.length > 0 ? encodeOack(neg.oack) : Buffer.alloc(0);
+  const window = new Window(data.length, neg.blksize, neg.windowsize, oack.length > 0, config.retries);
+  const key = requestKey(l.address, ip, clientPort);
+  const f = new Flow(nextId++, key, ip, fd, Buffer.from(from), data, window, neg.timeoutMs, oack);
   flows.set(fd, f);
+  byKey.set(key, f);
+  perClient.set(ip, (perClient.get(ip) ?? 0) + 1);
   // The client first, the bookkeeping after: a message to the main thread costs more than the send.
   act(f, window.start(), now);
-  post({ t: 'open', id: job.id });
+  const info: TransferInfo = { file: d.file, client: ip, port: clientPort, local: l.address, size: data.length, blksize: neg.blksize, windowsize: neg.windowsize, options: Object.fromEntries(neg.oack) };
+  post({ t: 'open', id: f.id, info });
+}
+
+function refuse(fd: number, to: Buffer, kind: string, code: number, message: string, fields: Record<string, unknown>): void {
+  count(kind, { fields, msg: `TFTP request refused: ${message}` });
+  // The source may be spoofed: past its burst it gets no more replies, so refusals cannot be used to reflect.
+  if (!replies.take(sockaddrAddress(to), Date.now())) return count('reply_rate_limited');
+  const err = encodeError(code, message);
+  err.copy(scratch, 0);
+  sys.sendto(fd, scratch, err.length, 0, to, 16);
 }
 
 function act(f: Flow, step: Step, now: number): void {
@@ -269,6 +317,10 @@ function end(f: Flow, reason: EndReason, detail: string | undefined, tellClient:
     sendto(f, err.length);
   }
   flows.delete(f.fd);
+  byKey.delete(f.key);
+  const left = (perClient.get(f.client) ?? 1) - 1;
+  if (left > 0) perClient.set(f.client, left);
+  else perClient.delete(f.client);
   epollDel(sys, epfd, f.fd);
   sys.close(f.fd);
   post({ t: 'end', id: f.id, reason, ...(detail === undefined ? {} : { detail }), bytes: f.bytes });
@@ -297,8 +349,10 @@ function waitMs(now: number): number {
 function inbox(): boolean {
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
     const msg = m.message as ToWorker;
-    if (msg.t === 'start') start(msg, performance.now());
-    else {
+    if (msg.t === 'file') {
+      if (msg.data) files.set(msg.name, Buffer.from(msg.data.buffer, msg.data.byteOffset, msg.data.byteLength));
+      else files.delete(msg.name);
+    } else {
       for (const f of [...flows.values()]) end(f, 'stopped', 'heph is stopping', true);
       return false;
     }
@@ -314,20 +368,24 @@ function loop(): void {
       if (koffi.errno() === EINTR) continue;
       throw errnoError('epoll_wait');
     }
+    // The main thread's messages first: a file registered just before a request for it must be there.
+    for (let i = 0; i < n; i++) {
+      if (events.readInt32LE(i * EPOLL_EVENT_SIZE + EPOLL_DATA_OFFSET) !== wakeFd) continue;
+      eventfdClear(sys, wakeFd);
+      if (!inbox()) return;
+    }
     for (let i = 0; i < n; i++) {
       const fd = events.readInt32LE(i * EPOLL_EVENT_SIZE + EPOLL_DATA_OFFSET);
-      if (fd === wakeFd) {
-        eventfdClear(sys, wakeFd);
-        if (!inbox()) return;
-        continue;
-      }
-      const f = flows.get(fd);
-      if (!f) continue;
       try {
-        receive(f, now);
+        const f = flows.get(fd);
+        if (f) receive(f, now);
+        else {
+          const l = listeners.get(fd);
+          if (l) request(l, now);
+        }
       } catch (err) {
         // One bad datagram must never take the other transfers down.
-        count('internal', { fields: { err: (err as Error).message }, msg: 'TFTP transfer handler failed' });
+        count('internal', { fields: { err: (err as Error).message }, msg: 'TFTP handler failed' });
       }
     }
     expire(now);
@@ -335,10 +393,34 @@ function loop(): void {
   }
 }
 
+/** One socket per server address on the TFTP port; the ports bound, or why not. */
+function listen(s: Sys): FromWorker {
+  for (const address of config.addresses) {
+    let fd = -1;
+    try {
+      fd = boundUdpSocket(s, address, config.ports[address] ?? config.port).fd;
+      listeners.set(fd, { fd, address });
+      epollAdd(s, epfd, fd);
+    } catch (err) {
+      if (fd >= 0 && !listeners.has(fd)) s.close(fd);
+      for (const l of listeners.values()) s.close(l.fd);
+      const e = err as NodeJS.ErrnoException;
+      return { t: 'bind-failed', address, code: e.code ?? 'unknown', message: e.message };
+    }
+  }
+  const ports: Record<string, number> = {};
+  for (const l of listeners.values()) ports[l.address] = boundPort(s, l.fd);
+  return { t: 'ready', ports };
+}
+
 epollAdd(sys, epfd, wakeFd);
-post({ t: 'ready' });
-loop();
-flush();
+const ready = listen(sys);
+post(ready);
+if (ready.t === 'ready') {
+  loop();
+  flush();
+  for (const l of listeners.values()) sys.close(l.fd);
+}
 sys.close(epfd);
 post({ t: 'stopped' });
 port.close();

@@ -3,28 +3,23 @@
 // thread keeps what needs the rest of heph: request checks, limits, metrics, logs and the timeline. The two talk
 // in compact messages; the worker sleeps in epoll_wait, so the main thread wakes it through an eventfd.
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
-import type { EndReason } from './server.ts';
+import type { RequestLimits } from './requests.ts';
+import type { EndReason, TransferInfo } from './server.ts';
 import { eventfdCreate, eventfdSignal, loadSys } from './syscalls.ts';
 
-/** One transfer for the worker: everything was checked and negotiated on the main thread. */
-export interface StartJob {
-  t: 'start';
-  id: number;
-  /** The server address the request arrived on: the transfer's socket binds to it. */
-  local: string;
-  address: string;
+/** What the worker needs to serve: where to listen, and the limits (validated settings). */
+export interface PlaneConfig extends RequestLimits {
+  addresses: string[];
   port: number;
-  /** The file, backed by a SharedArrayBuffer: handed over without a copy. */
-  data: Uint8Array;
-  blksize: number;
-  windowsize: number;
-  timeoutMs: number;
+  /** Ports already bound per address (a restarted worker takes the same ones, even when tftp.port is 0). */
+  ports: Record<string, number>;
   retries: number;
-  /** The OACK packet, empty when the first DATA is the answer. */
-  oack: Uint8Array;
 }
 
-export type ToWorker = StartJob | { t: 'stop' };
+export type ToWorker =
+  /** Adds or replaces a name (bytes in shared memory: handed over without a copy), or removes it (no data). */
+  | { t: 'file'; name: string; data?: Uint8Array }
+  | { t: 'stop' };
 
 export interface Warning {
   kind: string;
@@ -33,9 +28,9 @@ export interface Warning {
 }
 
 export type FromWorker =
-  | { t: 'ready' }
-  | { t: 'open'; id: number }
-  | { t: 'fail'; id: number; message: string }
+  | { t: 'ready'; ports: Record<string, number> }
+  | { t: 'bind-failed'; address: string; code: string; message: string }
+  | { t: 'open'; id: number; info: TransferInfo }
   | { t: 'end'; id: number; reason: EndReason; detail?: string; bytes: number }
   /** Counters since the last report (sent only when one changed) and a sample of what to log. */
   | { t: 'events'; retransmits: number; errors: Record<string, number>; warnings: Warning[] }
@@ -57,27 +52,29 @@ export class DataPlane {
   ) {}
 
   /**
-   * Starts the worker and resolves once it is ready. `onMessage` gets every report; `onExit` an unexpected end
-   * of the worker (its transfers are gone with it).
+   * Starts the worker and resolves once it listens (with the ports it bound), or rejects with the bind error.
+   * `onMessage` gets every report; `onExit` an unexpected end of the worker (its transfers are gone with it).
    */
-  static start(onMessage: (m: FromWorker) => void, onExit: (err: Error) => void): Promise<DataPlane> {
+  static start(config: PlaneConfig, onMessage: (m: FromWorker) => void, onExit: (err: Error) => void): Promise<{ plane: DataPlane; ports: Record<string, number> }> {
     const sys = loadSys();
     const wakeFd = eventfdCreate(sys);
     const { port1, port2 } = new MessageChannel();
     const tsx = import.meta.resolve('tsx/esm/api');
     const entry = new URL('./dataplane-worker.ts', import.meta.url).href;
-    const worker = new Worker(BOOT, { eval: true, workerData: { tsx, entry, port: port2, wakeFd }, transferList: [port2] });
+    const worker = new Worker(BOOT, { eval: true, workerData: { tsx, entry, port: port2, wakeFd, config }, transferList: [port2] });
     const plane = new DataPlane(worker, port1, wakeFd);
     return new Promise((resolve, reject) => {
       let ready = false;
+      let failure: Error | undefined;
       worker.on('message', (m: FromWorker) => {
         if (m.t === 'ready') {
           ready = true;
-          resolve(plane);
+          resolve({ plane, ports: m.ports });
+        } else if (m.t === 'bind-failed') {
+          failure = Object.assign(new Error(m.message), { code: m.code, address: m.address });
         } else if (m.t === 'stopped') plane.stopped?.();
         else onMessage(m);
       });
-      let failure: Error | undefined;
       worker.on('error', (err) => (failure = err));
       worker.on('exit', (code) => {
         plane.gone = true;

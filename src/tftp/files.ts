@@ -26,6 +26,12 @@ export const MAX_FILE = 128 * 1024 * 1024;
 
 export class FileTable {
   private readonly entries = new Map<string, Buffer>();
+  private readonly watchers: ((name: string, data: Buffer | undefined) => void)[] = [];
+
+  /** Calls `fn` on every later change: the bytes of an added or replaced name, undefined for a removed one. */
+  watch(fn: (name: string, data: Buffer | undefined) => void): void {
+    this.watchers.push(fn);
+  }
 
   /**
    * Adds or replaces a name. A path is resolved (links followed once, here, by heph), opened without following
@@ -37,11 +43,15 @@ export class FileTable {
     if (!NAME.test(name) || name.split('/').some((seg) => seg === '.' || seg === '..')) {
       throw new Error(`tftp: ${JSON.stringify(name)} cannot be a TFTP name (letters, digits, . _ - and / between segments)`);
     }
-    this.entries.set(name, shared(Buffer.isBuffer(source) ? source : readRegular(source)));
+    const bytes = shared(Buffer.isBuffer(source) ? source : readRegular(source));
+    this.entries.set(name, bytes);
+    for (const w of this.watchers) w(name, bytes);
   }
 
   unregister(name: string): boolean {
-    return this.entries.delete(name);
+    const had = this.entries.delete(name);
+    if (had) for (const w of this.watchers) w(name, undefined);
+    return had;
   }
 
   names(): string[] {

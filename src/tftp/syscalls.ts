@@ -114,19 +114,25 @@ export function sockaddrPort(sa: Buffer): number {
   return sa.readUInt16BE(2);
 }
 
-/** A non-blocking UDP socket bound to address:0 (a new TID); returns the descriptor and the port it got. */
-export function boundUdpSocket(s: Sys, address: string): { fd: number; port: number } {
+/** A non-blocking UDP socket bound to address:port (0: a new TID). Throws an errno-coded error. */
+export function boundUdpSocket(s: Sys, address: string, port = 0): { fd: number } {
   const fd = s.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw errnoError('socket');
-  const sa = sockaddr(address, 0);
-  const len = Buffer.alloc(4);
-  len.writeUInt32LE(16);
-  if (s.bind(fd, sa, 16) < 0 || s.getsockname(fd, sa, len) < 0) {
+  if (s.bind(fd, sockaddr(address, port), 16) < 0) {
     const err = errnoError('bind');
     s.close(fd);
     throw err;
   }
-  return { fd, port: sockaddrPort(sa) };
+  return { fd };
+}
+
+/** The local port a socket is bound to. */
+export function boundPort(s: Sys, fd: number): number {
+  const sa = Buffer.alloc(16);
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(16);
+  if (s.getsockname(fd, sa, len) < 0) throw errnoError('getsockname');
+  return sockaddrPort(sa);
 }
 
 /** Sets the GSO segment size of a socket (0 turns it off); false when the kernel refuses. */
