@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { parentPort, receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errnoError } from '../net/libc.ts';
 import { decode, encodeError, encodeOack, ErrorCode, Op, printable } from './codec.ts';
-import type { FromWorker, PlaneConfig, ToWorker, Warning } from './dataplane.ts';
+import type { FromWorker, PlaneConfig, Report, ToWorker, Warning } from './dataplane.ts';
 import { ReplyLimiter } from './limiter.ts';
 import { decide, requestKey } from './requests.ts';
 import type { EndReason, TransferInfo } from './server.ts';
@@ -153,13 +153,24 @@ function count(kind: string, warning?: Omit<Warning, 'kind'>): void {
   if (warning && !warnings.some((w) => w.kind === kind)) warnings.push({ kind, ...warning });
 }
 
+/** Reports for the main thread, sent as one message per wake-up: each message wakes that thread. */
+let outbox: Report[] = [];
+
+function report(r: Report): void {
+  outbox.push(r);
+}
+
 function flush(): void {
-  if (!dirty) return;
-  post({ t: 'events', retransmits, errors, warnings });
-  retransmits = 0;
-  errors = {};
-  warnings = [];
-  dirty = false;
+  if (dirty) {
+    outbox.push({ t: 'events', retransmits, errors, warnings });
+    retransmits = 0;
+    errors = {};
+    warnings = [];
+    dirty = false;
+  }
+  if (outbox.length === 0) return;
+  post({ t: 'reports', reports: outbox });
+  outbox = [];
 }
 
 // The request side: one socket per server address, answered here so that a request never waits for the main thread.
@@ -213,7 +224,7 @@ function request(l: Listener, now: number): void {
   // The client first, the bookkeeping after: a message to the main thread costs more than the send.
   act(f, window.start(), now);
   const info: TransferInfo = { file: d.file, client: ip, port: clientPort, local: l.address, size: data.length, blksize: neg.blksize, windowsize: neg.windowsize, options: Object.fromEntries(neg.oack) };
-  post({ t: 'open', id: f.id, info });
+  report({ t: 'open', id: f.id, info });
 }
 
 function refuse(fd: number, to: Buffer, kind: string, code: number, message: string, fields: Record<string, unknown>): void {
@@ -323,7 +334,7 @@ function end(f: Flow, reason: EndReason, detail: string | undefined, tellClient:
   else perClient.delete(f.client);
   epollDel(sys, epfd, f.fd);
   sys.close(f.fd);
-  post({ t: 'end', id: f.id, reason, ...(detail === undefined ? {} : { detail }), bytes: f.bytes });
+  report({ t: 'end', id: f.id, reason, ...(detail === undefined ? {} : { detail }), bytes: f.bytes });
 }
 
 function expire(now: number): void {

@@ -27,13 +27,17 @@ export interface Warning {
   msg: string;
 }
 
-export type FromWorker =
-  | { t: 'ready'; ports: Record<string, number> }
-  | { t: 'bind-failed'; address: string; code: string; message: string }
+/** What the worker tells the main thread about transfers, batched per wake-up of the worker. */
+export type Report =
   | { t: 'open'; id: number; info: TransferInfo }
   | { t: 'end'; id: number; reason: EndReason; detail?: string; bytes: number }
   /** Counters since the last report (sent only when one changed) and a sample of what to log. */
-  | { t: 'events'; retransmits: number; errors: Record<string, number>; warnings: Warning[] }
+  | { t: 'events'; retransmits: number; errors: Record<string, number>; warnings: Warning[] };
+
+export type FromWorker =
+  | { t: 'ready'; ports: Record<string, number> }
+  | { t: 'bind-failed'; address: string; code: string; message: string }
+  | { t: 'reports'; reports: Report[] }
   | { t: 'stopped' };
 
 // The worker runs TypeScript like the rest of heph: tsx is registered in the worker before its module loads.
@@ -53,9 +57,9 @@ export class DataPlane {
 
   /**
    * Starts the worker and resolves once it listens (with the ports it bound), or rejects with the bind error.
-   * `onMessage` gets every report; `onExit` an unexpected end of the worker (its transfers are gone with it).
+   * `onReport` gets every report; `onExit` an unexpected end of the worker (its transfers are gone with it).
    */
-  static start(config: PlaneConfig, onMessage: (m: FromWorker) => void, onExit: (err: Error) => void): Promise<{ plane: DataPlane; ports: Record<string, number> }> {
+  static start(config: PlaneConfig, onReport: (r: Report) => void, onExit: (err: Error) => void): Promise<{ plane: DataPlane; ports: Record<string, number> }> {
     const sys = loadSys();
     const wakeFd = eventfdCreate(sys);
     const { port1, port2 } = new MessageChannel();
@@ -73,7 +77,7 @@ export class DataPlane {
         } else if (m.t === 'bind-failed') {
           failure = Object.assign(new Error(m.message), { code: m.code, address: m.address });
         } else if (m.t === 'stopped') plane.stopped?.();
-        else onMessage(m);
+        else for (const r of m.reports) onReport(r);
       });
       worker.on('error', (err) => (failure = err));
       worker.on('exit', (code) => {

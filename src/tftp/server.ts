@@ -1,7 +1,7 @@
 import { bindFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Service, ServiceHealth } from '../service.ts';
-import { DataPlane, type FromWorker, type PlaneConfig } from './dataplane.ts';
+import { DataPlane, type PlaneConfig, type Report } from './dataplane.ts';
 import type { FileTable } from './files.ts';
 import type { TftpMetrics } from './metrics.ts';
 import type { Limits } from './options.ts';
@@ -117,7 +117,7 @@ export class TftpServer implements Service {
     });
   }
 
-  private onPlane(m: FromWorker): void {
+  private onPlane(m: Report): void {
     switch (m.t) {
       case 'open':
         this.active.set(m.id, { info: m.info, began: Date.now() });
@@ -132,12 +132,10 @@ export class TftpServer implements Service {
         for (const [kind, n] of Object.entries(m.errors)) this.metrics.errors.inc({ kind }, n);
         for (const w of m.warnings) this.note(w.kind, w.fields, w.msg);
         return;
-      default:
-        return;
     }
   }
 
-  private ended(m: Extract<FromWorker, { t: 'end' }>): void {
+  private ended(m: Extract<Report, { t: 'end' }>): void {
     const known = this.active.get(m.id);
     if (!known) return;
     this.active.delete(m.id);
