@@ -409,7 +409,7 @@ function listen(s: Sys): FromWorker {
   for (const address of config.addresses) {
     let fd = -1;
     try {
-      fd = boundUdpSocket(s, address, config.ports[address] ?? config.port).fd;
+      fd = boundUdpSocket(s, address, config.port).fd;
       listeners.set(fd, { fd, address });
       epollAdd(s, epfd, fd);
     } catch (err) {
@@ -424,6 +424,7 @@ function listen(s: Sys): FromWorker {
   return { t: 'ready', ports };
 }
 
+for (const [name, data] of Object.entries(config.files)) files.set(name, Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 epollAdd(sys, epfd, wakeFd);
 const ready = listen(sys);
 post(ready);

@@ -11,9 +11,9 @@ import { eventfdCreate, eventfdSignal, loadSys } from './syscalls.ts';
 export interface PlaneConfig extends RequestLimits {
   addresses: string[];
   port: number;
-  /** Ports already bound per address (a restarted worker takes the same ones, even when tftp.port is 0). */
-  ports: Record<string, number>;
   retries: number;
+  /** The allowlist at start, in shared memory; later changes come as 'file' messages. */
+  files: Record<string, Uint8Array>;
 }
 
 export type ToWorker =

@@ -91,30 +91,33 @@ export class TftpServer implements Service {
   }
 
   private async startPlane(): Promise<void> {
-    const config: PlaneConfig = { ...this.opts, ports: this.ports };
+    // The files go with the worker's start (shared memory, no copy), so it never listens without them.
+    const files = Object.fromEntries(this.files.names().map((name) => [name, this.files.get(name)!]));
+    const config: PlaneConfig = { ...this.opts, files };
     let started: { plane: DataPlane; ports: Record<string, number> };
     try {
       started = await DataPlane.start(config, (m) => this.onPlane(m), (err) => this.onPlaneExit(err));
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { address?: string };
       if (e.address === undefined) throw err;
-      throw bindFailure({ service: 'tftp', proto: 'UDP', address: e.address, port: this.ports[e.address] ?? this.opts.port, setting: 'tftp.port', disable: 'tftp.enabled', err });
+      throw bindFailure({ service: 'tftp', proto: 'UDP', address: e.address, port: this.opts.port, setting: 'tftp.port', disable: 'tftp.enabled', err });
     }
     this.plane = started.plane;
     this.ports = started.ports;
-    for (const name of this.files.names()) started.plane.post({ t: 'file', name, data: this.files.get(name)! });
+    // Names registered while the worker started.
+    for (const name of this.files.names()) if (files[name] !== this.files.get(name)) started.plane.post({ t: 'file', name, data: this.files.get(name)! });
+    for (const name of Object.keys(files)) if (!this.files.get(name)) started.plane.post({ t: 'file', name });
   }
 
-  /** Its transfers died with it: report them, and start a new one on the same ports. */
+  /**
+   * The worker never throws out of its loop for anything a client sends; if it dies anyway, its transfers are
+   * reported as ended and TFTP shows as failed in /healthz (its sockets may still be open, so no restart here).
+   */
   private onPlaneExit(err: Error): void {
-    this.log.error({ err }, 'TFTP data plane failed; restarting it');
+    this.log.error({ err }, 'TFTP data plane failed');
     this.plane = undefined;
+    this.state = { state: 'failed', detail: `data plane failed: ${err.message}` };
     for (const id of [...this.active.keys()]) this.ended({ t: 'end', id, reason: 'stopped', detail: 'the data plane failed', bytes: 0 });
-    if (this.state.state !== 'up') return;
-    this.startPlane().catch((e: unknown) => {
-      this.state = { state: 'failed', detail: (e as Error).message };
-      this.log.error({ err: e }, 'TFTP data plane cannot restart');
-    });
   }
 
   private onPlane(m: Report): void {
