@@ -43,6 +43,7 @@ const sys = loadSys();
 const epfd = epollCreate(sys);
 const MAX_EVENTS = 64;
 const events = Buffer.alloc(MAX_EVENTS * EPOLL_EVENT_SIZE);
+const eventsAt = addressOf(events);
 /** Largest UDP payload, and the most segments one GSO send may carry on every kernel that has GSO. */
 const MAX_UDP = 65507;
 const MAX_SEGMENTS = 64;
@@ -57,6 +58,7 @@ inIov.writeUInt32LE(inbuf.length, 8);
 const inMsg = msghdr(from, inIov);
 inMsg.writeUInt32LE(1, MSGHDR_IOVLEN);
 const inMsg32 = words(inMsg);
+const inMsgAt = addressOf(inMsg);
 const fromWords = words(from);
 
 /** A 32-bit view for hot-path writes (Buffer's write methods validate every call). */
@@ -76,7 +78,9 @@ class Flow {
   /** Two iovecs per block: its header, then its bytes inside the file. */
   private readonly iov: Buffer;
   private readonly iov32: Uint32Array;
-  readonly msg: Buffer;
+  /** Held so that msgAt stays valid. */
+  private readonly msg: Buffer;
+  private readonly msgAt: number;
   private readonly msg32: Uint32Array;
   private readonly dataAt: number;
   /** The client's address and port as two words, compared with each datagram's source. */
@@ -105,6 +109,7 @@ class Flow {
     }
     this.iov32 = words(this.iov);
     this.msg = msghdr(peer, this.iov);
+    this.msgAt = addressOf(this.msg);
     this.msg32 = words(this.msg);
     this.dataAt = addressOf(data);
     const peerWords = words(peer);
@@ -130,7 +135,7 @@ class Flow {
   /** Sends the first n slots in one sendmsg. */
   flush(n: number): number {
     this.msg32[MSGHDR_IOVLEN >> 2] = 2 * n;
-    return sys.sendmsg(this.fd, this.msg, 0);
+    return sys.sendmsg(this.fd, this.msgAt, 0);
   }
 }
 
@@ -198,7 +203,7 @@ const state = {
 
 function request(l: Listener, now: number): void {
   inMsg32[MSGHDR_NAMELEN >> 2] = 16;
-  const n = sys.recvmsg(l.fd, inMsg, MSG_DONTWAIT);
+  const n = sys.recvmsg(l.fd, inMsgAt, MSG_DONTWAIT);
   if (n < 0) return;
   const ip = sockaddrAddress(from);
   const clientPort = sockaddrPort(from);
@@ -297,7 +302,7 @@ function gso(f: Flow, size: number): void {
 
 function receive(f: Flow, now: number): void {
   inMsg32[MSGHDR_NAMELEN >> 2] = 16;
-  const n = sys.recvmsg(f.fd, inMsg, MSG_DONTWAIT);
+  const n = sys.recvmsg(f.fd, inMsgAt, MSG_DONTWAIT);
   if (n < 0) return;
   if (fromWords[0] !== f.peer0 || fromWords[1] !== f.peer1) {
     // RFC 1350 §4: tell the stranger, and carry on with the real client.
@@ -373,7 +378,7 @@ function inbox(): boolean {
 
 function loop(): void {
   for (;;) {
-    const n = sys.epoll_wait(epfd, events, MAX_EVENTS, waitMs(performance.now()));
+    const n = sys.epoll_wait(epfd, eventsAt, MAX_EVENTS, waitMs(performance.now()));
     const now = performance.now();
     if (n < 0) {
       if (koffi.errno() === EINTR) continue;

@@ -29,12 +29,13 @@ export interface Sys {
   bind(fd: number, addr: Buffer, len: number): number;
   getsockname(fd: number, addr: Buffer, len: Buffer): number;
   setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
-  recvmsg(fd: number, msg: Buffer, flags: number): number;
-  sendmsg(fd: number, msg: Buffer, flags: number): number;
+  /** The hot calls take the msghdr's address as a number (see addressOf): koffi then skips its buffer checks. */
+  recvmsg(fd: number, msgAt: number, flags: number): number;
+  sendmsg(fd: number, msgAt: number, flags: number): number;
   sendto(fd: number, buf: Buffer, len: number, flags: number, addr: Buffer, addrlen: number): number;
   epoll_create1(flags: number): number;
   epoll_ctl(epfd: number, op: number, fd: number, event: Buffer | null): number;
-  epoll_wait(epfd: number, events: Buffer, max: number, timeoutMs: number): number;
+  epoll_wait(epfd: number, eventsAt: number, max: number, timeoutMs: number): number;
   eventfd(initval: number, flags: number): number;
   read(fd: number, buf: Buffer, len: number): number;
   write(fd: number, buf: Buffer, len: number): number;
@@ -54,12 +55,12 @@ export function loadSys(): Sys {
       getsockname: f('int getsockname(int, void *, void *)'),
       setsockopt: f('int setsockopt(int, int, int, const void *, uint32_t)'),
       // ssize_t as a JS number: koffi returns int64 as a number when it fits.
-      recvmsg: f('long recvmsg(int, void *, int)'),
-      sendmsg: f('long sendmsg(int, void *, int)'),
+      recvmsg: f('long recvmsg(int, uintptr_t, int)'),
+      sendmsg: f('long sendmsg(int, uintptr_t, int)'),
       sendto: f('long sendto(int, const void *, size_t, int, const void *, uint32_t)'),
       epoll_create1: f('int epoll_create1(int)'),
       epoll_ctl: f('int epoll_ctl(int, int, int, void *)'),
-      epoll_wait: f('int epoll_wait(int, void *, int, int)'),
+      epoll_wait: f('int epoll_wait(int, uintptr_t, int, int)'),
       eventfd: f('int eventfd(unsigned int, int)'),
       read: f('long read(int, void *, size_t)'),
       write: f('long write(int, const void *, size_t)'),
@@ -69,7 +70,10 @@ export function loadSys(): Sys {
   return sys;
 }
 
-/** The address of a buffer's first byte, as a number (user-space addresses fit in 53 bits). */
+/**
+ * The address of a buffer's first byte, as a number (user-space addresses fit in 53 bits). The caller keeps the
+ * buffer referenced for as long as the address is used: Node never moves a buffer's bytes.
+ */
 export function addressOf(b: Buffer): number {
   return b.length === 0 ? 0 : Number(koffi.address(b));
 }
