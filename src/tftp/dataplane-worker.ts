@@ -226,7 +226,7 @@ function request(l: Listener, now: number): void {
   flows.set(fd, f);
   byKey.set(key, f);
   perClient.set(ip, (perClient.get(ip) ?? 0) + 1);
-  // The client first, the bookkeeping after: a message to the main thread costs more than the send.
+  // The client first: the report waits for the end of this wake-up anyway.
   act(f, window.start(), now);
   const info: TransferInfo = { file: d.file, client: ip, port: clientPort, local: l.address, size: data.length, blksize: neg.blksize, windowsize: neg.windowsize, options: Object.fromEntries(neg.oack) };
   report({ t: 'open', id: f.id, info });

@@ -1,7 +1,8 @@
-// The TFTP data plane as seen from the main thread: a worker thread that moves every DATA block, ACK and
-// retransmission of every transfer, on sockets it drives itself through libc (see dataplane-worker.ts). The main
-// thread keeps what needs the rest of heph: request checks, limits, metrics, logs and the timeline. The two talk
-// in compact messages; the worker sleeps in epoll_wait, so the main thread wakes it through an eventfd.
+// The TFTP data plane as seen from the main thread: a worker thread that answers every request and moves every
+// DATA block, ACK and retransmission, on sockets it drives itself through libc (see dataplane-worker.ts), so no
+// packet waits for the main thread (SQLite commits, the API, GC). The main thread keeps what needs the rest of
+// heph: the allowlist, metrics, logs and the timeline. The two talk in compact messages; the worker sleeps in
+// epoll_wait, so the main thread wakes it through an eventfd.
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { RequestLimits } from './requests.ts';
 import type { EndReason, TransferInfo } from './server.ts';
