@@ -342,22 +342,21 @@ function end(f: Flow, reason: EndReason, detail: string | undefined, tellClient:
   report({ t: 'end', id: f.id, reason, ...(detail === undefined ? {} : { detail }), bytes: f.bytes });
 }
 
-function expire(now: number): void {
-  for (const f of flows.values()) {
-    if (f.deadline > now) continue;
-    const step = f.window.timeout();
-    if (step.do === 'send') {
-      retransmits += step.to - step.from + 1;
-      dirty = true;
-    }
-    act(f, step, now);
-  }
-}
-
-/** Milliseconds until the nearest retransmission deadline; -1 (forever) with no transfer. */
-function waitMs(now: number): number {
+/** Retransmits (or gives up) what is due; returns the milliseconds to the next deadline, -1 (forever) with none. */
+function expire(now: number): number {
   let next = Infinity;
-  for (const f of flows.values()) if (f.deadline < next) next = f.deadline;
+  for (const f of flows.values()) {
+    if (f.deadline <= now) {
+      const step = f.window.timeout();
+      if (step.do === 'send') {
+        retransmits += step.to - step.from + 1;
+        dirty = true;
+      }
+      act(f, step, now);
+      if (!flows.has(f.fd)) continue;
+    }
+    if (f.deadline < next) next = f.deadline;
+  }
   return next === Infinity ? -1 : Math.max(0, Math.ceil(next - now));
 }
 
@@ -377,13 +376,12 @@ function inbox(): boolean {
 }
 
 function loop(): void {
+  let wait = -1;
   for (;;) {
-    const n = sys.epoll_wait(epfd, eventsAt, MAX_EVENTS, waitMs(performance.now()));
+    const n = sys.epoll_wait(epfd, eventsAt, MAX_EVENTS, wait);
     const now = performance.now();
-    if (n < 0) {
-      if (koffi.errno() === EINTR) continue;
-      throw errnoError('epoll_wait');
-    }
+    // EINTR: no events this time, but deadlines still count.
+    if (n < 0 && koffi.errno() !== EINTR) throw errnoError('epoll_wait');
     // The main thread's messages first: a file registered just before a request for it must be there.
     for (let i = 0; i < n; i++) {
       if (events.readInt32LE(i * EPOLL_EVENT_SIZE + EPOLL_DATA_OFFSET) !== wakeFd) continue;
@@ -404,7 +402,7 @@ function loop(): void {
         count('internal', { fields: { err: (err as Error).message }, msg: 'TFTP handler failed' });
       }
     }
-    expire(now);
+    wait = expire(now);
     flush();
   }
 }
