@@ -26,21 +26,32 @@ export const MAX_FILE = 128 * 1024 * 1024;
 
 export class FileTable {
   private readonly entries = new Map<string, Buffer>();
+  private readonly watchers: ((name: string, data: Buffer | undefined) => void)[] = [];
+
+  /** Calls `fn` on every later change: the bytes of an added or replaced name, undefined for a removed one. */
+  watch(fn: (name: string, data: Buffer | undefined) => void): void {
+    this.watchers.push(fn);
+  }
 
   /**
    * Adds or replaces a name. A path is resolved (links followed once, here, by heph), opened without following
    * links, and read into memory now: transfers then never touch the disk, a file replaced on disk later cannot
-   * change what is served mid-transfer, and nothing a client sends can reach the filesystem.
+   * change what is served mid-transfer, and nothing a client sends can reach the filesystem. Given bytes are
+   * copied, so a caller changing its buffer later cannot change what is served either.
    */
   register(name: string, source: string | Buffer): void {
     if (!NAME.test(name) || name.split('/').some((seg) => seg === '.' || seg === '..')) {
       throw new Error(`tftp: ${JSON.stringify(name)} cannot be a TFTP name (letters, digits, . _ - and / between segments)`);
     }
-    this.entries.set(name, Buffer.isBuffer(source) ? source : readRegular(source));
+    const bytes = shared(Buffer.isBuffer(source) ? source : readRegular(source));
+    this.entries.set(name, bytes);
+    for (const w of this.watchers) w(name, bytes);
   }
 
   unregister(name: string): boolean {
-    return this.entries.delete(name);
+    const had = this.entries.delete(name);
+    if (had) for (const w of this.watchers) w(name, undefined);
+    return had;
   }
 
   names(): string[] {
@@ -51,6 +62,13 @@ export class FileTable {
   get(name: string): Buffer | undefined {
     return this.entries.get(name);
   }
+}
+
+/** A copy in shared memory: the data plane worker then gets the bytes of each transfer without a copy. */
+function shared(bytes: Buffer): Buffer {
+  const out = Buffer.from(new SharedArrayBuffer(bytes.length));
+  bytes.copy(out);
+  return out;
 }
 
 function readRegular(file: string): Buffer {

@@ -1,7 +1,6 @@
 import type { Context } from '../context.ts';
 import { StartupError } from '../errors.ts';
 import { ipxeBinaries } from '../ipxe/binaries.ts';
-import { forMachine } from '../log.ts';
 import { disabledService, type Service } from '../service.ts';
 import { FileTable } from './files.ts';
 import { tftpMetrics } from './metrics.ts';
@@ -43,11 +42,18 @@ export function createTftpService(ctx: Context): Service {
   if (!s.enabled) return disabledService('tftp', 'tftp.enabled is false');
   const log = ctx.log.child({ svc: 'tftp' });
   const files = new FileTable();
-  const machineOf = (ip: string): string | null => ctx.machines.findByIp(ip)?.id ?? null;
+  // The machine is looked up once per transfer, at its start; the log lines carry the same fields forMachine adds,
+  // without a child logger per transfer (at 50 transfers at once, that was a visible share of the main thread).
+  const machines = new WeakMap<TransferInfo, string | null>();
+  const who = (t: TransferInfo): Record<string, string> => {
+    const machine = machines.get(t);
+    return machine ? { ip: t.client, machine } : { ip: t.client };
+  };
   const reporter: TransferReporter = {
     started(t) {
-      const machine = machineOf(t.client);
-      forMachine(log, { ip: t.client, machine: machine ?? undefined }).debug({ file: t.file, size: t.size, blksize: t.blksize, windowsize: t.windowsize, options: t.options }, 'TFTP transfer started');
+      const machine = ctx.machines.findByIp(t.client)?.id ?? null;
+      machines.set(t, machine);
+      if (log.isLevelEnabled('debug')) log.debug({ ...who(t), file: t.file, size: t.size, blksize: t.blksize, windowsize: t.windowsize, options: t.options }, 'TFTP transfer started');
       ctx.timeline.append({
         machineId: machine,
         kind: 'tftp.start',
@@ -58,14 +64,12 @@ export function createTftpService(ctx: Context): Service {
       });
     },
     ended(t, how) {
-      const machine = machineOf(t.client);
-      const l = forMachine(log, { ip: t.client, machine: machine ?? undefined });
-      const fields = { file: t.file, reason: how.reason, detail: how.detail, bytes: how.bytes, ms: how.ms };
-      if (how.reason === 'done') l.info(fields, 'TFTP transfer done');
-      else if (how.reason === 'client-ended' || how.reason === 'stopped') l.debug(fields, 'TFTP transfer ended early');
-      else l.warn(fields, 'TFTP transfer aborted');
+      const fields = { ...who(t), file: t.file, reason: how.reason, detail: how.detail, bytes: how.bytes, ms: how.ms };
+      if (how.reason === 'done') log.info(fields, 'TFTP transfer done');
+      else if (how.reason === 'client-ended' || how.reason === 'stopped') log.debug(fields, 'TFTP transfer ended early');
+      else log.warn(fields, 'TFTP transfer aborted');
       ctx.timeline.append({
-        machineId: machine,
+        machineId: machines.get(t) ?? null,
         kind: how.reason === 'done' ? 'tftp.done' : 'tftp.abort',
         source: 'tftp',
         ip: t.client,

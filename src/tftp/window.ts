@@ -2,8 +2,8 @@
 // absolutely from 1 (the OACK, when sent, is block 0); the wire carries the low 16 bits, so 65535 wraps to 0.
 
 export type Step =
-  /** Send these blocks (absolute numbers, 0 meaning the OACK) and wait for an ACK. */
-  | { do: 'send'; blocks: number[] }
+  /** Send blocks from..to (absolute numbers; 0..0 is the OACK) and wait for an ACK. A range, not a list: no allocation per block. */
+  | { do: 'send'; from: number; to: number }
   /** Nothing to send: a duplicate, stale or future ACK. Never a resend (Sorcerer's Apprentice, RFC 1123). */
   | { do: 'ignore'; why: 'duplicate' | 'unexpected' }
   | { do: 'done' }
@@ -34,7 +34,7 @@ export class Window {
   start(): Step {
     if (this.acked < 0) {
       this.sent = 0;
-      return { do: 'send', blocks: [0] };
+      return { do: 'send', from: 0, to: 0 };
     }
     return this.next();
   }
@@ -56,10 +56,8 @@ export class Window {
   timeout(): Step {
     if (this.tries >= this.retries) return { do: 'give-up' };
     this.tries++;
-    if (this.acked < 0) return { do: 'send', blocks: [0] };
-    const blocks: number[] = [];
-    for (let b = this.acked + 1; b <= this.sent; b++) blocks.push(b);
-    return { do: 'send', blocks };
+    if (this.acked < 0) return { do: 'send', from: 0, to: 0 };
+    return { do: 'send', from: this.acked + 1, to: this.sent };
   }
 
   /** Byte range of an absolute DATA block. */
@@ -70,9 +68,7 @@ export class Window {
   private next(): Step {
     const from = this.acked + 1;
     const to = Math.min(this.acked + this.windowsize, this.last);
-    const blocks: number[] = [];
-    for (let b = from; b <= to; b++) blocks.push(b);
     this.sent = to;
-    return { do: 'send', blocks };
+    return { do: 'send', from, to };
   }
 }

@@ -2,12 +2,12 @@
 // with real clients downloading alongside to prove the server keeps serving.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { encodeRequest, ErrorCode, Op } from '../../src/tftp/codec.ts';
 import { inProcessHeph, tempDir } from '../helpers/heph.ts';
-import { ack, RawPeer, run, sample, tftpOf, type Got } from './tftp-raw.ts';
+import { ack, pacedCurl, RawPeer, sample, tftpOf, type Got } from './tftp-raw.ts';
 
 type Heph = Awaited<ReturnType<typeof inProcessHeph>>;
 let heph: Heph;
@@ -50,10 +50,9 @@ async function expectError(peer: RawPeer, code: number, what: string): Promise<v
 }
 
 test('bad requests are answered with the right error while a real download keeps going', async () => {
-  const out = join(dir.path, 'big.out');
-  // 512-byte blocks without options: the longest transfer there is, wrapping the block number once.
-  // Rate-limited so that it is still running when the burst of bad requests ends, however fast the machine is.
-  const download = run('curl', ['-sS', '--max-time', '120', '--limit-rate', '4M', '--tftp-no-options', '-o', out, `tftp://127.0.0.1:${port}/big.bin`]);
+  // 512-byte blocks without options: the longest transfer there is, wrapping the block number once. Paced by the
+  // reader so that it is still running when the burst of bad requests ends, however fast heph and the machine are.
+  const download = pacedCurl(`tftp://127.0.0.1:${port}/big.bin`, ['--tftp-no-options'], 4 << 20);
   const peer = await RawPeer.open();
   try {
     for (const name of ['../../etc/passwd', '/etc/passwd', 'big.bin/../../x', '..\\..\\x', '%2e%2e/x', './././big.bin', 'BIG.BIN', 'secret', `${dir.path}/secret`, '../secret', 'tftp-private/secret', '', 'a'.repeat(255)]) {
@@ -98,8 +97,7 @@ test('bad requests are answered with the right error while a real download keeps
   } finally {
     await peer.close();
   }
-  await download;
-  assert.ok(readFileSync(out).equals(big), 'the concurrent download is byte-identical');
+  assert.ok((await download).equals(big), 'the concurrent download is byte-identical');
 });
 
 test('random datagrams at the request port and at a transfer port: nothing breaks, the transfer completes', async () => {
@@ -322,4 +320,46 @@ test('per-client and global limits refuse with ERROR 0 and free up when a transf
   // The abandoned transfers time out after retries × timeout; then nothing is left.
   await new Promise((r) => setTimeout(r, RETRY_MS * 9));
   assert.equal(sample(await metrics(), 'heph_tftp_active_transfers'), 0);
+});
+
+test('T6: 1000 spoofed RRQs from a source that never ACKs: one window plus bounded retransmits each, bytes out under 3x bytes in', async () => {
+  // The "victim" is what a spoofed source address would be: it receives whatever heph sends and never answers.
+  // An attacker picks any source port, so the requests come from 250 ports of 127.0.0.3, four each.
+  const victims = await Promise.all(Array.from({ length: 250 }, () => RawPeer.open('127.0.0.3')));
+  const before = await metrics();
+  const rrq = encodeRequest(Op.RRQ, 'small.bin', 'octet');
+  try {
+    for (let i = 0; i < 1000; i++) victims[i % victims.length]!.send(rrq, port);
+    // Every transfer started gives up after its retransmissions: (1 + retries) × timeout, plus slack.
+    await new Promise((r) => setTimeout(r, RETRY_MS * 9));
+    const got = (await Promise.all(victims.map((v) => v.collect(0)))).flat();
+    const bytesIn = 1000 * rrq.length;
+    const bytesOut = got.reduce((n, g) => n + g.raw.length, 0);
+    assert.ok(bytesOut < 3 * bytesIn, `bytes out ${bytesOut} vs bytes in ${bytesIn}: amplification ${(bytesOut / bytesIn).toFixed(2)}x`);
+    // Per transfer (per server TID): DATA 1 only, never more than the first window, at most 1 + retries copies.
+    const byTid = new Map<number, Got[]>();
+    for (const g of got) if (g.p.op === Op.DATA) byTid.set(g.port, [...(byTid.get(g.port) ?? []), g]);
+    assert.ok(byTid.size >= 1, 'some transfers started (up to the per-client limit)');
+    assert.ok(byTid.size <= 3 * 4, `at most the per-client limit at a time: ${byTid.size} transfers`);
+    for (const [tid, ds] of byTid) {
+      assert.ok(ds.length <= 6, `TID ${tid}: ${ds.length} DATA packets, at most 1 + 5 retransmits`);
+      for (const d of ds) assert.ok(d.p.op === Op.DATA && d.p.block === 1, `TID ${tid}: only block 1 before any ACK`);
+    }
+    for (const g of got) assert.ok(g.p.op === Op.DATA || g.p.op === Op.ERROR, `only DATA 1 and ERRORs: ${JSON.stringify(g.p)}`);
+    // Refusals (here: the per-client limit) are answered for a burst, then dropped: they cannot be reflected either.
+    const errors = got.filter((g) => g.p.op === Op.ERROR).length;
+    assert.ok(errors <= 64 + 16, `${errors} ERROR replies: a burst of 64, then 16 a second`);
+    // And what left is what /metrics counted.
+    const after = await metrics();
+    const delta = (name: string): number => sample(after, name) - sample(before, name);
+    const dataBytes = got.filter((g) => g.p.op === Op.DATA).reduce((n, g) => n + g.raw.length - 4, 0);
+    assert.equal(delta('heph_tftp_bytes_sent_total'), dataBytes);
+    assert.equal(delta('heph_tftp_retransmits_total'), got.filter((g) => g.p.op === Op.DATA).length - byTid.size);
+    assert.equal(delta('heph_tftp_transfers_total{outcome="timeout"}'), byTid.size);
+    // Every refusal is counted, answered or not (requests the kernel dropped from a full socket buffer are not).
+    assert.ok(delta('heph_tftp_errors_total{kind="reply_rate_limited"}') > 0, 'replies were dropped');
+    assert.equal(delta('heph_tftp_errors_total{kind="busy"}'), errors + delta('heph_tftp_errors_total{kind="reply_rate_limited"}'));
+  } finally {
+    await Promise.all(victims.map((v) => v.close()));
+  }
 });

@@ -1,6 +1,6 @@
 // A hand-driven TFTP peer for tests: sends exactly the bytes a test wants and records every datagram it gets,
 // so tests can prove what the server did NOT send (no resend on a duplicate ACK, no DATA before ACK 0).
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
 import { promisify } from 'node:util';
 import { decode, encodeRequest, Op, type Malformed, type Packet } from '../../src/tftp/codec.ts';
@@ -74,6 +74,30 @@ export class RawPeer {
     await new Promise((r) => setImmediate(r));
     this.socket.close();
   }
+}
+
+/**
+ * A curl download whose output the test drains at about `rate` bytes/s, so it lasts the same time however fast heph
+ * is (curl's --limit-rate does not pace TFTP). When the test stops reading, the pipe fills, curl blocks and stops
+ * ACKing; each pause is kept well under the retransmission timeout.
+ */
+export function pacedCurl(url: string, args: string[], rate: number, maxPauseMs = 100): Promise<Buffer> {
+  const p = spawn('curl', ['-sS', '--max-time', '120', ...args, '-o', '-', url], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const chunks: Buffer[] = [];
+  let got = 0;
+  let err = '';
+  const t0 = Date.now();
+  p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  p.stdout.on('data', (d: Buffer) => {
+    chunks.push(d);
+    got += d.length;
+    const ahead = (got / rate) * 1000 - (Date.now() - t0);
+    if (ahead > 0) {
+      p.stdout.pause();
+      setTimeout(() => p.stdout.resume(), Math.min(ahead, maxPauseMs));
+    }
+  });
+  return new Promise((resolve, reject) => p.on('close', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`curl exited ${code}: ${err.trim()}`)))));
 }
 
 export function ack(block: number): Buffer {

@@ -1,10 +1,13 @@
-// TFTP fails loudly at start: missing iPXE binaries, an address it cannot answer from, a port in use.
+// TFTP fails loudly at start: missing iPXE binaries, an address it cannot answer from, a port in use; and it
+// stops cleanly, telling the clients of running transfers.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
 import { test } from 'node:test';
 import { StartupError } from '../../src/errors.ts';
 import { inProcessHeph, tempDir } from '../helpers/heph.ts';
-import { tftpOf } from './tftp-raw.ts';
+import { ErrorCode, Op } from '../../src/tftp/codec.ts';
+import { RawPeer, tftpOf } from './tftp-raw.ts';
 
 test('a missing iPXE binary stops startup and names the setting', async () => {
   const empty = tempDir('heph-tftp-noipxe-');
@@ -42,6 +45,33 @@ test('the iPXE binaries are served under their configured names; health lists th
     assert.equal(h.state, 'up');
     assert.equal(h.listening?.udp, `127.0.0.1:${tftp.listening()[0]!.port}`);
   } finally {
+    await heph.stop();
+  }
+});
+
+test('stopping mid-transfer tells the client (ERROR 0), closes the transfer and records the abort', async () => {
+  const heph = await inProcessHeph({ tftp: { enabled: true, port: 0, addresses: ['127.0.0.1'], retryTimeoutMs: 5000 } });
+  const peer = await RawPeer.open();
+  try {
+    const tftp = tftpOf(heph.daemon);
+    tftp.files.register('x.bin', randomBytes(10_000));
+    const { machine } = heph.daemon.ctx.machines.resolve({ mac: '52:54:00:00:00:09', ip: '127.0.0.1' });
+    peer.rrq(tftp.listening()[0]!.port, 'x.bin');
+    const d1 = await peer.next();
+    assert.ok(d1.p.op === Op.DATA && d1.p.block === 1);
+    await tftp.stop();
+    const e = await peer.next();
+    assert.ok(e.p.op === Op.ERROR && e.p.code === ErrorCode.UNDEFINED && e.p.message === 'heph is stopping', JSON.stringify(e.p));
+    assert.equal(e.port, d1.port, 'from the transfer socket');
+    assert.equal(tftp.health().state, 'stopped');
+    heph.daemon.ctx.writer.flush();
+    const events = heph.daemon.ctx.timeline.list(machine.id).map((ev) => [ev.kind, ev.data.reason]);
+    assert.deepEqual(events, [['tftp.start', undefined], ['tftp.abort', 'stopped']]);
+    // The transfer socket is gone: an ACK to it draws nothing.
+    peer.send(Buffer.from([0, Op.ACK, 0, 1]), d1.port);
+    assert.deepEqual(await peer.collect(200), []);
+  } finally {
+    await peer.close();
     await heph.stop();
   }
 });
