@@ -1,0 +1,128 @@
+// The DHCP data plane, in a worker thread: waits on the served sockets with poll(), takes up to a batch of
+// datagrams per recvmmsg, answers each with the pure respond(), sends the replies with one sendmmsg, and hands
+// the main thread one record per datagram (outcome-log.ts) every few milliseconds. The main thread keeps the
+// metrics, the inventory and the logs; it talks to this loop with messages plus a wake-up eventfd, so the loop
+// never needs its own event loop and stops as soon as it is told.
+import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { drainEventfd, DatagramSlots, Poller } from '../net/udp-batch.ts';
+import { MAX_REPLY } from './codec.ts';
+import { OutcomeWriter, outcomeCode } from './outcome-log.ts';
+import { RejectionSet, respondConfig } from './policy.ts';
+import { respond, type RespondConfig } from './respond.ts';
+import { RX_SLOT, type ToMain, type ToWorker, type WorkerInit } from './datapath.ts';
+
+const OVERSIZE = outcomeCode({ kind: 'malformed', reason: 'oversize' });
+
+/** Dotted quad → 32-bit number, without allocating (addresses here come from our own replies, always valid). */
+function ipNumber(s: string): number {
+  let n = 0;
+  let part = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + part;
+      part = 0;
+    } else part = part * 10 + c - 48;
+  }
+  return n * 256 + part;
+}
+
+function ipString(n: number): string {
+  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+}
+
+function run(init: WorkerInit): void {
+  const port = parentPort!;
+  const post = (m: ToMain, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
+  let rejections = new RejectionSet(init.rejections);
+  const configs: RespondConfig[] = init.configs.map((p) => respondConfig(p, () => rejections));
+  const rx = new DatagramSlots(init.batch, RX_SLOT);
+  const tx = new DatagramSlots(init.batch, MAX_REPLY);
+  const poller = new Poller([init.wakeFd, ...init.sockets.map((s) => s.fd)]);
+  const codes = new Uint8Array(init.batch);
+  const clients = new Uint8Array(init.batch);
+  const log = new OutcomeWriter();
+  let flushAt = 0;
+  let sendErrors = 0;
+  let lastSendError: { errno: number; to: { address: string; port: number } } | undefined;
+
+  const flush = (): void => {
+    if (log.empty && sendErrors === 0) return;
+    const { records, length } = log.take();
+    post({ type: 'outcomes', records, length, sendErrors, lastSendError }, [records]);
+    sendErrors = 0;
+    lastSendError = undefined;
+  };
+
+  /** Applies what the main thread sent; true when told to stop. */
+  const control = (): boolean => {
+    drainEventfd(init.wakeFd);
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
+      const msg = m.message as ToWorker;
+      if (msg.type === 'stop') return true;
+      rejections = new RejectionSet(msg.ids);
+    }
+    return false;
+  };
+
+  const serve = (s: WorkerInit['sockets'][number]): void => {
+    const cfg = configs[s.iface]!;
+    // Bounded: after a few full batches the other sockets (and a stop request) get their turn.
+    for (let round = 0; round < 4; round++) {
+      const n = rx.receive(s.fd);
+      if (n === 0) return;
+      let out = 0;
+      for (let i = 0; i < n; i++) {
+        clients[i] = 0;
+        if (rx.truncated(i)) {
+          codes[i] = OVERSIZE;
+          continue;
+        }
+        const from = rx.address(i);
+        const o = respond(rx.datagram(i), { via: s.via, from: { address: ipString(from), port: rx.port(i) } }, cfg);
+        codes[i] = outcomeCode(o);
+        if (o.kind === 'malformed') continue;
+        if (o.client) clients[i] = 1;
+        if (o.kind !== 'reply') continue;
+        o.bytes.copy(tx.slot(out));
+        tx.prepare(out++, o.bytes.length, s.via === 'proxy' ? from : ipNumber(o.to.address), o.to.port);
+      }
+      // Replies first: the clients' clocks are running. The records can wait for the slots' views to be copied.
+      if (out > 0) {
+        tx.send(s.fd, out, (errno, slot) => {
+          sendErrors++;
+          lastSendError = { errno, to: { address: ipString(tx.address(slot)), port: tx.port(slot) } };
+        });
+      }
+      if (log.empty) flushAt = performance.now() + init.flushMs;
+      for (let i = 0; i < n; i++) {
+        const d = rx.datagram(i);
+        if (!log.add(s.iface, s.via, codes[i]!, clients[i] === 1, rx.address(i), rx.port(i), d)) {
+          flush();
+          flushAt = performance.now() + init.flushMs;
+          log.add(s.iface, s.via, codes[i]!, clients[i] === 1, rx.address(i), rx.port(i), d);
+        }
+      }
+      if (n < init.batch) return;
+    }
+  };
+
+  post({ type: 'ready' });
+  for (;;) {
+    poller.wait(log.empty ? -1 : Math.max(0, Math.ceil(flushAt - performance.now())));
+    if (poller.ready(0) && control()) break;
+    for (let k = 0; k < init.sockets.length; k++) {
+      if (!poller.ready(k + 1)) continue;
+      try {
+        serve(init.sockets[k]!);
+      } catch (err) {
+        // A socket error (recvmmsg reports and clears it): the main thread logs it; the loop goes on.
+        post({ type: 'socket-error', iface: init.sockets[k]!.iface, message: (err as Error).message });
+      }
+    }
+    if (!log.empty && performance.now() >= flushAt) flush();
+  }
+  flush();
+}
+
+run(workerData as WorkerInit);
