@@ -1,5 +1,6 @@
 // BOOTP/DHCP wire format (RFC 2131 §2, RFC 2132, RFC 3396) and the encapsulated TLV spaces inside options
 // 43 (PXE), 175 (iPXE) and 82 (relay agent). Pure: bytes in, plain data out, never throws on input bytes.
+import { ipv4ToNumber } from '../net/ipv4.ts';
 
 export const MAGIC_COOKIE = 0x63825363;
 export const HEADER_LEN = 236;
@@ -155,9 +156,7 @@ export function decode(buf: Buffer): Decoded {
 }
 
 function writeIp(buf: Buffer, at: number, addr: string): void {
-  if (addr === '0.0.0.0') return; // the buffer is zeroed
-  const parts = addr.split('.');
-  for (let k = 0; k < 4; k++) buf[at + k] = Number(parts[k] ?? 0) & 0xff;
+  if (addr !== '0.0.0.0') buf.writeUInt32BE(ipv4ToNumber(addr), at); // else: the buffer is zeroed
 }
 
 /** Bytes a TLV area takes once long values are split into 255-byte instances (RFC 3396), plus END. */
@@ -190,11 +189,13 @@ function writeTlv(out: Buffer, at: number, items: Iterable<[number, Buffer]>): n
 /**
  * Encodes a packet with every option in the options field (heph never needs overload when sending). `sname` and
  * `file` are written NUL-terminated, as dnsmasq does for buggy PXE ROMs; a value that would not fit is an error
- * for the caller, never silently cut. Pads to the BOOTP minimum of 300 bytes.
+ * for the caller, never silently cut. Pads to the BOOTP minimum of 300 bytes. With `into` (a send slot), a packet
+ * that fits is written there and the result is a view of it: no allocation per reply.
  */
-export function encode(p: DhcpPacket): Buffer {
-  if (Buffer.byteLength(p.sname, 'latin1') > 63 || Buffer.byteLength(p.file, 'latin1') > 127) throw new RangeError('sname/file too long for the BOOTP header');
-  const out = Buffer.alloc(Math.max(MIN_REPLY, OPTIONS_START + tlvLength(p.options.entries())));
+export function encode(p: DhcpPacket, into?: Buffer): Buffer {
+  if (p.sname.length > 63 || p.file.length > 127) throw new RangeError('sname/file too long for the BOOTP header');
+  const len = Math.max(MIN_REPLY, OPTIONS_START + tlvLength(p.options.entries()));
+  const out = into && len <= into.length ? into.fill(0, 0, len).subarray(0, len) : Buffer.alloc(len);
   out[0] = p.op;
   out[1] = p.htype;
   out[2] = p.hlen;

@@ -4,6 +4,7 @@
 // metrics, the inventory and the logs; it talks to this loop with messages plus a wake-up eventfd, so the loop
 // never needs its own event loop and stops as soon as it is told.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
+import { ipv4FromNumber, ipv4ToNumber } from '../net/ipv4.ts';
 import { drainEventfd, DatagramSlots, Poller } from '../net/udp-batch.ts';
 import { MAX_REPLY } from './codec.ts';
 import { OutcomeWriter, outcomeCode } from './outcome-log.ts';
@@ -12,24 +13,6 @@ import { respond, type RespondConfig } from './respond.ts';
 import { RX_SLOT, type ToMain, type ToWorker, type WorkerInit } from './datapath.ts';
 
 const OVERSIZE = outcomeCode({ kind: 'malformed', reason: 'oversize' });
-
-/** Dotted quad → 32-bit number, without allocating (addresses here come from our own replies, always valid). */
-function ipNumber(s: string): number {
-  let n = 0;
-  let part = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c === 46) {
-      n = n * 256 + part;
-      part = 0;
-    } else part = part * 10 + c - 48;
-  }
-  return n * 256 + part;
-}
-
-function ipString(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
-}
 
 function run(init: WorkerInit): void {
   const port = parentPort!;
@@ -48,6 +31,7 @@ function run(init: WorkerInit): void {
 
   const flush = (): void => {
     if (log.empty && sendErrors === 0) return;
+    FL++;
     const { records, length } = log.take();
     post({ type: 'outcomes', records, length, sendErrors, lastSendError }, [records]);
     sendErrors = 0;
@@ -69,7 +53,9 @@ function run(init: WorkerInit): void {
     const cfg = configs[s.iface]!;
     // Bounded: after a few full batches the other sockets (and a stop request) get their turn.
     for (let round = 0; round < 4; round++) {
+      const t0 = performance.now();
       const n = rx.receive(s.fd);
+      const t1 = performance.now();
       if (n === 0) return;
       let out = 0;
       for (let i = 0; i < n; i++) {
@@ -79,21 +65,21 @@ function run(init: WorkerInit): void {
           continue;
         }
         const from = rx.address(i);
-        const o = respond(rx.datagram(i), { via: s.via, from: { address: ipString(from), port: rx.port(i) } }, cfg);
+        const o = respond(rx.datagram(i), { via: s.via, from: { address: ipv4FromNumber(from), port: rx.port(i) } }, cfg, tx.slot(out));
         codes[i] = outcomeCode(o);
         if (o.kind === 'malformed') continue;
         if (o.client) clients[i] = 1;
         if (o.kind !== 'reply') continue;
-        o.bytes.copy(tx.slot(out));
-        tx.prepare(out++, o.bytes.length, s.via === 'proxy' ? from : ipNumber(o.to.address), o.to.port);
+        tx.prepare(out++, o.bytes.length, s.via === 'proxy' ? from : ipv4ToNumber(o.to.address), o.to.port);
       }
-      // Replies first: the clients' clocks are running. The records can wait for the slots' views to be copied.
+      const t2 = performance.now();
       if (out > 0) {
         tx.send(s.fd, out, (errno, slot) => {
           sendErrors++;
-          lastSendError = { errno, to: { address: ipString(tx.address(slot)), port: tx.port(slot) } };
+          lastSendError = { errno, to: { address: ipv4FromNumber(tx.address(slot)), port: tx.port(slot) } };
         });
       }
+      const t3 = performance.now();
       if (log.empty) flushAt = performance.now() + init.flushMs;
       for (let i = 0; i < n; i++) {
         const d = rx.datagram(i);
@@ -103,13 +89,22 @@ function run(init: WorkerInit): void {
           log.add(s.iface, s.via, codes[i]!, clients[i] === 1, rx.address(i), rx.port(i), d);
         }
       }
+      const t4 = performance.now();
+      R.push([t4 - t0, n, t1 - t0, t2 - t1, t3 - t2, t4 - t3]);
       if (n < init.batch) return;
     }
   };
 
   post({ type: 'ready' });
+  const T: number[] = [];
+  const R: number[][] = [];
+  let FL = 0;
+  let tPrev = performance.now();
   for (;;) {
+    const tw = performance.now();
     poller.wait(log.empty ? -1 : Math.max(0, Math.ceil(flushAt - performance.now())));
+    const tr = performance.now();
+    T.push(tw - tPrev, tr - tw);
     if (poller.ready(0) && control()) break;
     for (let k = 0; k < init.sockets.length; k++) {
       if (!poller.ready(k + 1)) continue;
@@ -121,8 +116,13 @@ function run(init: WorkerInit): void {
       }
     }
     if (!log.empty && performance.now() >= flushAt) flush();
+    tPrev = performance.now();
+    T.push(tPrev - tr);
   }
   flush();
+  const busy = T.filter((_, i) => i % 3 !== 1).sort((a, b) => b - a).slice(0, 10);
+  process.stderr.write(`TRACE rounds ${R.sort((a, b) => b[0]! - a[0]!).slice(0, 12).map((r) => r.map((x) => x.toFixed(1)).join('/')).join('  ')}\n`);
+  process.stderr.write(`TRACE flushes ${FL} iterations=${T.length / 3} worst busy ms ${busy.map((x) => x.toFixed(2)).join(' ')}\n`);
 }
 
 run(workerData as WorkerInit);

@@ -2,6 +2,7 @@
 // flush: a small code per outcome (so counting costs no strings) and the datagram itself, from which the main
 // thread re-derives the full Outcome with the pure respond() only when it needs one (a sighting the budget
 // admits, a log line due). Pure.
+import { ipv4FromNumber } from '../net/ipv4.ts';
 import type { DecodeErrorReason } from './codec.ts';
 import type { IgnoredReason } from './respond.ts';
 
@@ -63,16 +64,16 @@ const VIA_PROXY = 1;
 const HAS_CLIENT = 2;
 
 /**
- * Appends records to a buffer that is handed over whole (transferred, not copied) when full or when the worker's
- * flush interval ends. Layout per record: u16 length, u8 interface, u8 flags, u8 code, u8 reserved, u32 source
+ * Appends records to a reused buffer; take() copies what was filled into an exact-size buffer to transfer (a
+ * fresh large buffer per flush cost page faults here and unmaps in the receiving thread). Layout per record: u16 length, u8 interface, u8 flags, u8 code, u8 reserved, u32 source
  * IPv4, u16 source port, u16 reserved, then the datagram.
  */
 export class OutcomeWriter {
-  private buf: Buffer;
+  private readonly buf: Buffer;
   private used = 0;
   count = 0;
 
-  constructor(private readonly capacity = 256 * 1024) {
+  constructor(private readonly capacity = 64 * 1024) {
     this.buf = Buffer.allocUnsafeSlow(capacity);
   }
 
@@ -99,18 +100,15 @@ export class OutcomeWriter {
     return this.used === 0;
   }
 
-  /** The filled bytes as a transferable ArrayBuffer and its length; the writer starts a fresh buffer. */
+  /** The filled bytes as a transferable ArrayBuffer of their own, and their length; the writer starts over. */
   take(): { records: ArrayBuffer; length: number } {
-    const out = { records: this.buf.buffer as ArrayBuffer, length: this.used };
-    this.buf = Buffer.allocUnsafeSlow(this.capacity);
+    const records = new ArrayBuffer(this.used);
+    this.buf.copy(new Uint8Array(records), 0, 0, this.used);
+    const out = { records, length: this.used };
     this.used = 0;
     this.count = 0;
     return out;
   }
-}
-
-function ipString(n: number): string {
-  return `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
 }
 
 export function* readOutcomes(records: ArrayBuffer, length: number): Generator<OutcomeRecord> {
@@ -125,7 +123,7 @@ export function* readOutcomes(records: ArrayBuffer, length: number): Generator<O
       via: flags & VIA_PROXY ? 'proxy' : 'dhcp',
       code: b[at + 4]!,
       hasClient: (flags & HAS_CLIENT) !== 0,
-      from: { address: ipString(b.readUInt32BE(at + 6)), port: b.readUInt16BE(at + 10) },
+      from: { address: ipv4FromNumber(b.readUInt32BE(at + 6)), port: b.readUInt16BE(at + 10) },
       datagram: b.subarray(at + HEADER, at + len),
     };
     at += len;

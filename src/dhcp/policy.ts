@@ -2,6 +2,7 @@
 // Pure. The same plain data reaches the data-plane worker (structured clone: no functions, no Buffers), so both
 // threads build their RespondConfig with respondConfig() and cannot drift apart.
 import type { RejectedIdentities } from '../inventory/machines.ts';
+import { ipv4ToNumber } from '../net/ipv4.ts';
 import { parseOption43, type AnswerConfig } from './answer.ts';
 import type { Client } from './classify.ts';
 import type { RespondConfig } from './respond.ts';
@@ -23,16 +24,13 @@ export function relayMatcher(cidrs: string[]): (ip: string) => boolean {
     const [addr, bits] = c.split('/');
     const n = Number(bits ?? 32);
     const mask = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
-    return { net: (toInt(addr!) & mask) >>> 0, mask };
+    return { net: (ipv4ToNumber(addr!) & mask) >>> 0, mask };
   });
   return (ip) => {
-    const v = toInt(ip);
-    return nets.some((x) => ((v & x.mask) >>> 0) === x.net);
+    const v = ipv4ToNumber(ip);
+    for (const x of nets) if (((v & x.mask) >>> 0) === x.net) return true;
+    return false;
   };
-}
-
-function toInt(ip: string): number {
-  return ip.split('.').reduce((a, p) => ((a << 8) | Number(p)) >>> 0, 0);
 }
 
 /**
