@@ -65,56 +65,62 @@ export interface DecodeError {
 export type Decoded = { ok: true; packet: DhcpPacket } | { ok: false; error: DecodeError };
 
 function ip(buf: Buffer, at: number): string {
+  // Most addresses in a request are unset: no string to build for those.
+  if (buf.readUInt32BE(at) === 0) return '0.0.0.0';
   return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
 }
 
 function cstring(buf: Buffer): string {
   const nul = buf.indexOf(0);
-  return buf.toString('latin1', 0, nul < 0 ? buf.length : nul);
+  return nul === 0 ? '' : buf.toString('latin1', 0, nul < 0 ? buf.length : nul);
 }
 
 /**
- * Walks one TLV area. With `padEnd`, code 0 is a one-byte pad and 255 ends the area (DHCP options, PXE 43 and
- * iPXE 175 sub-options); without it every code has a length (option 82 sub-options). Returns the instances in
- * order, or a reason when a length runs past the area or a required END is missing.
+ * Walks one TLV area, handing each instance to `put` in order. With `padEnd`, code 0 is a one-byte pad and 255
+ * ends the area (DHCP options, PXE 43 and iPXE 175 sub-options); without it every code has a length (option 82
+ * sub-options). Returns why not when a length runs past the area or a required END is missing.
  */
-export function readTlv(area: Buffer, opts: { padEnd: boolean; requireEnd: boolean }): { ok: true; items: [number, Buffer][] } | { ok: false; error: DecodeError } {
-  const items: [number, Buffer][] = [];
+function scanTlv(area: Buffer, padEnd: boolean, requireEnd: boolean, put: (code: number, value: Buffer) => void): DecodeError | undefined {
   let i = 0;
   while (i < area.length) {
     const code = area[i]!;
-    if (opts.padEnd && code === Opt.PAD) {
+    if (padEnd && code === Opt.PAD) {
       i++;
       continue;
     }
-    if (opts.padEnd && code === Opt.END) return { ok: true, items };
-    if (i + 1 >= area.length) return { ok: false, error: { reason: 'truncated-option', detail: `option ${code} has no length byte` } };
+    if (padEnd && code === Opt.END) return undefined;
+    if (i + 1 >= area.length) return { reason: 'truncated-option', detail: `option ${code} has no length byte` };
     const len = area[i + 1]!;
-    if (i + 2 + len > area.length) {
-      return { ok: false, error: { reason: 'truncated-option', detail: `option ${code} claims ${len} bytes, ${area.length - i - 2} left` } };
-    }
-    items.push([code, area.subarray(i + 2, i + 2 + len)]);
+    if (i + 2 + len > area.length) return { reason: 'truncated-option', detail: `option ${code} claims ${len} bytes, ${area.length - i - 2} left` };
+    put(code, area.subarray(i + 2, i + 2 + len));
     i += 2 + len;
   }
-  if (opts.padEnd && opts.requireEnd) return { ok: false, error: { reason: 'no-end', detail: 'options end without the END (255) marker' } };
-  return { ok: true, items };
+  if (padEnd && requireEnd) return { reason: 'no-end', detail: 'options end without the END (255) marker' };
+  return undefined;
 }
 
-/** Joins repeated codes (RFC 3396) into one value each, keeping first-seen order. */
-function join(into: Map<number, Buffer>, items: [number, Buffer][]): void {
-  for (const [code, value] of items) {
+/** One TLV area as a list of instances in order (see scanTlv). */
+export function readTlv(area: Buffer, opts: { padEnd: boolean; requireEnd: boolean }): { ok: true; items: [number, Buffer][] } | { ok: false; error: DecodeError } {
+  const items: [number, Buffer][] = [];
+  const error = scanTlv(area, opts.padEnd, opts.requireEnd, (code, value) => items.push([code, value]));
+  return error ? { ok: false, error } : { ok: true, items };
+}
+
+/** Reads a TLV area into `into`, joining repeated codes (RFC 3396) and keeping first-seen order; `skip` is left out. */
+function readJoined(area: Buffer, requireEnd: boolean, into: Map<number, Buffer>, skip = -1): DecodeError | undefined {
+  return scanTlv(area, true, requireEnd, (code, value) => {
+    if (code === skip) return;
     const prev = into.get(code);
     into.set(code, prev ? Buffer.concat([prev, value]) : value);
-  }
+  });
 }
 
 export function decode(buf: Buffer): Decoded {
   if (buf.length < OPTIONS_START) return { ok: false, error: { reason: 'short', detail: `${buf.length} bytes, a DHCP message has at least ${OPTIONS_START}` } };
   if (buf.readUInt32BE(HEADER_LEN) !== MAGIC_COOKIE) return { ok: false, error: { reason: 'cookie', detail: 'no DHCP magic cookie (plain BOOTP is not served)' } };
-  const main = readTlv(buf.subarray(OPTIONS_START), { padEnd: true, requireEnd: true });
-  if (!main.ok) return main;
   const options = new Map<number, Buffer>();
-  join(options, main.items);
+  const main = readJoined(buf.subarray(OPTIONS_START), true, options);
+  if (main) return { ok: false, error: main };
   const snameField = buf.subarray(44, 108);
   const fileField = buf.subarray(108, 236);
   let sname = cstring(snameField);
@@ -126,9 +132,8 @@ export function decode(buf: Buffer): Decoded {
     // RFC 3396 §5: options field, then file, then sname. Option 52 inside those fields is meaningless; drop it.
     for (const [bit, field] of [[1, fileField], [2, snameField]] as const) {
       if ((v & bit) === 0) continue;
-      const more = readTlv(field, { padEnd: true, requireEnd: true });
-      if (!more.ok) return more;
-      join(options, more.items.filter(([c]) => c !== Opt.OVERLOAD));
+      const more = readJoined(field, true, options, Opt.OVERLOAD);
+      if (more) return { ok: false, error: more };
       if (bit === 1) file = '';
       else sname = '';
     }
@@ -217,11 +222,8 @@ export function encode(p: DhcpPacket, into?: Buffer): Buffer {
 
 /** Encapsulated options with pad/END (43, 175): decoded into a map, repeated codes joined. */
 export function decodeSubOptions(value: Buffer): Map<number, Buffer> | undefined {
-  const r = readTlv(value, { padEnd: true, requireEnd: false });
-  if (!r.ok) return undefined;
   const m = new Map<number, Buffer>();
-  join(m, r.items);
-  return m;
+  return readJoined(value, false, m) ? undefined : m;
 }
 
 /** Encapsulated options with an END marker (PXE clients expect it in option 43, dnsmasq sends it). */
