@@ -125,8 +125,9 @@ export function uuidFromWire(raw16: Buffer): string | undefined {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-export function macString(chaddr: Buffer): string {
-  return `${HEX[chaddr[0]!]}:${HEX[chaddr[1]!]}:${HEX[chaddr[2]!]}:${HEX[chaddr[3]!]}:${HEX[chaddr[4]!]}:${HEX[chaddr[5]!]}`;
+/** The six bytes at `at` in lowercase colon form. */
+export function macString(b: Buffer, at = 0): string {
+  return `${HEX[b[at]!]}:${HEX[b[at + 1]!]}:${HEX[b[at + 2]!]}:${HEX[b[at + 3]!]}:${HEX[b[at + 4]!]}:${HEX[b[at + 5]!]}`;
 }
 
 const PXE_CLIENT = Buffer.from('PXEClient');

@@ -70,29 +70,31 @@ function ip(buf: Buffer, at: number): string {
   return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
 }
 
-function cstring(buf: Buffer): string {
-  const nul = buf.indexOf(0);
-  return nul === 0 ? '' : buf.toString('latin1', 0, nul < 0 ? buf.length : nul);
+/** The NUL-terminated text of the header field buf[start, end). */
+function cstring(buf: Buffer, start: number, end: number): string {
+  let nul = start;
+  while (nul < end && buf[nul] !== 0) nul++;
+  return nul === start ? '' : buf.toString('latin1', start, nul);
 }
 
 /**
- * Walks one TLV area, handing each instance to `put` in order. With `padEnd`, code 0 is a one-byte pad and 255
- * ends the area (DHCP options, PXE 43 and iPXE 175 sub-options); without it every code has a length (option 82
- * sub-options). Returns why not when a length runs past the area or a required END is missing.
+ * Walks the TLV area buf[start, end), handing each instance to `put` in order. With `padEnd`, code 0 is a
+ * one-byte pad and 255 ends the area (DHCP options, PXE 43 and iPXE 175 sub-options); without it every code has
+ * a length (option 82 sub-options). Returns why not when a length runs past the area or a required END is missing.
  */
-function scanTlv(area: Buffer, padEnd: boolean, requireEnd: boolean, put: (code: number, value: Buffer) => void): DecodeError | undefined {
-  let i = 0;
-  while (i < area.length) {
-    const code = area[i]!;
+function scanTlv(buf: Buffer, start: number, end: number, padEnd: boolean, requireEnd: boolean, put: (code: number, value: Buffer) => void): DecodeError | undefined {
+  let i = start;
+  while (i < end) {
+    const code = buf[i]!;
     if (padEnd && code === Opt.PAD) {
       i++;
       continue;
     }
     if (padEnd && code === Opt.END) return undefined;
-    if (i + 1 >= area.length) return { reason: 'truncated-option', detail: `option ${code} has no length byte` };
-    const len = area[i + 1]!;
-    if (i + 2 + len > area.length) return { reason: 'truncated-option', detail: `option ${code} claims ${len} bytes, ${area.length - i - 2} left` };
-    put(code, area.subarray(i + 2, i + 2 + len));
+    if (i + 1 >= end) return { reason: 'truncated-option', detail: `option ${code} has no length byte` };
+    const len = buf[i + 1]!;
+    if (i + 2 + len > end) return { reason: 'truncated-option', detail: `option ${code} claims ${len} bytes, ${end - i - 2} left` };
+    put(code, buf.subarray(i + 2, i + 2 + len));
     i += 2 + len;
   }
   if (padEnd && requireEnd) return { reason: 'no-end', detail: 'options end without the END (255) marker' };
@@ -102,13 +104,13 @@ function scanTlv(area: Buffer, padEnd: boolean, requireEnd: boolean, put: (code:
 /** One TLV area as a list of instances in order (see scanTlv). */
 export function readTlv(area: Buffer, opts: { padEnd: boolean; requireEnd: boolean }): { ok: true; items: [number, Buffer][] } | { ok: false; error: DecodeError } {
   const items: [number, Buffer][] = [];
-  const error = scanTlv(area, opts.padEnd, opts.requireEnd, (code, value) => items.push([code, value]));
+  const error = scanTlv(area, 0, area.length, opts.padEnd, opts.requireEnd, (code, value) => items.push([code, value]));
   return error ? { ok: false, error } : { ok: true, items };
 }
 
-/** Reads a TLV area into `into`, joining repeated codes (RFC 3396) and keeping first-seen order; `skip` is left out. */
-function readJoined(area: Buffer, requireEnd: boolean, into: Map<number, Buffer>, skip = -1): DecodeError | undefined {
-  return scanTlv(area, true, requireEnd, (code, value) => {
+/** Reads buf[start, end) into `into`, joining repeated codes (RFC 3396) and keeping first-seen order; `skip` is left out. */
+function readJoined(buf: Buffer, start: number, end: number, requireEnd: boolean, into: Map<number, Buffer>, skip = -1): DecodeError | undefined {
+  return scanTlv(buf, start, end, true, requireEnd, (code, value) => {
     if (code === skip) return;
     const prev = into.get(code);
     into.set(code, prev ? Buffer.concat([prev, value]) : value);
@@ -119,20 +121,18 @@ export function decode(buf: Buffer): Decoded {
   if (buf.length < OPTIONS_START) return { ok: false, error: { reason: 'short', detail: `${buf.length} bytes, a DHCP message has at least ${OPTIONS_START}` } };
   if (buf.readUInt32BE(HEADER_LEN) !== MAGIC_COOKIE) return { ok: false, error: { reason: 'cookie', detail: 'no DHCP magic cookie (plain BOOTP is not served)' } };
   const options = new Map<number, Buffer>();
-  const main = readJoined(buf.subarray(OPTIONS_START), true, options);
+  const main = readJoined(buf, OPTIONS_START, buf.length, true, options);
   if (main) return { ok: false, error: main };
-  const snameField = buf.subarray(44, 108);
-  const fileField = buf.subarray(108, 236);
-  let sname = cstring(snameField);
-  let file = cstring(fileField);
+  let sname = cstring(buf, 44, 108);
+  let file = cstring(buf, 108, HEADER_LEN);
   const overload = options.get(Opt.OVERLOAD);
   if (overload) {
     const v = overload.length === 1 ? overload[0]! : 0;
     if (v < 1 || v > 3) return { ok: false, error: { reason: 'bad-overload', detail: `option 52 must be one byte 1..3` } };
     // RFC 3396 §5: options field, then file, then sname. Option 52 inside those fields is meaningless; drop it.
-    for (const [bit, field] of [[1, fileField], [2, snameField]] as const) {
+    for (const [bit, start, end] of [[1, 108, HEADER_LEN], [2, 44, 108]] as const) {
       if ((v & bit) === 0) continue;
-      const more = readJoined(field, true, options, Opt.OVERLOAD);
+      const more = readJoined(buf, start, end, true, options, Opt.OVERLOAD);
       if (more) return { ok: false, error: more };
       if (bit === 1) file = '';
       else sname = '';
@@ -183,7 +183,8 @@ function writeTlv(out: Buffer, at: number, items: Iterable<[number, Buffer]>): n
       const n = Math.min(255, v.length - i);
       out[at++] = code;
       out[at++] = n;
-      v.copy(out, at, i, i + n);
+      // Values are a few bytes: a loop beats Buffer#copy, which builds a view per partial copy.
+      for (let k = 0; k < n; k++) out[at + k] = v[i + k]!;
       at += n;
     }
   }
@@ -223,7 +224,7 @@ export function encode(p: DhcpPacket, into?: Buffer): Buffer {
 /** Encapsulated options with pad/END (43, 175): decoded into a map, repeated codes joined. */
 export function decodeSubOptions(value: Buffer): Map<number, Buffer> | undefined {
   const m = new Map<number, Buffer>();
-  return readJoined(value, false, m) ? undefined : m;
+  return readJoined(value, 0, value.length, false, m) ? undefined : m;
 }
 
 /** Encapsulated options with an END marker (PXE clients expect it in option 43, dnsmasq sends it). */

@@ -7,11 +7,11 @@ import type { ServedInterface } from '../network.ts';
 import { disabledService, type Service, type ServiceHealth } from '../service.ts';
 import { closeFd } from '../net/udp-batch.ts';
 import type { AnswerConfig } from './answer.ts';
-import { macString, type Client } from './classify.ts';
+import type { Client } from './classify.ts';
 import { DataPath, RX_SLOT, type WorkerInit } from './datapath.ts';
 import { deviceFd } from './device-socket.ts';
 import { registerBinaryRoutes } from './http-boot.ts';
-import { OUTCOME_CODES, readOutcomes } from './outcome-log.ts';
+import { OUTCOME_CODES, OutcomeReader } from './outcome-log.ts';
 import { RejectionSet, respondConfig, type PlainRespondConfig } from './policy.ts';
 import { respond, type Arrival, type Outcome, type RespondConfig } from './respond.ts';
 import { CLIENT_PORT, RogueWatch } from './rogue.ts';
@@ -193,24 +193,26 @@ class DhcpService implements Service {
     let proxy = 0;
     let dropped = 0;
     const debug = this.log.isLevelEnabled('debug');
-    for (const r of readOutcomes(records, length)) {
+    const r = new OutcomeReader(records, length);
+    while (r.next()) {
+      const via = r.via;
       counts[r.code]!++;
-      if (r.via === 'dhcp') dhcp++;
+      if (via === 'dhcp') dhcp++;
       else proxy++;
       const code = OUTCOME_CODES[r.code]!;
       let closer = debug && code.kind === 'reply';
       if (r.hasClient) {
-        if (this.sightings.reserve(macString(r.datagram.subarray(28, 34)))) closer = true;
+        if (this.sightings.reserve(r.mac())) closer = true;
         else dropped++;
       }
       if (code.kind === 'malformed' && this.due(`malformed:${code.reason}`)) {
-        if (code.reason === 'oversize') this.warnOnce('malformed:oversize', { reason: code.reason, detail: `longer than ${RX_SLOT} bytes`, from: r.from, iface: this.ifaceName(r.iface) }, 'dropped a malformed DHCP datagram');
+        if (code.reason === 'oversize') this.warnOnce('malformed:oversize', { reason: code.reason, detail: `longer than ${RX_SLOT} bytes`, from: r.from(), iface: this.ifaceName(r.iface) }, 'dropped a malformed DHCP datagram');
         else closer = true;
       }
       if (code.kind === 'ignored' && code.reason === 'relay-not-allowed' && this.due('relay')) closer = true;
       if (!closer) continue;
-      const arrival: Arrival = { via: r.via, from: r.from };
-      this.note(respond(r.datagram, arrival, this.configs[r.iface]!), arrival, r.iface);
+      const arrival: Arrival = { via, from: r.from() };
+      this.note(respond(r.datagram(), arrival, this.configs[r.iface]!), arrival, r.iface);
     }
     if (dhcp) this.m.received.inc({ port: 'dhcp' }, dhcp);
     if (proxy) this.m.received.inc({ port: 'proxy' }, proxy);

@@ -3,6 +3,7 @@
 // thread re-derives the full Outcome with the pure respond() only when it needs one (a sighting the budget
 // admits, a log line due). Pure.
 import { ipv4FromNumber } from '../net/ipv4.ts';
+import { macString } from './classify.ts';
 import type { DecodeErrorReason } from './codec.ts';
 import type { IgnoredReason } from './respond.ts';
 
@@ -48,17 +49,6 @@ export function outcomeCode(o: OutcomeCode): number {
   return BY_KIND[o.kind].get(o.kind === 'reply' ? o.type : o.reason)!;
 }
 
-/** One datagram's record as the main thread reads it. `datagram` is a view into the flushed buffer. */
-export interface OutcomeRecord {
-  iface: number;
-  via: 'dhcp' | 'proxy';
-  code: number;
-  /** The datagram classified as a client (a sighting is possible). */
-  hasClient: boolean;
-  from: { address: string; port: number };
-  datagram: Buffer;
-}
-
 const HEADER = 12;
 const VIA_PROXY = 1;
 const HAS_CLIENT = 2;
@@ -90,7 +80,7 @@ export class OutcomeWriter {
     b[at + 5] = 0;
     b.writeUInt32BE(fromAddr >>> 0, at + 6);
     b.writeUInt16BE(fromPort, at + 10);
-    datagram.copy(b, at + HEADER);
+    b.set(datagram, at + HEADER);
     this.used += len;
     this.count++;
     return true;
@@ -111,21 +101,56 @@ export class OutcomeWriter {
   }
 }
 
-export function* readOutcomes(records: ArrayBuffer, length: number): Generator<OutcomeRecord> {
-  const b = Buffer.from(records, 0, length);
-  let at = 0;
-  while (at + HEADER <= length) {
-    const len = b.readUInt16LE(at);
-    if (len < HEADER || at + len > length) return;
-    const flags = b[at + 3]!;
-    yield {
-      iface: b[at + 2]!,
-      via: flags & VIA_PROXY ? 'proxy' : 'dhcp',
-      code: b[at + 4]!,
-      hasClient: (flags & HAS_CLIENT) !== 0,
-      from: { address: ipv4FromNumber(b.readUInt32BE(at + 6)), port: b.readUInt16BE(at + 10) },
-      datagram: b.subarray(at + HEADER, at + len),
-    };
-    at += len;
+/**
+ * Walks a flushed buffer record by record without allocating: the main thread reads every record's code, and
+ * builds the source address or a view of the datagram only for the few it looks at closer.
+ */
+export class OutcomeReader {
+  private readonly b: Buffer;
+  private at = 0;
+  private len = 0;
+
+  constructor(records: ArrayBuffer, length: number) {
+    this.b = Buffer.from(records, 0, length);
+  }
+
+  /** Moves to the next record; false at the end (or at a damaged length, which would be a bug). */
+  next(): boolean {
+    this.at += this.len;
+    if (this.at + HEADER > this.b.length) return false;
+    this.len = this.b.readUInt16LE(this.at);
+    return this.len >= HEADER && this.at + this.len <= this.b.length;
+  }
+
+  get iface(): number {
+    return this.b[this.at + 2]!;
+  }
+
+  get via(): 'dhcp' | 'proxy' {
+    return this.b[this.at + 3]! & VIA_PROXY ? 'proxy' : 'dhcp';
+  }
+
+  /** Index into OUTCOME_CODES. */
+  get code(): number {
+    return this.b[this.at + 4]!;
+  }
+
+  /** The datagram classified as a client (a sighting is possible). */
+  get hasClient(): boolean {
+    return (this.b[this.at + 3]! & HAS_CLIENT) !== 0;
+  }
+
+  /** chaddr's first six bytes (meaningful when hasClient). */
+  mac(): string {
+    return macString(this.b, this.at + HEADER + 28);
+  }
+
+  from(): { address: string; port: number } {
+    return { address: ipv4FromNumber(this.b.readUInt32BE(this.at + 6)), port: this.b.readUInt16BE(this.at + 10) };
+  }
+
+  /** A view of the datagram, valid as long as the buffer. */
+  datagram(): Buffer {
+    return this.b.subarray(this.at + HEADER, this.at + this.len);
   }
 }
