@@ -34,7 +34,6 @@ function run(init: WorkerInit): void {
 
   const flush = (): void => {
     if (log.empty && sendErrors === 0) return;
-    FL++; // TRACE
     const { records, length } = log.take();
     post({ type: 'outcomes', records, length, sendErrors, lastSendError }, [records]);
     sendErrors = 0;
@@ -56,9 +55,7 @@ function run(init: WorkerInit): void {
     const cfg = configs[s.iface]!;
     // Bounded: after a few full batches the other sockets (and a stop request) get their turn.
     for (let round = 0; round < 4; round++) {
-      const t0 = performance.now(); // TRACE
       const n = rx.receive(s.fd);
-      const t1 = performance.now(); // TRACE
       if (n === 0) return;
       let out = 0;
       for (let i = 0; i < n; i++) {
@@ -76,14 +73,12 @@ function run(init: WorkerInit): void {
         if (o.kind !== 'reply') continue;
         tx.prepare(out++, o.bytes.length, s.via === 'proxy' ? from : ipv4ToNumber(o.to.address), o.to.port);
       }
-      const t2 = performance.now(); // TRACE
       if (out > 0) {
         tx.send(s.fd, out, (errno, slot) => {
           sendErrors++;
           lastSendError = { errno, to: { address: ipv4FromNumber(tx.address(slot)), port: tx.port(slot) } };
         });
       }
-      const t3 = performance.now(); // TRACE
       if (log.empty) flushAt = performance.now() + init.flushMs;
       for (let i = 0; i < n; i++) {
         const d = datagrams[i]!;
@@ -93,22 +88,13 @@ function run(init: WorkerInit): void {
           log.add(s.iface, s.via, codes[i]!, clients[i] === 1, rx.address(i), rx.port(i), d);
         }
       }
-      const t4 = performance.now(); // TRACE
-      R.push([t4 - t0, n, t1 - t0, t2 - t1, t3 - t2, t4 - t3]); // TRACE
       if (n < init.batch) return;
     }
   };
 
   post({ type: 'ready' });
-  const T: number[] = []; // TRACE
-  const R: number[][] = []; // TRACE
-  let FL = 0; // TRACE
-  let tPrev = performance.now(); // TRACE
   for (;;) {
-    const tw = performance.now(); // TRACE
     poller.wait(log.empty ? -1 : Math.max(0, Math.ceil(flushAt - performance.now())));
-    const tr = performance.now(); // TRACE
-    T.push(tw - tPrev, tr - tw); // TRACE
     if (poller.ready(0) && control()) break;
     for (let k = 0; k < init.sockets.length; k++) {
       if (!poller.ready(k + 1)) continue;
@@ -120,13 +106,8 @@ function run(init: WorkerInit): void {
       }
     }
     if (!log.empty && performance.now() >= flushAt) flush();
-    tPrev = performance.now(); // TRACE
-    T.push(tPrev - tr); // TRACE
   }
   flush();
-  const busy = T.filter((_, i) => i % 3 !== 1).sort((a, b) => b - a).slice(0, 10); // TRACE
-  process.stderr.write(`TRACE rounds ${R.sort((a, b) => b[0]! - a[0]!).slice(0, 12).map((r) => r.map((x) => x.toFixed(1)).join('/')).join('  ')}\n`); // TRACE
-  process.stderr.write(`TRACE flushes ${FL} iterations=${T.length / 3} worst busy ms ${busy.map((x) => x.toFixed(2)).join(' ')}\n`); // TRACE
 }
 
 run(workerData as WorkerInit);
