@@ -37,8 +37,10 @@ function clientIp(c: Client, arrival: Arrival): string | undefined {
 
 /** How often the main thread looks for acceptance changes made by another process (the CLI). */
 const DATA_VERSION_MS = 1000;
+/** Datagrams per recvmmsg/sendmmsg. */
 const BATCH = 64;
-const FLUSH_MS = 10;
+/** How long the worker holds its records before waking the main thread: counters and sightings lag by at most this. */
+const FLUSH_MS = 50;
 
 class DhcpService implements Service {
   readonly name = 'dhcp';
