@@ -110,4 +110,4 @@ function run(init: WorkerInit): void {
   flush();
 }
 
-run(workerData as WorkerInit);
+run((workerData as { data: WorkerInit }).data);

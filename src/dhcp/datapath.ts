@@ -1,9 +1,10 @@
 // The main thread's handle on the DHCP data-plane worker (datapath-worker.ts): starts it on descriptors the main
 // thread opened (so bind errors surface at startup, with their errno), pushes rejection-set changes to it, and
 // hands its outcome records to the service. Stopping wakes the worker through an eventfd: no timeouts to wait out.
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import type { RejectedIdentities } from '../inventory/machines.ts';
-import { eventfd, signalEventfd, closeFd } from '../net/udp-batch.ts';
+import { closeFd, eventfd, signalEventfd } from '../net/udp-batch.ts';
+import { startWorker } from '../threads.ts';
 import type { PlainRespondConfig } from './policy.ts';
 
 /** Receive slot size: a DHCP message never spans more than one Ethernet frame; longer ones are counted as oversize. */
@@ -51,15 +52,7 @@ export class DataPath {
   /** Resolves once the worker waits on the sockets. The descriptors stay the caller's to close (after stop()). */
   static async start(init: Omit<WorkerInit, 'wakeFd'>, on: DataPathHandlers): Promise<DataPath> {
     const wakeFd = eventfd();
-    // The daemon runs its TypeScript through tsx, registered in the main thread only: the worker loads its module
-    // through tsx's scoped import, whichever way the process was started.
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const entry = new URL('./datapath-worker.ts', import.meta.url).href;
-    const worker = new Worker(`import(${JSON.stringify(tsx)}).then((t) => t.tsImport(${JSON.stringify(entry)}, ${JSON.stringify(import.meta.url)}))`, {
-      eval: true,
-      workerData: { ...init, wakeFd } satisfies WorkerInit,
-      name: 'heph-dhcp',
-    });
+    const worker = startWorker(new URL('./datapath-worker.ts', import.meta.url), { ...init, wakeFd } satisfies WorkerInit);
     const dp = new DataPath(worker, wakeFd);
     let started = false;
     try {
