@@ -59,13 +59,15 @@ describe('DHCP data plane in network namespaces', { skip: !enabled && 'needs roo
     // -R: a new MAC per DISCOVER (no two are the same machine); perfdhcp exits non-zero when it saw drops.
     const out = cli.run('sh', ['-c', `perfdhcp -4 -l eth0 -r 4000 -n ${BURST} -R 1000000 -i -o 60,${pxe60} -o 93,0007 -o 94,010300 10.79.0.1 2>&1; true`], { timeout: 60_000 });
     const rows = await cap.stop();
-    assert.match(out, new RegExp(`sent packets: ${BURST}\\b`), out);
+    // perfdhcp's rate loop may overshoot -n by a packet or two: what it sent is the count to answer.
+    const sent = Number(/sent packets: (\d+)/.exec(out)?.[1]);
+    assert.ok(sent >= BURST, out);
     const discovers = rows.filter((r) => r['dhcp.option.dhcp'] === '1' && r['ip.dst'] === '10.79.0.1');
     const offers = rows.filter((r) => r['dhcp.option.dhcp'] === '2' && r['ip.src'] === '10.79.0.1');
-    assert.equal(discovers.length, BURST, 'the capture saw the whole burst');
-    assert.equal(new Set(discovers.map((r) => r['dhcp.hw.mac_addr'].split(',')[0])).size, BURST, 'distinct MACs');
+    assert.equal(discovers.length, sent, 'the capture saw the whole burst');
+    assert.equal(new Set(discovers.map((r) => r['dhcp.hw.mac_addr'].split(',')[0])).size, sent, 'distinct MACs');
     const byXid = new Map(discovers.map((r) => [r['dhcp.id'], r]));
-    assert.equal(offers.length, BURST, 'one OFFER per DISCOVER');
+    assert.equal(offers.length, sent, 'one OFFER per DISCOVER');
     for (const o of offers) {
       const d = byXid.get(o['dhcp.id']);
       assert.ok(d, `OFFER ${o['dhcp.id']} answers a DISCOVER`);
@@ -86,8 +88,8 @@ describe('DHCP data plane in network namespaces', { skip: !enabled && 'needs roo
     // The counters arrive from the worker within its flush interval.
     await sleep(200);
     const m = metrics();
-    assert.equal(metric(m, 'heph_dhcp_received_total{port="dhcp"}'), BURST);
-    assert.equal(metric(m, 'heph_dhcp_answered_total{type="offer"}'), BURST);
+    assert.equal(metric(m, 'heph_dhcp_received_total{port="dhcp"}'), sent);
+    assert.equal(metric(m, 'heph_dhcp_answered_total{type="offer"}'), sent);
     assert.ok(metric(m, 'heph_dhcp_sightings_dropped_total') > 0, 'a flood of new MACs is over the sightings budget');
   });
 
