@@ -1,6 +1,6 @@
 // BOOTP/DHCP wire format (RFC 2131 §2, RFC 2132, RFC 3396) and the encapsulated TLV spaces inside options
 // 43 (PXE), 175 (iPXE) and 82 (relay agent). Pure: bytes in, plain data out, never throws on input bytes.
-import { ipv4ToNumber } from '../net/ipv4.ts';
+import { ipv4FromNumber, ipv4ToNumber } from '../net/ipv4.ts';
 
 export const MAGIC_COOKIE = 0x63825363;
 export const HEADER_LEN = 236;
@@ -64,10 +64,18 @@ export interface DecodeError {
 }
 export type Decoded = { ok: true; packet: DhcpPacket } | { ok: false; error: DecodeError };
 
+// Most addresses in a request are unset, and the rest repeat (a relay's giaddr on every packet it forwards): the
+// last one is kept so a storm does not build the same string over and over.
+let lastIp = 0;
+let lastIpText = '0.0.0.0';
 function ip(buf: Buffer, at: number): string {
-  // Most addresses in a request are unset: no string to build for those.
-  if (buf.readUInt32BE(at) === 0) return '0.0.0.0';
-  return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
+  const n = buf.readUInt32BE(at);
+  if (n === 0) return '0.0.0.0';
+  if (n !== lastIp) {
+    lastIp = n;
+    lastIpText = ipv4FromNumber(n);
+  }
+  return lastIpText;
 }
 
 /** The NUL-terminated text of the header field buf[start, end). */

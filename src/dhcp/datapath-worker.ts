@@ -30,6 +30,9 @@ function run(init: WorkerInit): void {
   const replySlots = Array.from({ length: init.batch }, (_, i) => tx.slot(i));
   const clients = new Uint8Array(init.batch);
   const log = new OutcomeWriter();
+  // Sources repeat (0.0.0.0 for broadcasts, the relay's address): the last one's text is kept.
+  let lastFrom = 0;
+  let lastFromText = '0.0.0.0';
   let flushAt = 0;
   let sendErrors = 0;
   let lastSendError: { errno: number; to: { address: string; port: number } } | undefined;
@@ -68,7 +71,11 @@ function run(init: WorkerInit): void {
           continue;
         }
         const from = rx.address(i);
-        const o = respond(datagrams[i]!, { via: s.via, from: { address: ipv4FromNumber(from), port: rx.port(i) } }, cfg, replySlots[out]);
+        if (from !== lastFrom) {
+          lastFrom = from;
+          lastFromText = ipv4FromNumber(from);
+        }
+        const o = respond(datagrams[i]!, { via: s.via, from: { address: lastFromText, port: rx.port(i) } }, cfg, replySlots[out]);
         codes[i] = outcomeCode(o);
         if (o.kind === 'malformed') continue;
         if (o.client) clients[i] = 1;
