@@ -1,6 +1,6 @@
 // The DHCP data plane, in a worker thread: waits on the served sockets with poll(), takes up to a batch of
 // datagrams per recvmmsg, answers each with the pure respond(), sends the replies with one sendmmsg, and hands
-// the main thread one record per datagram (outcome-log.ts) every few milliseconds. The main thread keeps the
+// the main thread one record per datagram (outcome-log.ts) once per flush interval. The main thread keeps the
 // metrics, the inventory and the logs; it talks to this loop with messages plus a wake-up eventfd, so the loop
 // never needs its own event loop and stops as soon as it is told.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
