@@ -42,6 +42,8 @@ export interface ReplyInput {
   server: string;
   /** OFFER (2) to a DISCOVER on port 67, ACK (5) to a boot-server REQUEST on 4011. */
   type: 2 | 5;
+  /** Where to write the reply (a send slot of at least MAX_REPLY bytes); the result is then a view of it. */
+  into?: Buffer | undefined;
 }
 
 /**
@@ -50,7 +52,7 @@ export interface ReplyInput {
  * 54, 60, 66, 97 echoed, 43 where configured, 82 echoed last (RFC 3046). Undefined when it would exceed what the
  * client can read (1472 bytes, or its smaller option 57).
  */
-export function buildReply({ request, client, answer, server, type }: ReplyInput): Buffer | undefined {
+export function buildReply({ request, client, answer, server, type, into }: ReplyInput): Buffer | undefined {
   const options = new Map<number, Buffer>();
   options.set(Opt.MESSAGE_TYPE, type === 2 ? OFFER : ACK);
   options.set(Opt.SERVER_ID, encoded(server, ipBytes));
@@ -82,7 +84,7 @@ export function buildReply({ request, client, answer, server, type }: ReplyInput
     file: fileFits ? answer.file : '',
     options,
   };
-  const bytes = encode(reply);
+  const bytes = encode(reply, into);
   return bytes.length <= Math.min(MAX_REPLY, client.maxSize ?? MAX_REPLY) ? bytes : undefined;
 }
 

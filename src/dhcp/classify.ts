@@ -125,10 +125,9 @@ export function uuidFromWire(raw16: Buffer): string | undefined {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
 }
 
-export function macString(chaddr: Buffer): string {
-  const parts: string[] = [];
-  for (let i = 0; i < 6; i++) parts.push(HEX[chaddr[i]!]!);
-  return parts.join(':');
+/** The six bytes at `at` in lowercase colon form. */
+export function macString(b: Buffer, at = 0): string {
+  return `${HEX[b[at]!]}:${HEX[b[at + 1]!]}:${HEX[b[at + 2]!]}:${HEX[b[at + 3]!]}:${HEX[b[at + 4]!]}:${HEX[b[at + 5]!]}`;
 }
 
 const PXE_CLIENT = Buffer.from('PXEClient');
@@ -136,7 +135,7 @@ const HTTP_CLIENT = Buffer.from('HTTPClient');
 const IPXE = Buffer.from('iPXE');
 
 function startsWith(v: Buffer, prefix: Buffer): boolean {
-  return v.length >= prefix.length && v.subarray(0, prefix.length).equals(prefix);
+  return v.length >= prefix.length && prefix.compare(v, 0, prefix.length) === 0;
 }
 
 function isIpxeUserClass(v: Buffer | undefined): boolean {
@@ -156,8 +155,10 @@ export function classify(p: DhcpPacket): Classified {
   if (p.op !== 1) return { ok: false, reason: 'not-request' };
   // Ethernet only: PXE is Ethernet in practice, and a MAC is the identity the inventory keys NICs on.
   if (p.htype !== 1 || p.hlen !== 6) return { ok: false, reason: 'bad-hardware-address', detail: `htype ${p.htype} hlen ${p.hlen}` };
-  const macBytes = p.chaddr.subarray(0, 6);
-  if (macBytes.every((b) => b === 0) || macBytes.every((b) => b === 0xff) || (macBytes[0]! & 1) === 1) {
+  const c = p.chaddr;
+  const and = c[0]! & c[1]! & c[2]! & c[3]! & c[4]! & c[5]!;
+  const or = c[0]! | c[1]! | c[2]! | c[3]! | c[4]! | c[5]!;
+  if (or === 0 || and === 0xff || (c[0]! & 1) === 1) {
     return { ok: false, reason: 'bad-hardware-address', detail: 'zero, broadcast or multicast MAC' };
   }
   const mt = p.options.get(Opt.MESSAGE_TYPE);
@@ -176,12 +177,21 @@ export function classify(p: DhcpPacket): Classified {
   const a = p.options.get(Opt.CLIENT_ARCH);
   if (!a || a.length === 0 || a.length % 2 !== 0) return { ok: false, reason: 'no-arch' };
   const archCodes: number[] = [];
-  for (let i = 0; i < a.length; i += 2) archCodes.push(a.readUInt16BE(i));
-  const known = archCodes.map((c) => ARCHES.get(c)).filter((x): x is ArchInfo => x !== undefined);
-  const arch = known.find((x) => x.family !== undefined) ?? known[0];
+  // The first listed code heph can boot, else the first it knows.
+  let bootable: ArchInfo | undefined;
+  let first: ArchInfo | undefined;
+  for (let i = 0; i < a.length; i += 2) {
+    const code = a.readUInt16BE(i);
+    archCodes.push(code);
+    const info = ARCHES.get(code);
+    if (!info) continue;
+    first ??= info;
+    if (info.family !== undefined) bootable ??= info;
+  }
+  const arch = bootable ?? first;
   if (!arch) return { ok: false, reason: 'unknown-arch', detail: archCodes.join(',') };
 
-  const client: Client = { messageType, mac: macString(macBytes), archCodes, arch, firmware, vendorClass: vc!.toString('latin1') };
+  const client: Client = { messageType, mac: macString(c), archCodes, arch, firmware, vendorClass: vc!.toString('latin1') };
   if (p.ciaddr !== '0.0.0.0') client.ciaddr = p.ciaddr;
   const u = p.options.get(Opt.CLIENT_UUID);
   if (u) {

@@ -1,5 +1,6 @@
 // BOOTP/DHCP wire format (RFC 2131 §2, RFC 2132, RFC 3396) and the encapsulated TLV spaces inside options
 // 43 (PXE), 175 (iPXE) and 82 (relay agent). Pure: bytes in, plain data out, never throws on input bytes.
+import { ipv4FromNumber, ipv4ToNumber } from '../net/ipv4.ts';
 
 export const MAGIC_COOKIE = 0x63825363;
 export const HEADER_LEN = 236;
@@ -63,71 +64,84 @@ export interface DecodeError {
 }
 export type Decoded = { ok: true; packet: DhcpPacket } | { ok: false; error: DecodeError };
 
+// Most addresses in a request are unset, and the rest repeat (a relay's giaddr on every packet it forwards): the
+// last one is kept so a storm does not build the same string over and over.
+let lastIp = 0;
+let lastIpText = '0.0.0.0';
 function ip(buf: Buffer, at: number): string {
-  return `${buf[at]}.${buf[at + 1]}.${buf[at + 2]}.${buf[at + 3]}`;
+  const n = buf.readUInt32BE(at);
+  if (n === 0) return '0.0.0.0';
+  if (n !== lastIp) {
+    lastIp = n;
+    lastIpText = ipv4FromNumber(n);
+  }
+  return lastIpText;
 }
 
-function cstring(buf: Buffer): string {
-  const nul = buf.indexOf(0);
-  return buf.toString('latin1', 0, nul < 0 ? buf.length : nul);
+/** The NUL-terminated text of the header field buf[start, end). */
+function cstring(buf: Buffer, start: number, end: number): string {
+  let nul = start;
+  while (nul < end && buf[nul] !== 0) nul++;
+  return nul === start ? '' : buf.toString('latin1', start, nul);
 }
 
 /**
- * Walks one TLV area. With `padEnd`, code 0 is a one-byte pad and 255 ends the area (DHCP options, PXE 43 and
- * iPXE 175 sub-options); without it every code has a length (option 82 sub-options). Returns the instances in
- * order, or a reason when a length runs past the area or a required END is missing.
+ * Walks the TLV area buf[start, end), handing each instance to `put` in order. With `padEnd`, code 0 is a
+ * one-byte pad and 255 ends the area (DHCP options, PXE 43 and iPXE 175 sub-options); without it every code has
+ * a length (option 82 sub-options). Returns why not when a length runs past the area or a required END is missing.
  */
-export function readTlv(area: Buffer, opts: { padEnd: boolean; requireEnd: boolean }): { ok: true; items: [number, Buffer][] } | { ok: false; error: DecodeError } {
-  const items: [number, Buffer][] = [];
-  let i = 0;
-  while (i < area.length) {
-    const code = area[i]!;
-    if (opts.padEnd && code === Opt.PAD) {
+function scanTlv(buf: Buffer, start: number, end: number, padEnd: boolean, requireEnd: boolean, put: (code: number, value: Buffer) => void): DecodeError | undefined {
+  let i = start;
+  while (i < end) {
+    const code = buf[i]!;
+    if (padEnd && code === Opt.PAD) {
       i++;
       continue;
     }
-    if (opts.padEnd && code === Opt.END) return { ok: true, items };
-    if (i + 1 >= area.length) return { ok: false, error: { reason: 'truncated-option', detail: `option ${code} has no length byte` } };
-    const len = area[i + 1]!;
-    if (i + 2 + len > area.length) {
-      return { ok: false, error: { reason: 'truncated-option', detail: `option ${code} claims ${len} bytes, ${area.length - i - 2} left` } };
-    }
-    items.push([code, area.subarray(i + 2, i + 2 + len)]);
+    if (padEnd && code === Opt.END) return undefined;
+    if (i + 1 >= end) return { reason: 'truncated-option', detail: `option ${code} has no length byte` };
+    const len = buf[i + 1]!;
+    if (i + 2 + len > end) return { reason: 'truncated-option', detail: `option ${code} claims ${len} bytes, ${end - i - 2} left` };
+    put(code, buf.subarray(i + 2, i + 2 + len));
     i += 2 + len;
   }
-  if (opts.padEnd && opts.requireEnd) return { ok: false, error: { reason: 'no-end', detail: 'options end without the END (255) marker' } };
-  return { ok: true, items };
+  if (padEnd && requireEnd) return { reason: 'no-end', detail: 'options end without the END (255) marker' };
+  return undefined;
 }
 
-/** Joins repeated codes (RFC 3396) into one value each, keeping first-seen order. */
-function join(into: Map<number, Buffer>, items: [number, Buffer][]): void {
-  for (const [code, value] of items) {
+/** One TLV area as a list of instances in order (see scanTlv). */
+export function readTlv(area: Buffer, opts: { padEnd: boolean; requireEnd: boolean }): { ok: true; items: [number, Buffer][] } | { ok: false; error: DecodeError } {
+  const items: [number, Buffer][] = [];
+  const error = scanTlv(area, 0, area.length, opts.padEnd, opts.requireEnd, (code, value) => items.push([code, value]));
+  return error ? { ok: false, error } : { ok: true, items };
+}
+
+/** Reads buf[start, end) into `into`, joining repeated codes (RFC 3396) and keeping first-seen order; `skip` is left out. */
+function readJoined(buf: Buffer, start: number, end: number, requireEnd: boolean, into: Map<number, Buffer>, skip = -1): DecodeError | undefined {
+  return scanTlv(buf, start, end, true, requireEnd, (code, value) => {
+    if (code === skip) return;
     const prev = into.get(code);
     into.set(code, prev ? Buffer.concat([prev, value]) : value);
-  }
+  });
 }
 
 export function decode(buf: Buffer): Decoded {
   if (buf.length < OPTIONS_START) return { ok: false, error: { reason: 'short', detail: `${buf.length} bytes, a DHCP message has at least ${OPTIONS_START}` } };
   if (buf.readUInt32BE(HEADER_LEN) !== MAGIC_COOKIE) return { ok: false, error: { reason: 'cookie', detail: 'no DHCP magic cookie (plain BOOTP is not served)' } };
-  const main = readTlv(buf.subarray(OPTIONS_START), { padEnd: true, requireEnd: true });
-  if (!main.ok) return main;
   const options = new Map<number, Buffer>();
-  join(options, main.items);
-  const snameField = buf.subarray(44, 108);
-  const fileField = buf.subarray(108, 236);
-  let sname = cstring(snameField);
-  let file = cstring(fileField);
+  const main = readJoined(buf, OPTIONS_START, buf.length, true, options);
+  if (main) return { ok: false, error: main };
+  let sname = cstring(buf, 44, 108);
+  let file = cstring(buf, 108, HEADER_LEN);
   const overload = options.get(Opt.OVERLOAD);
   if (overload) {
     const v = overload.length === 1 ? overload[0]! : 0;
     if (v < 1 || v > 3) return { ok: false, error: { reason: 'bad-overload', detail: `option 52 must be one byte 1..3` } };
     // RFC 3396 §5: options field, then file, then sname. Option 52 inside those fields is meaningless; drop it.
-    for (const [bit, field] of [[1, fileField], [2, snameField]] as const) {
+    for (const [bit, start, end] of [[1, 108, HEADER_LEN], [2, 44, 108]] as const) {
       if ((v & bit) === 0) continue;
-      const more = readTlv(field, { padEnd: true, requireEnd: true });
-      if (!more.ok) return more;
-      join(options, more.items.filter(([c]) => c !== Opt.OVERLOAD));
+      const more = readJoined(buf, start, end, true, options, Opt.OVERLOAD);
+      if (more) return { ok: false, error: more };
       if (bit === 1) file = '';
       else sname = '';
     }
@@ -155,9 +169,7 @@ export function decode(buf: Buffer): Decoded {
 }
 
 function writeIp(buf: Buffer, at: number, addr: string): void {
-  if (addr === '0.0.0.0') return; // the buffer is zeroed
-  const parts = addr.split('.');
-  for (let k = 0; k < 4; k++) buf[at + k] = Number(parts[k] ?? 0) & 0xff;
+  if (addr !== '0.0.0.0') buf.writeUInt32BE(ipv4ToNumber(addr), at); // else: the buffer is zeroed
 }
 
 /** Bytes a TLV area takes once long values are split into 255-byte instances (RFC 3396), plus END. */
@@ -179,7 +191,8 @@ function writeTlv(out: Buffer, at: number, items: Iterable<[number, Buffer]>): n
       const n = Math.min(255, v.length - i);
       out[at++] = code;
       out[at++] = n;
-      v.copy(out, at, i, i + n);
+      // Values are a few bytes: a loop beats Buffer#copy, which builds a view per partial copy.
+      for (let k = 0; k < n; k++) out[at + k] = v[i + k]!;
       at += n;
     }
   }
@@ -190,11 +203,13 @@ function writeTlv(out: Buffer, at: number, items: Iterable<[number, Buffer]>): n
 /**
  * Encodes a packet with every option in the options field (heph never needs overload when sending). `sname` and
  * `file` are written NUL-terminated, as dnsmasq does for buggy PXE ROMs; a value that would not fit is an error
- * for the caller, never silently cut. Pads to the BOOTP minimum of 300 bytes.
+ * for the caller, never silently cut. Pads to the BOOTP minimum of 300 bytes. With `into` (a send slot), a packet
+ * that fits is written there and the result is a view of it: no allocation per reply.
  */
-export function encode(p: DhcpPacket): Buffer {
-  if (Buffer.byteLength(p.sname, 'latin1') > 63 || Buffer.byteLength(p.file, 'latin1') > 127) throw new RangeError('sname/file too long for the BOOTP header');
-  const out = Buffer.alloc(Math.max(MIN_REPLY, OPTIONS_START + tlvLength(p.options.entries())));
+export function encode(p: DhcpPacket, into?: Buffer): Buffer {
+  if (p.sname.length > 63 || p.file.length > 127) throw new RangeError('sname/file too long for the BOOTP header');
+  const len = Math.max(MIN_REPLY, OPTIONS_START + tlvLength(p.options.entries()));
+  const out = into && len <= into.length ? into.fill(0, 0, len).subarray(0, len) : Buffer.alloc(len);
   out[0] = p.op;
   out[1] = p.htype;
   out[2] = p.hlen;
@@ -216,11 +231,8 @@ export function encode(p: DhcpPacket): Buffer {
 
 /** Encapsulated options with pad/END (43, 175): decoded into a map, repeated codes joined. */
 export function decodeSubOptions(value: Buffer): Map<number, Buffer> | undefined {
-  const r = readTlv(value, { padEnd: true, requireEnd: false });
-  if (!r.ok) return undefined;
   const m = new Map<number, Buffer>();
-  join(m, r.items);
-  return m;
+  return readJoined(value, 0, value.length, false, m) ? undefined : m;
 }
 
 /** Encapsulated options with an END marker (PXE clients expect it in option 43, dnsmasq sends it). */

@@ -4,8 +4,9 @@
 // be bound to 0.0.0.0 to receive that, and then it receives it from EVERY interface; Node exposes neither
 // IP_PKTINFO nor recvmsg, so the arrival interface is unknowable (dependencies.md). Answering on the wrong
 // network is the one thing a proxy-DHCP must never do. So heph creates each socket itself through libc (koffi
-// FFI): socket() + SO_REUSEADDR + SO_BROADCAST + SO_BINDTODEVICE(<iface>) + bind(0.0.0.0:port), then hands the
-// descriptor to dgram with the public `bind({ fd })`. The kernel then delivers to that socket only what arrived
+// FFI): socket() + SO_REUSEADDR + SO_BROADCAST + SO_BINDTODEVICE(<iface>) + bind(0.0.0.0:port). The DHCP data plane
+// does its own batched I/O on that descriptor (src/net/udp-batch.ts); the low-rate port-68 watch hands it to
+// dgram with the public `bind({ fd })`. The kernel then delivers to that socket only what arrived
 // on that interface (broadcast, unicast and relayed alike), and broadcasts sent from it leave through that
 // interface even without a default route. This is the same socket a systemd `.socket` unit with
 // BindToDevice= would pass in; no private Node handle is touched. Privileges: port 67 needs root or
@@ -47,8 +48,11 @@ function load(): Libc {
   return libc;
 }
 
-/** A udp4 socket on 0.0.0.0:port that sends and receives only through `iface`. Throws an errno-coded error. */
-export async function deviceSocket(iface: string, port: number): Promise<dgram.Socket> {
+/**
+ * The descriptor of a non-blocking udp4 socket on 0.0.0.0:port that sends and receives only through `iface`, for
+ * a caller that does its own I/O (the DHCP data plane). Throws an errno-coded error.
+ */
+export function deviceFd(iface: string, port: number): number {
   const c = load();
   const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw errnoError('socket');
@@ -71,6 +75,12 @@ export async function deviceSocket(iface: string, port: number): Promise<dgram.S
     c.close(fd);
     throw err;
   }
+  return fd;
+}
+
+/** The same socket handed to dgram, for low-rate listeners. */
+export async function deviceSocket(iface: string, port: number): Promise<dgram.Socket> {
+  const fd = deviceFd(iface, port);
   const sock = dgram.createSocket('udp4');
   await new Promise<void>((resolve, reject) => {
     sock.once('error', reject);

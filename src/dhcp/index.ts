@@ -1,14 +1,18 @@
-import type dgram from 'node:dgram';
+import { constants } from 'node:os';
 import type { Context } from '../context.ts';
 import { bindFailure, StartupError } from '../errors.ts';
 import { ipxeBinaries } from '../ipxe/binaries.ts';
 import { counter } from '../metrics.ts';
 import type { ServedInterface } from '../network.ts';
 import { disabledService, type Service, type ServiceHealth } from '../service.ts';
-import { parseOption43, type AnswerConfig } from './answer.ts';
+import { closeFd } from '../net/udp-batch.ts';
+import type { AnswerConfig } from './answer.ts';
 import type { Client } from './classify.ts';
-import { deviceSocket } from './device-socket.ts';
+import { DataPath, RX_SLOT, type WorkerInit } from './datapath.ts';
+import { deviceFd } from './device-socket.ts';
 import { registerBinaryRoutes } from './http-boot.ts';
+import { OUTCOME_CODES, OutcomeReader } from './outcome-log.ts';
+import { RejectionSet, respondConfig, type PlainRespondConfig } from './policy.ts';
 import { respond, type Arrival, type Outcome, type RespondConfig } from './respond.ts';
 import { CLIENT_PORT, RogueWatch } from './rogue.ts';
 import { Sightings } from './sightings.ts';
@@ -26,38 +30,35 @@ export function createDhcpService(ctx: Context): Service {
   return new DhcpService(ctx, Object.fromEntries(binaries.map((b) => [b.arch, b.name])));
 }
 
-/** "10.0.0.0/8" or "10.1.2.3" → a predicate over dotted quads. */
-export function relayMatcher(cidrs: string[]): (ip: string) => boolean {
-  const nets = cidrs.map((c) => {
-    const [addr, bits] = c.split('/');
-    const n = Number(bits ?? 32);
-    const mask = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
-    return { net: (toInt(addr!) & mask) >>> 0, mask };
-  });
-  return (ip) => {
-    const v = toInt(ip);
-    return nets.some((x) => ((v & x.mask) >>> 0) === x.net);
-  };
-}
-
-function toInt(ip: string): number {
-  return ip.split('.').reduce((a, p) => ((a << 8) | Number(p)) >>> 0, 0);
-}
-
 /** Where the machine is, when the packet says: its ciaddr, else the source of a unicast 4011 request. */
 function clientIp(c: Client, arrival: Arrival): string | undefined {
   return c.ciaddr ?? (arrival.via === 'proxy' ? arrival.from.address : undefined);
 }
 
+/** How often the main thread looks for acceptance changes made by another process (the CLI). */
+const DATA_VERSION_MS = 1000;
+/** Datagrams per recvmmsg/sendmmsg. */
+const BATCH = 64;
+/** How long the worker holds its records before waking the main thread: counters and sightings lag by at most this. */
+const FLUSH_MS = 50;
+
 class DhcpService implements Service {
   readonly name = 'dhcp';
-  private sockets: dgram.Socket[] = [];
+  private fds: number[] = [];
+  private dataPath: DataPath | undefined;
   private state: ServiceHealth = { state: 'stopped' };
   private readonly log;
   private readonly sightings;
   private readonly m;
   private readonly lastWarn = new Map<string, number>();
   private readonly rogue;
+  /** Per interface index, for re-deriving an outcome the worker reported (the same config it answers with). */
+  private configs: RespondConfig[] = [];
+  private rejections = new RejectionSet();
+  private reloadQueued = false;
+  private unwatch: (() => void) | undefined;
+  private versionTimer: NodeJS.Timeout | undefined;
+  private dataVersion = 0;
 
   constructor(
     private readonly ctx: Context,
@@ -81,34 +82,64 @@ class DhcpService implements Service {
     const { port, proxyPort } = this.ctx.settings.dhcp;
     const listening: Record<string, string> = {};
     try {
-      for (const iface of this.ctx.interfaces) {
-        const cfg = this.config(iface);
+      const rejected = this.ctx.machines.rejectedIdentities();
+      this.rejections = new RejectionSet(rejected);
+      this.dataVersion = this.ctx.machines.dataVersion();
+      const sockets: WorkerInit['sockets'] = [];
+      const plain = this.ctx.interfaces.map((iface) => this.config(iface));
+      this.configs = plain.map((p) => respondConfig(p, () => this.rejections));
+      for (const [index, iface] of this.ctx.interfaces.entries()) {
         for (const [via, p, setting] of [['dhcp', port, 'dhcp.port'], ['proxy', proxyPort, 'dhcp.proxyPort']] as const) {
-          let sock: dgram.Socket;
+          let fd: number;
           try {
-            sock = await deviceSocket(iface.name, p);
+            fd = deviceFd(iface.name, p);
           } catch (err) {
             throw bindFailure({ service: 'dhcp', proto: 'UDP', address: `0.0.0.0 (device ${iface.name})`, port: p, setting, disable: 'dhcp.enabled', err });
           }
-          this.sockets.push(sock);
-          sock.on('message', (buf, rinfo) => this.onMessage(sock, buf, { via, from: { address: rinfo.address, port: rinfo.port } }, cfg, iface));
-          sock.on('error', (err) => this.log.error({ err, iface: iface.name }, 'DHCP socket error'));
-          listening[`udp/${via}/${iface.name}`] = `0.0.0.0:${sock.address().port}`;
+          this.fds.push(fd);
+          sockets.push({ fd, iface: index, via });
+          listening[`udp/${via}/${iface.name}`] = `0.0.0.0:${p}`;
         }
       }
+      this.dataPath = await DataPath.start(
+        { sockets, configs: plain, rejections: rejected, batch: BATCH, flushMs: FLUSH_MS },
+        {
+          outcomes: (m) => this.guarded(() => this.onOutcomes(m.records, m.length, m.sendErrors, m.lastSendError)),
+          socketError: (iface, message) => this.log.error({ err: message, iface: this.ctx.interfaces[iface]?.name }, 'DHCP socket error'),
+          died: (err) => {
+            this.log.error({ err }, 'the DHCP data plane stopped: proxy-DHCP is not answering');
+            this.state = { state: 'failed', detail: `data-plane worker: ${err.message}` };
+          },
+        },
+      );
     } catch (err) {
       await this.stop();
       this.state = { state: 'failed', detail: (err as Error).message };
       throw err;
     }
+    // In-process writers say when; the CLI writes from another process, which only data_version shows.
+    this.unwatch = this.ctx.machines.onRejectionsChange(() => this.queueReload());
+    this.versionTimer = setInterval(() => {
+      const v = this.guarded(() => this.ctx.machines.dataVersion());
+      if (v !== undefined && v !== this.dataVersion) {
+        this.dataVersion = v;
+        this.queueReload();
+      }
+    }, DATA_VERSION_MS);
+    this.versionTimer.unref();
     if (this.ctx.settings.dhcp.watchForeign) for (const name of await this.rogue.start(this.ctx.interfaces)) listening[`udp/watch/${name}`] = `0.0.0.0:${CLIENT_PORT}`;
     this.state = { state: 'up', listening };
   }
 
   async stop(): Promise<void> {
-    const socks = this.sockets;
-    this.sockets = [];
-    await Promise.all([this.rogue.stop(), ...socks.map((s) => new Promise<void>((r) => s.close(() => r())))]);
+    this.unwatch?.();
+    this.unwatch = undefined;
+    clearInterval(this.versionTimer);
+    const dp = this.dataPath;
+    this.dataPath = undefined;
+    await Promise.all([this.rogue.stop(), dp?.stop()]);
+    for (const fd of this.fds) closeFd(fd);
+    this.fds = [];
     this.state = { state: 'stopped' };
   }
 
@@ -116,79 +147,134 @@ class DhcpService implements Service {
     return this.state;
   }
 
-  private config(iface: ServedInterface): RespondConfig {
+  private config(iface: ServedInterface): PlainRespondConfig {
     const s = this.ctx.settings;
     return {
       // Multi-homed: each network is told the address it can reach, unless the operator pinned one.
       // The bound port (the daemon starts HTTP before DHCP), which differs from the setting when that is 0.
-      answer: { server: s.network.advertiseAddress || iface.address, httpPort: this.ctx.http.port || s.http.port, binaries: this.binaries, option43: parseOption43(s.dhcp.option43) },
-      relayAllowed: relayMatcher(s.dhcp.relays),
-      rejected: (c) => this.rejected(c),
+      server: s.network.advertiseAddress || iface.address,
+      httpPort: this.ctx.http.port || s.http.port,
+      binaries: this.binaries,
+      option43: s.dhcp.option43,
+      relays: s.dhcp.relays,
       relayPort: s.dhcp.port,
     };
   }
 
-  private rejected(c: Client): boolean {
-    const m = (c.uuid ? this.ctx.machines.findByUuid(c.uuid) : undefined) ?? this.ctx.machines.findByMac(c.mac);
-    return m?.acceptance === 'rejected';
+  /** After the writer's transaction (a listener may run inside it), once per burst of changes. */
+  private queueReload(): void {
+    if (this.reloadQueued) return;
+    this.reloadQueued = true;
+    setImmediate(() => {
+      this.reloadQueued = false;
+      this.guarded(() => {
+        const ids = this.ctx.machines.rejectedIdentities();
+        this.rejections = new RejectionSet(ids);
+        this.dataPath?.setRejections(ids);
+      });
+    });
   }
 
-  private onMessage(sock: dgram.Socket, buf: Buffer, arrival: Arrival, cfg: RespondConfig, iface: ServedInterface): void {
-    this.m.received.inc({ port: arrival.via });
-    // respond() never throws on input; the inventory side is guarded too, so a bad day there costs one packet.
-    const out: Outcome = respond(buf, arrival, cfg);
-    // Reply first, bookkeeping after: the client's clock is running (iPXE waits 2 s for proxy offers).
-    if (out.kind === 'reply') {
-      sock.send(out.bytes, out.to.port, out.to.address, (err) => {
-        if (err) {
-          this.m.sendErrors.inc();
-          this.warnOnce('send', { err, to: out.to }, 'could not send a proxy-DHCP reply');
-        }
-      });
-    }
+  /** The inventory side must not take the data plane down with it: a bad day there costs bookkeeping, not answers. */
+  private guarded<T>(f: () => T): T | undefined {
     try {
-      this.account(out, arrival, iface);
+      return f();
     } catch (err) {
       this.log.error({ err }, 'DHCP bookkeeping failed');
+      return undefined;
     }
+  }
+
+  /**
+   * Counts what the worker did, then looks closer only where something is to be written: a sighting the budget
+   * admits, a warning that is due, a debug line. Looking closer re-runs the pure respond() on the datagram.
+   */
+  private onOutcomes(records: ArrayBuffer, length: number, sendErrors: number, lastSendError: { errno: number; to: { address: string; port: number } } | undefined): void {
+    const counts = new Uint32Array(OUTCOME_CODES.length);
+    let dhcp = 0;
+    let proxy = 0;
+    let dropped = 0;
+    const debug = this.log.isLevelEnabled('debug');
+    const r = new OutcomeReader(records, length);
+    while (r.next()) {
+      const via = r.via;
+      counts[r.code]!++;
+      if (via === 'dhcp') dhcp++;
+      else proxy++;
+      const code = OUTCOME_CODES[r.code]!;
+      let closer = debug && code.kind === 'reply';
+      if (r.hasClient) {
+        if (this.sightings.reserve(r.mac())) closer = true;
+        else dropped++;
+      }
+      if (code.kind === 'malformed' && this.due(`malformed:${code.reason}`)) {
+        if (code.reason === 'oversize') this.warnOnce('malformed:oversize', { reason: code.reason, detail: `longer than ${RX_SLOT} bytes`, from: r.from(), iface: this.ifaceName(r.iface) }, 'dropped a malformed DHCP datagram');
+        else closer = true;
+      }
+      if (code.kind === 'ignored' && code.reason === 'relay-not-allowed' && this.due('relay')) closer = true;
+      if (!closer) continue;
+      const arrival: Arrival = { via, from: r.from() };
+      this.note(respond(r.datagram(), arrival, this.configs[r.iface]!), arrival, r.iface);
+    }
+    if (dhcp) this.m.received.inc({ port: 'dhcp' }, dhcp);
+    if (proxy) this.m.received.inc({ port: 'proxy' }, proxy);
+    counts.forEach((n, i) => {
+      if (n === 0) return;
+      const c = OUTCOME_CODES[i]!;
+      if (c.kind === 'reply') this.m.answered.inc({ type: c.type }, n);
+      else if (c.kind === 'ignored') this.m.ignored.inc({ reason: c.reason }, n);
+      else this.m.malformed.inc({ reason: c.reason }, n);
+    });
+    if (dropped) this.m.sightingsDropped.inc(dropped);
+    if (sendErrors) {
+      this.m.sendErrors.inc(sendErrors);
+      const code = Object.entries(constants.errno).find(([, v]) => v === lastSendError?.errno)?.[0] ?? `errno ${lastSendError?.errno}`;
+      this.warnOnce('send', { err: code, to: lastSendError?.to, count: sendErrors }, 'could not send a proxy-DHCP reply');
+    }
+  }
+
+  private ifaceName(i: number): string | undefined {
+    return this.ctx.interfaces[i]?.name;
   }
 
   private sighting(...args: Parameters<Sightings['record']>): void {
     if (!this.sightings.record(...args)) this.m.sightingsDropped.inc();
   }
 
-  private account(out: Outcome, arrival: Arrival, iface: ServedInterface): void {
+  /** The bookkeeping for one datagram's outcome: sightings and log lines (the counters are kept per batch). */
+  private note(out: Outcome, arrival: Arrival, ifaceIndex: number): void {
+    const iface = this.ifaceName(ifaceIndex);
     switch (out.kind) {
       case 'malformed':
-        this.m.malformed.inc({ reason: out.reason });
-        this.warnOnce(`malformed:${out.reason}`, { reason: out.reason, detail: out.detail, from: arrival.from, iface: iface.name }, 'dropped a malformed DHCP datagram');
+        this.warnOnce(`malformed:${out.reason}`, { reason: out.reason, detail: out.detail, from: arrival.from, iface }, 'dropped a malformed DHCP datagram');
         return;
       case 'ignored':
-        this.m.ignored.inc({ reason: out.reason });
         if (out.client) {
           const ip = clientIp(out.client, arrival);
           const kind = out.client.messageType === 1 ? 'dhcp.discover' : 'dhcp.request';
           this.sighting(out.client, kind, `${kind === 'dhcp.discover' ? 'DISCOVER' : 'REQUEST'} not answered: ${out.reason}`, { ip, data: { reason: out.reason } });
         }
-        if (out.reason === 'relay-not-allowed') this.warnOnce('relay', { giaddr: out.giaddr, iface: iface.name }, 'ignored a relayed request from a giaddr outside dhcp.relays');
+        if (out.reason === 'relay-not-allowed') this.warnOnce('relay', { giaddr: out.giaddr, iface }, 'ignored a relayed request from a giaddr outside dhcp.relays');
         return;
       case 'reply': {
-        this.m.answered.inc({ type: out.type });
         const c = out.client;
         const ip = clientIp(c, arrival);
         const kind = out.type === 'offer' ? 'dhcp.discover' : 'dhcp.request';
         const what = out.type === 'offer' ? 'DISCOVER answered with a proxy OFFER' : 'boot-server REQUEST answered with an ACK';
         this.sighting(c, kind, `${what}: ${out.file}`, { ip, data: { file: out.file, ...(out.giaddr !== '0.0.0.0' ? { relay: out.giaddr } : {}) } });
-        if (this.log.isLevelEnabled('debug')) this.log.debug({ mac: c.mac, uuid: c.uuid, ip, arch: c.arch.name, firmware: c.firmware, file: out.file, to: out.to, iface: iface.name }, what);
+        if (this.log.isLevelEnabled('debug')) this.log.debug({ mac: c.mac, uuid: c.uuid, ip, arch: c.arch.name, firmware: c.firmware, file: out.file, to: out.to, iface }, what);
       }
     }
   }
 
+  private due(key: string): boolean {
+    return (this.lastWarn.get(key) ?? 0) + 10_000 <= Date.now();
+  }
+
   /** At most one line per key per 10 s: a flood of junk must not become a flood of logs. */
   private warnOnce(key: string, fields: Record<string, unknown>, msg: string): void {
-    const now = Date.now();
-    if ((this.lastWarn.get(key) ?? 0) + 10_000 > now) return;
-    this.lastWarn.set(key, now);
+    if (!this.due(key)) return;
+    this.lastWarn.set(key, Date.now());
     this.log.warn(fields, msg);
   }
 }

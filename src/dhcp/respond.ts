@@ -26,9 +26,10 @@ export type Outcome =
   | { kind: 'ignored'; reason: IgnoredReason; client?: Client; giaddr?: string }
   | { kind: 'reply'; type: 'offer' | 'ack'; bytes: Buffer; to: { address: string; port: number }; client: Client; giaddr: string; file: string };
 
-export function respond(buf: Buffer, arrival: Arrival, cfg: RespondConfig): Outcome {
+/** `into`: where to write a reply (see buildReply); the Outcome's bytes are then a view of it. */
+export function respond(buf: Buffer, arrival: Arrival, cfg: RespondConfig, into?: Buffer): Outcome {
   try {
-    return decide(buf, arrival, cfg);
+    return decide(buf, arrival, cfg, into);
   } catch (err) {
     // Nothing above should throw on any input (the fuzz test holds it to that); if it ever does, the packet is
     // malformed for us and the process goes on.
@@ -36,7 +37,7 @@ export function respond(buf: Buffer, arrival: Arrival, cfg: RespondConfig): Outc
   }
 }
 
-function decide(buf: Buffer, arrival: Arrival, cfg: RespondConfig): Outcome {
+function decide(buf: Buffer, arrival: Arrival, cfg: RespondConfig, into: Buffer | undefined): Outcome {
   const d = decode(buf);
   if (!d.ok) return { kind: 'malformed', reason: d.error.reason, detail: d.error.detail };
   const req = d.packet;
@@ -53,7 +54,7 @@ function decide(buf: Buffer, arrival: Arrival, cfg: RespondConfig): Outcome {
   const a = bootAnswer(client, cfg.answer);
   if (!a.ok) return { kind: 'ignored', reason: a.reason, client };
   const type = arrival.via === 'dhcp' ? MessageType.OFFER : MessageType.ACK;
-  const bytes = buildReply({ request: req, client, answer: a.answer, server: cfg.answer.server, type });
+  const bytes = buildReply({ request: req, client, answer: a.answer, server: cfg.answer.server, type, into });
   if (!bytes) return { kind: 'ignored', reason: 'too-large', client };
   const to =
     arrival.via === 'proxy' ? arrival.from : relayed ? { address: req.giaddr, port: cfg.relayPort } : { address: '255.255.255.255', port: 68 };

@@ -45,19 +45,26 @@ export class Sightings {
     return true;
   }
 
+  /**
+   * The budget decision alone, for a caller that has only the MAC so far (the data plane's records): true when
+   * `mac` is pending (it merges for free) or a token was taken for it, and then record() must follow; false when
+   * the budget dropped it (counted).
+   */
+  reserve(mac: string): boolean {
+    if (this.pending.has(mac)) return true;
+    if (!this.take()) {
+      this.dropped++;
+      return false;
+    }
+    this.pending.set(mac, { sighting: { mac }, events: new Map() });
+    this.ctx.writer.enqueue(() => this.write(mac));
+    return true;
+  }
+
   /** Returns false when the budget dropped it. */
   record(client: Client, kind: SightingKind, message: string, extra: { ip?: string | undefined; data?: Record<string, unknown> } = {}): boolean {
-    let p = this.pending.get(client.mac);
-    if (!p) {
-      if (!this.take()) {
-        this.dropped++;
-        return false;
-      }
-      p = { sighting: { mac: client.mac }, events: new Map() };
-      this.pending.set(client.mac, p);
-      const mac = client.mac;
-      this.ctx.writer.enqueue(() => this.write(mac));
-    }
+    if (!this.reserve(client.mac)) return false;
+    const p = this.pending.get(client.mac)!;
     const s = p.sighting;
     if (client.uuid) s.uuid = client.uuid;
     s.arch = client.arch.name;
@@ -72,6 +79,8 @@ export class Sightings {
     const p = this.pending.get(mac);
     if (!p) return;
     this.pending.delete(mac);
+    // Reserved but never recorded: nothing was learnt.
+    if (p.events.size === 0) return;
     const { machine, created } = this.ctx.machines.resolve(p.sighting);
     if (created) this.ctx.log.info({ machine: machine.id, mac, uuid: machine.uuid ?? undefined, arch: machine.arch }, 'new machine seen by proxy-DHCP');
     for (const [kind, e] of p.events) {

@@ -68,6 +68,13 @@ interface Row {
   macs: string | null;
 }
 
+/** What proxy-DHCP must stay silent to: the identities of the machines an operator rejected. */
+export interface RejectedIdentities {
+  uuids: string[];
+  /** Every NIC of a rejected machine, with that machine's UUID (null when it has none). */
+  nics: [mac: string, uuid: string | null][];
+}
+
 const SELECT = `SELECT m.*, (SELECT group_concat(mac, ',') FROM (SELECT mac FROM nics WHERE machine_id = m.id ORDER BY first_seen, mac)) AS macs FROM machines m`;
 
 function toMachine(r: Row): Machine {
@@ -122,6 +129,7 @@ export class Machines {
   private readonly byIp;
 
   private readonly statements = new Map<string, Statement<unknown[]>>();
+  private readonly rejectionListeners = new Set<() => void>();
 
   constructor(private readonly db: DB) {
     this.byId = db.prepare<[string], Row>(`${SELECT} WHERE m.id = ?`);
@@ -145,6 +153,34 @@ export class Machines {
     return r && toMachine(r);
   }
 
+  /** Read it when onRejectionsChange says it may have changed, not per packet. */
+  rejectedIdentities(): RejectedIdentities {
+    return {
+      uuids: this.stmt(`SELECT uuid FROM machines WHERE acceptance = 'rejected' AND uuid IS NOT NULL`).pluck().all() as string[],
+      nics: this.stmt(`SELECT n.mac, m.uuid FROM nics n JOIN machines m ON m.id = n.machine_id WHERE m.acceptance = 'rejected'`).raw().all() as [string, string | null][],
+    };
+  }
+
+  /**
+   * Calls `listener` after every write that may change rejectedIdentities(): an acceptance change, a delete, a
+   * sighting that adds a NIC or UUID to a rejected machine or moves a NIC away from one. Other processes (the
+   * CLI) write too: watch dataVersion() for those. The listener may run inside the writer's transaction, so it
+   * must read later (next tick), never at once. Returns the unsubscribe function.
+   */
+  onRejectionsChange(listener: () => void): () => void {
+    this.rejectionListeners.add(listener);
+    return () => this.rejectionListeners.delete(listener);
+  }
+
+  /** Changes whenever ANOTHER connection (a CLI command) committed to the database; this one's own writes do not count. */
+  dataVersion(): number {
+    return this.db.pragma('data_version', { simple: true }) as number;
+  }
+
+  private rejectionsChanged(): void {
+    for (const l of this.rejectionListeners) l();
+  }
+
   /** The machine most recently seen at this IP (script and config fetches, DHCP, AddressEvent). */
   findByIp(ip: string): Machine | undefined {
     const r = this.byIp.get(ip);
@@ -158,7 +194,8 @@ export class Machines {
    */
   resolve(s: Sighting): { machine: Machine; created: boolean } {
     const at = s.at ?? Date.now();
-    return this.db.transaction(() => {
+    let touchesRejected = false;
+    const result = this.db.transaction(() => {
       let row = s.uuid ? this.byUuid.get(s.uuid) : undefined;
       if (!row && s.mac) {
         const byMac = this.byMac.get(s.mac);
@@ -191,6 +228,11 @@ export class Machines {
         params.ip = s.ip;
       }
       this.stmt(`UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
+      // Only when someone keeps a rejection set: one indexed lookup, against the ~0.1 ms resolve() costs anyway.
+      if (row.acceptance === 'rejected') touchesRejected = true;
+      else if (s.mac && this.rejectionListeners.size > 0) {
+        touchesRejected = this.stmt(`SELECT 1 FROM nics n JOIN machines m ON m.id = n.machine_id WHERE n.mac = ? AND m.id != ? AND m.acceptance = 'rejected'`).get(s.mac, row.id) !== undefined;
+      }
       if (s.mac) {
         this.stmt(
             `INSERT INTO nics (mac, machine_id, last_ip, first_seen, last_seen) VALUES (@mac, @id, @ip, @at, @at)
@@ -200,6 +242,8 @@ export class Machines {
       }
       return { machine: toMachine(this.byId.get(row.id)!), created };
     }).immediate();
+    if (touchesRejected) this.rejectionsChanged();
+    return result;
   }
 
   /** resolve() runs once per sighting (DHCP, TFTP, HTTP): compiling its SQL every time cost more than running it. */
@@ -230,11 +274,14 @@ export class Machines {
     if (patch.labels !== undefined) (sets.push('labels = @labels'), (params.labels = JSON.stringify(patch.labels)));
     if (patch.lastIp !== undefined) (sets.push('last_ip = @lastIp'), (params.lastIp = patch.lastIp));
     this.db.prepare(`UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
+    if (patch.acceptance !== undefined) this.rejectionsChanged();
     return this.get(id);
   }
 
   delete(id: string): boolean {
-    return this.db.prepare('DELETE FROM machines WHERE id = ?').run(id).changes > 0;
+    const deleted = this.db.prepare('DELETE FROM machines WHERE id = ?').run(id).changes > 0;
+    if (deleted) this.rejectionsChanged();
+    return deleted;
   }
 
   list(opts: { state?: MachineState; limit?: number; offset?: number } = {}): Machine[] {

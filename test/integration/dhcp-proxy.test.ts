@@ -9,59 +9,19 @@ import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { decode, decodeSubOptions } from '../../src/dhcp/codec.ts';
 import { openInventory } from '../../src/inventory/db.ts';
 import { Machines } from '../../src/inventory/machines.ts';
 import { spawnHeph, tempDir, type HephProcess } from '../helpers/heph.ts';
 import { canUseNetns, Netns, vethPair } from '../helpers/netns.ts';
-import { tsharkStarted } from '../helpers/system.ts';
+import { capture as captureIn, udpExchange } from '../helpers/dhcp.ts';
 import { ovmfBootServerRequest, ovmfPxe, opt, packet, UUID_WIRE } from '../unit/dhcp-fixtures.ts';
 
 const enabled = canUseNetns();
 const REJECTED_MAC = '52:54:00:66:66:66';
 const tmpDir = tempDir('heph-dhcp-int-');
 const tmp = tmpDir.path;
-const FIELDS = [
-  'ip.src', 'ip.dst', 'udp.srcport', 'udp.dstport', 'dhcp.ip.your', 'dhcp.ip.server', 'dhcp.ip.relay', 'dhcp.server', 'dhcp.file', 'dhcp.option.dhcp',
-  'dhcp.option.dhcp_server_id', 'dhcp.option.vendor_class_id', 'dhcp.option.tftp_server_name', 'dhcp.option.bootfile_name', 'dhcp.option.vendor.pxeclient.discovery_control',
-  'dhcp.option.agent_information_option.agent_circuit_id',
-] as const;
-type Row = Record<(typeof FIELDS)[number], string>;
-
-/**
- * tshark on an interface inside a namespace, written to a pcap file and decoded after the capture stopped
- * (decoding live loses the last packets when tshark is interrupted).
- */
-async function capture(ns: Netns, iface: string, filter: string): Promise<{ stop(): Promise<Row[]> }> {
-  const file = join(tmp, `cap-${Date.now()}-${Math.random().toString(36).slice(2)}.pcap`);
-  const p = ns.spawn('tshark', ['-i', iface, '-n', '-q', '-f', filter, '-w', file]);
-  await tsharkStarted(p);
-  // "Capturing on" can come a moment before the filter is live: without this pause the first packet is sometimes missed.
-  await sleep(500);
-  return {
-    async stop() {
-      await sleep(500);
-      p.kill('SIGINT');
-      await new Promise((r) => p.once('exit', r));
-      const out = ns.run('tshark', ['-r', file, '-n', '-T', 'fields', '-E', 'separator=|', ...FIELDS.flatMap((f) => ['-e', f])]);
-      return out
-        .trim()
-        .split('\n')
-        .filter((l) => l !== '')
-        .map((l) => Object.fromEntries(l.split('|').map((v, i) => [FIELDS[i], v])) as Row);
-    },
-  };
-}
-
-/** Sends one datagram from inside a namespace and prints the hex of the first reply (or nothing after 1.5 s). */
-function udpExchange(ns: Netns, bind: { address: string; port: number }, to: { address: string; port: number }, bytes: Buffer): Buffer | undefined {
-  const js = `const d=require('node:dgram');const s=d.createSocket({type:'udp4',reuseAddr:true});
-s.bind(${bind.port},'${bind.address}',()=>{s.setBroadcast(true);s.send(Buffer.from('${bytes.toString('hex')}','hex'),${to.port},'${to.address}');});
-s.on('message',(m)=>{process.stdout.write(m.toString('hex'));process.exit(0)});setTimeout(()=>process.exit(0),1500);`;
-  const hex = ns.run(process.execPath, ['-e', js]).trim();
-  return hex ? Buffer.from(hex, 'hex') : undefined;
-}
+const capture = (ns: Netns, iface: string, filter: string) => captureIn(ns, iface, filter, tmp);
 
 describe('proxy-DHCP in network namespaces', { skip: !enabled && 'needs root and iproute2 (network namespaces)' }, () => {
   let srv: Netns, cli: Netns, oth: Netns;

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { it } from 'node:test';
-import { relayMatcher } from '../../src/dhcp/index.ts';
+import { relayMatcher } from '../../src/dhcp/policy.ts';
 import { dhcpSettings } from '../../src/dhcp/settings.ts';
 import { validate } from '../../src/schema.ts';
 
