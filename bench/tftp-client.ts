@@ -59,10 +59,17 @@ export function clientArgs(host: string, port: number, file: string, o: { blksiz
 
 const LINE = /^fetch (\d+) bytes (\d+) hash ([0-9a-f]{8}) seconds ([0-9.]+) blksize (\d+) windowsize (\d+) oack ([01])$/;
 
+/** The client's own CPU seconds (user + system) over all its fetches, from its last line. */
+export function parseCpu(stdout: string): number {
+  const m = /^cpu ([0-9.]+)$/m.exec(stdout);
+  if (!m) throw new Error('tftp-client: no cpu line');
+  return Number(m[1]);
+}
+
 export function parseFetches(stdout: string): Fetch[] {
   return stdout
     .split('\n')
-    .filter((l) => l !== '')
+    .filter((l) => l !== '' && !l.startsWith('cpu '))
     .map((l) => {
       const m = LINE.exec(l);
       if (!m) throw new Error(`tftp-client: unexpected output line: ${l}`);
