@@ -4,6 +4,7 @@ import type { Context } from './context.ts';
 import { StartupError } from './errors.ts';
 import { createEventsService } from './events/index.ts';
 import { feedbackDocuments, feedbackKernelArgs } from './events/talos-docs.ts';
+import { stopFilePump } from './http/sendfile.ts';
 import { HttpService, registerOpsRoutes } from './http/server.ts';
 import { assetFile } from './assets/serve.ts';
 import { createBootService } from './ipxe/index.ts';
@@ -118,6 +119,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
       stopping ??= (async () => {
         log.info({ reason }, 'heph is stopping');
         await stopAll(started, settings.shutdown.graceMs, log);
+        await stopFilePump();
         closeDb();
         log.info('heph stopped');
       })();

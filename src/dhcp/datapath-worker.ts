@@ -5,7 +5,8 @@
 // never needs its own event loop and stops as soon as it is told.
 import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_threads';
 import { ipv4FromNumber, ipv4ToNumber } from '../net/ipv4.ts';
-import { drainEventfd, DatagramSlots, Poller } from '../net/udp-batch.ts';
+import { eventfdClear, loadSys } from '../net/syscalls.ts';
+import { DatagramSlots, Poller } from '../net/udp-batch.ts';
 import { MAX_REPLY } from './codec.ts';
 import { OutcomeWriter, outcomeCode } from './outcome-log.ts';
 import { RejectionSet, respondConfig } from './policy.ts';
@@ -47,7 +48,7 @@ function run(init: WorkerInit): void {
 
   /** Applies what the main thread sent; true when told to stop. */
   const control = (): boolean => {
-    drainEventfd(init.wakeFd);
+    eventfdClear(loadSys(), init.wakeFd);
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) {
       const msg = m.message as ToWorker;
       if (msg.type === 'stop') return true;

@@ -3,7 +3,7 @@
 // hands its outcome records to the service. Stopping wakes the worker through an eventfd: no timeouts to wait out.
 import type { Worker } from 'node:worker_threads';
 import type { RejectedIdentities } from '../inventory/machines.ts';
-import { closeFd, eventfd, signalEventfd } from '../net/udp-batch.ts';
+import { eventfdCreate, eventfdSignal, loadSys } from '../net/syscalls.ts';
 import { startWorker } from '../threads.ts';
 import type { PlainRespondConfig } from './policy.ts';
 
@@ -51,7 +51,7 @@ export class DataPath {
 
   /** Resolves once the worker waits on the sockets. The descriptors stay the caller's to close (after stop()). */
   static async start(init: Omit<WorkerInit, 'wakeFd'>, on: DataPathHandlers): Promise<DataPath> {
-    const wakeFd = eventfd();
+    const wakeFd = eventfdCreate(loadSys());
     const worker = startWorker(new URL('./datapath-worker.ts', import.meta.url), { ...init, wakeFd } satisfies WorkerInit);
     const dp = new DataPath(worker, wakeFd);
     let started = false;
@@ -66,7 +66,7 @@ export class DataPath {
         void dp.exited.then(() => (started ? dp.stopping || on.died(new Error('the DHCP data-plane worker exited')) : reject(new Error('the DHCP data-plane worker exited at start'))));
       });
     } catch (err) {
-      closeFd(wakeFd);
+      loadSys().close(wakeFd);
       throw err;
     }
     started = true;
@@ -86,11 +86,11 @@ export class DataPath {
     const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), STOP_WAIT_MS)));
     if ((await Promise.race([this.exited, late])) === 'late') await this.worker.terminate();
     clearTimeout(timer);
-    closeFd(this.wakeFd);
+    loadSys().close(this.wakeFd);
   }
 
   private send(m: ToWorker): void {
     this.worker.postMessage(m);
-    signalEventfd(this.wakeFd);
+    eventfdSignal(loadSys(), this.wakeFd);
   }
 }

@@ -12,7 +12,8 @@
 // BindToDevice= would pass in; no private Node handle is touched. Privileges: port 67 needs root or
 // CAP_NET_BIND_SERVICE; kernels before 5.7 also want CAP_NET_RAW for SO_BINDTODEVICE.
 import dgram from 'node:dgram';
-import { errnoError, libc as libcLib } from '../net/libc.ts';
+import { errnoError } from '../net/libc.ts';
+import { loadSys } from '../net/syscalls.ts';
 
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
@@ -27,33 +28,12 @@ const SO_RCVBUF = 8;
 /** Room for ~1k queued DISCOVERs (about the 2 s a PXE client waits, at a storm's rate): a boot storm must not be dropped by the kernel while the loop is busy. */
 const RCVBUF = 1 << 20;
 
-interface Libc {
-  socket(domain: number, type: number, proto: number): number;
-  setsockopt(fd: number, level: number, name: number, value: Buffer, len: number): number;
-  bind(fd: number, addr: Buffer, len: number): number;
-  close(fd: number): number;
-}
-
-let libc: Libc | undefined;
-function load(): Libc {
-  if (!libc) {
-    const lib = libcLib();
-    libc = {
-      socket: lib.func('int socket(int, int, int)') as Libc['socket'],
-      setsockopt: lib.func('int setsockopt(int, int, int, const void *, uint32_t)') as Libc['setsockopt'],
-      bind: lib.func('int bind(int, const void *, uint32_t)') as Libc['bind'],
-      close: lib.func('int close(int)') as Libc['close'],
-    };
-  }
-  return libc;
-}
-
 /**
  * The descriptor of a non-blocking udp4 socket on 0.0.0.0:port that sends and receives only through `iface`, for
  * a caller that does its own I/O (the DHCP data plane). Throws an errno-coded error.
  */
 export function deviceFd(iface: string, port: number): number {
-  const c = load();
+  const c = loadSys();
   const fd = c.socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw errnoError('socket');
   try {

@@ -5,7 +5,7 @@ import { ipxeBinaries } from '../ipxe/binaries.ts';
 import { counter } from '../metrics.ts';
 import type { ServedInterface } from '../network.ts';
 import { disabledService, type Service, type ServiceHealth } from '../service.ts';
-import { closeFd } from '../net/udp-batch.ts';
+import { loadSys } from '../net/syscalls.ts';
 import type { AnswerConfig } from './answer.ts';
 import type { Client } from './classify.ts';
 import { DataPath, RX_SLOT, type WorkerInit } from './datapath.ts';
@@ -138,7 +138,7 @@ class DhcpService implements Service {
     const dp = this.dataPath;
     this.dataPath = undefined;
     await Promise.all([this.rogue.stop(), dp?.stop()]);
-    for (const fd of this.fds) closeFd(fd);
+    for (const fd of this.fds) loadSys().close(fd);
     this.fds = [];
     this.state = { state: 'stopped' };
   }

@@ -6,9 +6,10 @@
 import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
+import { once } from 'node:events';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { FastifyReply } from 'fastify';
-import { errnoError, libc } from '../net/libc.ts';
+import { dupFd, eventfdCreate, eventfdSignal, loadSys, type Sys } from '../net/syscalls.ts';
 import { startWorker } from '../threads.ts';
 
 export interface PumpJob {
@@ -31,36 +32,22 @@ const IDLE_MS = 60_000;
 /** Sent the ordinary way, so the head has reached the kernel before the pump writes behind it. */
 const FIRST = 64 * 1024;
 
-interface Calls {
-  eventfd(init: number, flags: number): number;
-  write(fd: number, buf: Buffer, n: number): number;
-  fcntl(fd: number, cmd: number, arg: number): number;
-}
-const EFD_CLOEXEC = 0o2000000;
-const EFD_NONBLOCK = 0o4000;
-const F_DUPFD_CLOEXEC = 1030;
 
 export class FilePump {
+  private worker: Worker | undefined;
   private port: MessagePort | undefined;
   private wakeFd = -1;
   private readonly pending = new Map<number, (r: PumpResult) => void>();
   private nextId = 0;
-  private readonly one = Buffer.from([1, 0, 0, 0, 0, 0, 0, 0]);
-  private calls: Calls | undefined;
+  private sys: Sys | undefined;
 
   /** `idleMs`: a reader that takes nothing for this long loses its connection. */
   constructor(private readonly idleMs = IDLE_MS) {}
 
-  private start(): Calls {
-    if (this.calls) return this.calls;
-    const lib = libc();
-    const calls: Calls = {
-      eventfd: lib.func('int eventfd(unsigned int, int)') as Calls['eventfd'],
-      write: lib.func('intptr_t write(int, const void *, size_t)') as Calls['write'],
-      fcntl: lib.func('int fcntl(int, int, int)') as Calls['fcntl'],
-    };
-    if (this.wakeFd < 0) this.wakeFd = calls.eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (this.wakeFd < 0) throw errnoError('eventfd');
+  private start(): Sys {
+    if (this.sys) return this.sys;
+    const sys = loadSys();
+    if (this.wakeFd < 0) this.wakeFd = eventfdCreate(sys);
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     port1.unref();
@@ -74,28 +61,46 @@ export class FilePump {
     // The pump lives as long as the process, like libuv's thread pool: it must not hold a stopping daemon up.
     // (After the listeners: adding a 'message' listener refs the worker again.)
     worker.unref();
-    this.calls = calls;
-    return calls;
+    this.worker = worker;
+    this.sys = sys;
+    return sys;
   }
 
   private failAll(error: string): void {
     for (const [id, done] of this.pending) done({ id, ok: false, sent: 0, error });
     this.pending.clear();
-    this.calls = undefined;
+    this.sys = undefined;
+    this.worker = undefined;
   }
 
   private post(req: PumpRequest): void {
     this.port!.postMessage(req);
-    this.start().write(this.wakeFd, this.one, 8);
+    eventfdSignal(this.start(), this.wakeFd);
+  }
+
+  /**
+   * Ends the worker (transfers in flight fail, their connections are closed); the next send starts a new one.
+   * Needed before the process exits: a thread blocked in epoll_wait cannot be interrupted, and Node joins every
+   * worker at exit.
+   */
+  async stop(): Promise<void> {
+    const w = this.worker;
+    if (!w) return;
+    const exited = once(w, 'exit');
+    this.post({ kind: 'stop' });
+    await exited;
   }
 
   /** Sends `length` bytes of `fileFd` from `offset` to the socket (a descriptor the caller keeps); `cancel` gives up early. */
   send(socketFd: number, fileFd: number, offset: number, length: number): { done: Promise<PumpResult>; cancel(): void } {
-    const calls = this.start();
-    // Our own descriptor: if Node closes the socket mid-transfer, its number can never be reused under us.
-    const fd = calls.fcntl(socketFd, F_DUPFD_CLOEXEC, 3);
-    if (fd < 0) return { done: Promise.resolve({ id: 0, ok: false, sent: 0, error: errnoError('fcntl(F_DUPFD_CLOEXEC)').message }), cancel() {} };
-    this.nextId = (this.nextId % 0xfffffffe) + 1; // 0 is the worker's wake-up event
+    let fd: number;
+    try {
+      // Our own descriptor: if Node closes the socket mid-transfer, its number can never be reused under us.
+      fd = dupFd(this.start(), socketFd);
+    } catch (err) {
+      return { done: Promise.resolve({ id: 0, ok: false, sent: 0, error: (err as Error).message }), cancel() {} };
+    }
+    this.nextId = (this.nextId % 0x7ffffffe) + 1; // 0 is the worker's wake-up event
     const id = this.nextId;
     const done = new Promise<PumpResult>((resolve) => this.pending.set(id, resolve));
     this.post({ kind: 'job', job: { id, socketFd: fd, fileFd, offset, length } });
@@ -104,6 +109,11 @@ export class FilePump {
 }
 
 const pump = new FilePump();
+
+/** Stops the shared pump (the daemon, when it stops). */
+export function stopFilePump(): Promise<void> {
+  return pump.stop();
+}
 
 /** The descriptor behind a plain TCP connection; undefined for TLS (bytes must pass through OpenSSL) or no socket. */
 function plainFd(sock: Socket | null): number | undefined {

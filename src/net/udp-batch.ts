@@ -24,10 +24,6 @@ interface Calls {
   recvmmsg(fd: number, msgs: bigint, n: number, flags: number, timeout: null): number;
   sendmmsg(fd: number, msgs: bigint, n: number, flags: number): number;
   poll(fds: bigint, n: number, timeoutMs: number): number;
-  eventfd(init: number, flags: number): number;
-  read(fd: number, buf: bigint, n: number): number;
-  write(fd: number, buf: bigint, n: number): number;
-  close(fd: number): number;
 }
 
 let calls: Calls | undefined;
@@ -38,10 +34,6 @@ function load(): Calls {
       recvmmsg: lib.func('int recvmmsg(int, void *, unsigned int, int, void *)') as Calls['recvmmsg'],
       sendmmsg: lib.func('int sendmmsg(int, void *, unsigned int, int)') as Calls['sendmmsg'],
       poll: lib.func('int poll(void *, unsigned long, int)') as Calls['poll'],
-      eventfd: lib.func('int eventfd(unsigned int, int)') as Calls['eventfd'],
-      read: lib.func('long read(int, void *, size_t)') as Calls['read'],
-      write: lib.func('long write(int, void *, size_t)') as Calls['write'],
-      close: lib.func('int close(int)') as Calls['close'],
     };
   }
   return calls;
@@ -187,33 +179,4 @@ export class Poller {
   ready(i: number): boolean {
     return this.mem.readInt16LE(i * 8 + 6) !== 0;
   }
-}
-
-const EFD_NONBLOCK = 0o4000;
-const EFD_CLOEXEC = 0o2000000;
-
-/** An eventfd: a thread blocked in poll() on it wakes when another thread signals it. */
-export function eventfd(): number {
-  const fd = load().eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fd < 0) throw errnoError('eventfd');
-  return fd;
-}
-
-let word: { view: Buffer; address: bigint } | undefined;
-
-/** Any thread: makes the eventfd readable. */
-export function signalEventfd(fd: number): void {
-  word ??= nativeRegion(8);
-  word.view.writeBigUInt64LE(1n, 0);
-  load().write(fd, word.address, 8);
-}
-
-/** The waiting thread: makes it unreadable again. */
-export function drainEventfd(fd: number): void {
-  word ??= nativeRegion(8);
-  load().read(fd, word.address, 8);
-}
-
-export function closeFd(fd: number): void {
-  load().close(fd);
 }

@@ -35,7 +35,7 @@ import {
   sockaddrPort,
   type Sys,
   writePointer,
-} from './syscalls.ts';
+} from '../net/syscalls.ts';
 import { Window, type Step } from './window.ts';
 
 const { port, wakeFd, config } = workerData as { port: MessagePort; wakeFd: number; config: PlaneConfig };

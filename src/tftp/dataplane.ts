@@ -6,7 +6,7 @@
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { RequestLimits } from './requests.ts';
 import type { EndReason, TransferInfo } from './server.ts';
-import { eventfdCreate, eventfdSignal, loadSys } from './syscalls.ts';
+import { eventfdCreate, eventfdSignal, loadSys } from '../net/syscalls.ts';
 
 /** What the worker needs to serve: where to listen, and the limits (validated settings). */
 export interface PlaneConfig extends RequestLimits {

@@ -4,12 +4,15 @@ import dgram from 'node:dgram';
 import { after, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { deviceFd } from '../../src/dhcp/device-socket.ts';
-import { closeFd, DatagramSlots, drainEventfd, eventfd, Poller, signalEventfd } from '../../src/net/udp-batch.ts';
+import { eventfdClear, eventfdCreate, eventfdSignal, loadSys } from '../../src/net/syscalls.ts';
+import { DatagramSlots, Poller } from '../../src/net/udp-batch.ts';
+
+const sys = loadSys();
 
 const root = process.getuid?.() === 0;
 const PORT = 40000 + (process.pid % 20000);
 const opened: number[] = [];
-after(() => opened.forEach(closeFd));
+after(() => opened.forEach((fd) => sys.close(fd)));
 
 async function client(): Promise<{ sock: dgram.Socket; port: number; got: Buffer[] }> {
   const sock = dgram.createSocket('udp4');
@@ -62,13 +65,13 @@ it('receives a burst in one recvmmsg, answers it in one sendmmsg, and reports th
 });
 
 it('an eventfd wakes a poll() that waits forever, and draining it makes it quiet again', () => {
-  const efd = eventfd();
+  const efd = eventfdCreate(sys);
   opened.push(efd);
   const poller = new Poller([efd]);
   assert.equal(poller.wait(0), 0);
-  signalEventfd(efd);
-  signalEventfd(efd);
+  eventfdSignal(sys, efd);
+  eventfdSignal(sys, efd);
   assert.equal(poller.wait(-1), 1);
-  drainEventfd(efd);
+  eventfdClear(sys, efd);
   assert.equal(poller.wait(0), 0);
 });

@@ -116,6 +116,7 @@ describe('assets by sendfile', () => {
       assert.ok(r.sent > 0 && r.sent < SIZE, `sent ${r.sent}`);
       assert.equal(openFds(), before, 'the pump closed its duplicate of the socket');
     } finally {
+      await pump.stop();
       await fh.close();
       client.destroy();
       sock.destroy();

@@ -1,9 +1,10 @@
-// The few libc calls the TFTP data plane makes directly (koffi FFI): UDP sockets, epoll and an eventfd.
-// Why not dgram: in lock-step TFTP every block is a round trip, and Node's per-datagram path (a 64 KiB receive
-// allocation, a JS callback through libuv, a send request object) cost about twice what dnsmasq spends per block.
+// The libc calls heph's data planes make directly (koffi FFI): UDP sockets, epoll, eventfd, sendfile.
+// Why not dgram / streams: in lock-step TFTP every block is a round trip, and Node's per-datagram path (a 64 KiB
+// receive allocation, a JS callback through libuv, a send request object) cost about twice what dnsmasq spends per
+// block; a file streamed through JavaScript costs a copy and a garbage-collected buffer per chunk (http/sendfile.ts).
 // Each call here is one syscall plus ~0.15 us of FFI. All functions return the raw result; callers check < 0.
 import koffi from 'koffi';
-import { errnoError, libc } from '../net/libc.ts';
+import { errnoError, libc } from './libc.ts';
 
 export const AF_INET = 2;
 const SOCK_DGRAM = 2;
@@ -14,8 +15,12 @@ const SOL_UDP = 17;
 /** UDP GSO (Linux 4.18): one send of several equal-size datagrams, split by the kernel (or the NIC). */
 const UDP_SEGMENT = 103;
 export const EPOLLIN = 1;
+export const EPOLLOUT = 4;
+export const EPOLLONESHOT = 1 << 30;
 const EPOLL_CTL_ADD = 1;
 const EPOLL_CTL_DEL = 2;
+const EPOLL_CTL_MOD = 3;
+const F_DUPFD_CLOEXEC = 1030;
 const EFD_NONBLOCK = 0o4000;
 export const EAGAIN = 11;
 export const EINTR = 4;
@@ -40,6 +45,9 @@ export interface Sys {
   read(fd: number, buf: Buffer, len: number): number;
   write(fd: number, buf: Buffer, len: number): number;
   close(fd: number): number;
+  /** offset: an 8-byte buffer holding the file position, advanced by the kernel. */
+  sendfile(out: number, inFd: number, offset: Buffer, count: number): number;
+  fcntl(fd: number, cmd: number, arg: number): number;
 }
 
 let sys: Sys | undefined;
@@ -65,6 +73,8 @@ export function loadSys(): Sys {
       read: f('long read(int, void *, size_t)'),
       write: f('long write(int, const void *, size_t)'),
       close: f('int close(int)'),
+      sendfile: f('long sendfile(int, int, void *, size_t)'),
+      fcntl: f('int fcntl(int, int, int)'),
     };
   }
   return sys;
@@ -152,12 +162,28 @@ export function epollCreate(s: Sys): number {
   return fd;
 }
 
-/** Watches fd for input; the event carries the descriptor itself. */
-export function epollAdd(s: Sys, epfd: number, fd: number): void {
+/** Watches fd for `events` (input by default); the event carries `data` (the descriptor itself by default). */
+export function epollAdd(s: Sys, epfd: number, fd: number, events = EPOLLIN, data = fd): void {
+  if (s.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, epollEvent(events, data)) < 0) throw errnoError('epoll_ctl');
+}
+
+/** Re-arms a watched fd (after an EPOLLONESHOT event). */
+export function epollMod(s: Sys, epfd: number, fd: number, events: number, data: number): void {
+  if (s.epoll_ctl(epfd, EPOLL_CTL_MOD, fd, epollEvent(events, data)) < 0) throw errnoError('epoll_ctl');
+}
+
+function epollEvent(events: number, data: number): Buffer {
   const ev = Buffer.alloc(EPOLL_EVENT_SIZE);
-  ev.writeUInt32LE(EPOLLIN, 0);
-  ev.writeInt32LE(fd, EPOLL_DATA_OFFSET);
-  if (s.epoll_ctl(epfd, EPOLL_CTL_ADD, fd, ev) < 0) throw errnoError('epoll_ctl');
+  ev.writeUInt32LE(events >>> 0, 0);
+  ev.writeInt32LE(data, EPOLL_DATA_OFFSET);
+  return ev;
+}
+
+/** A close-on-exec duplicate of fd, numbered 3 or above. */
+export function dupFd(s: Sys, fd: number): number {
+  const copy = s.fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  if (copy < 0) throw errnoError('fcntl(F_DUPFD_CLOEXEC)');
+  return copy;
 }
 
 export function epollDel(s: Sys, epfd: number, fd: number): void {
