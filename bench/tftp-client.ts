@@ -1,0 +1,87 @@
+// The bench's own TFTP client (bench/tftp-client.c): compiled at start with the system C compiler, run K fetches per
+// process, and its output parsed and checked here, so the bench and its test read it the same way.
+import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
+
+const SOURCE = join(import.meta.dirname, 'tftp-client.c');
+
+/** Compiles the client into `dir`; returns its path, or why it could not (no compiler, a compile error). */
+export function buildClient(dir: string): { path: string } | { missing: string } {
+  const path = join(dir, 'tftp-client');
+  for (const cc of ['cc', 'gcc']) {
+    try {
+      execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-o', path, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
+      return { path };
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
+      if (e.code !== 'ENOENT') return { missing: `${cc} failed: ${e.stderr?.toString().trim() ?? e.message}` };
+    }
+  }
+  return { missing: 'no C compiler (cc or gcc) on this machine' };
+}
+
+/** The client's hash: FNV-1a over little-endian 32-bit words, a zero-padded tail word, then the 64-bit length. */
+export function wordHash(data: Buffer): string {
+  const PRIME = 16777619;
+  let h = 2166136261 | 0;
+  const whole = data.length & ~3;
+  for (let i = 0; i < whole; i += 4) h = Math.imul(h ^ data.readInt32LE(i), PRIME);
+  if (whole < data.length) {
+    const tail = Buffer.alloc(4);
+    data.copy(tail, 0, whole);
+    h = Math.imul(h ^ tail.readInt32LE(0), PRIME);
+  }
+  h = Math.imul(h ^ (data.length >>> 0), PRIME);
+  h = Math.imul(h ^ Math.floor(data.length / 2 ** 32), PRIME);
+  return (h >>> 0).toString(16).padStart(8, '0');
+}
+
+export interface Fetch {
+  bytes: number;
+  hash: string;
+  seconds: number;
+  blksize: number;
+  windowsize: number;
+  oack: boolean;
+}
+
+/** Client arguments for one run: K fetches of `file`, with the options asked for (absent: not asked). */
+export function clientArgs(host: string, port: number, file: string, o: { blksize?: number; windowsize?: number; tsize?: boolean; count?: number; timeoutMs?: number }): string[] {
+  return [
+    ...(o.blksize === undefined ? [] : ['-b', String(o.blksize)]),
+    ...(o.windowsize === undefined ? [] : ['-w', String(o.windowsize)]),
+    ...(o.tsize ? ['-s'] : []),
+    '-n', String(o.count ?? 1),
+    '-m', String(o.timeoutMs ?? 1000),
+    host, String(port), file,
+  ];
+}
+
+const LINE = /^fetch (\d+) bytes (\d+) hash ([0-9a-f]{8}) seconds ([0-9.]+) blksize (\d+) windowsize (\d+) oack ([01])$/;
+
+/** The client's own CPU seconds (user + system) over all its fetches, from its last line. */
+export function parseCpu(stdout: string): number {
+  const m = /^cpu ([0-9.]+)$/m.exec(stdout);
+  if (!m) throw new Error('tftp-client: no cpu line');
+  return Number(m[1]);
+}
+
+export function parseFetches(stdout: string): Fetch[] {
+  return stdout
+    .split('\n')
+    .filter((l) => l !== '' && !l.startsWith('cpu '))
+    .map((l) => {
+      const m = LINE.exec(l);
+      if (!m) throw new Error(`tftp-client: unexpected output line: ${l}`);
+      return { bytes: Number(m[2]), hash: m[3]!, seconds: Number(m[4]), blksize: Number(m[5]), windowsize: Number(m[6]), oack: m[7] === '1' };
+    });
+}
+
+/** Throws unless every fetch got exactly `data`. */
+export function verifyFetches(fetches: Fetch[], data: Buffer, count: number, what: string): void {
+  if (fetches.length !== count) throw new Error(`${what}: ${fetches.length} fetches reported, ${count} expected`);
+  const want = wordHash(data);
+  for (const [i, f] of fetches.entries()) {
+    if (f.bytes !== data.length || f.hash !== want) throw new Error(`${what}: fetch ${i}: ${f.bytes} bytes hash ${f.hash}, want ${data.length} bytes hash ${want}`);
+  }
+}
