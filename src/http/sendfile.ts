@@ -87,6 +87,7 @@ export class FilePump {
     const w = this.worker;
     if (!w) return;
     const exited = once(w, 'exit');
+    w.ref(); // or the event loop could run dry (and the process end) before the exit arrives
     this.post({ kind: 'stop' });
     await exited;
   }
