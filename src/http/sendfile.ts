@@ -32,7 +32,6 @@ const IDLE_MS = 60_000;
 /** Sent the ordinary way, so the head has reached the kernel before the pump writes behind it. */
 const FIRST = 64 * 1024;
 
-
 export class FilePump {
   private worker: Worker | undefined;
   private port: MessagePort | undefined;
