@@ -170,8 +170,14 @@ async function main(): Promise<void> {
     }
   }
 
-  const pick = (file: string, client: string, server: string) => results.filter((x) => x.file === file && x.client === client && x.server === server);
+  type Cell = { file: string; client: string; server: string; seconds: number };
+  const pickFrom = <T extends Cell>(xs: T[], file: string, client: string, server: string): T[] => xs.filter((x) => x.file === file && x.client === client && x.server === server);
+  const pick = (file: string, client: string, server: string) => pickFrom(results, file, client, server);
   const best = (xs: { seconds: number }[]): number => Math.min(...xs.map((x) => x.seconds));
+  const secs = (xs: { seconds: number }[]): number => median(xs.map((x) => x.seconds));
+  /** The issue's two goals for one file and one client: heph lock-step and heph windowsize 16, each against dnsmasq lock-step. */
+  const goalLine = (file: string, d: Cell[], lock: Cell[], win: Cell[]): string =>
+    `  ${file}: heph lock-step vs dnsmasq lock-step ${(secs(d) / secs(lock)).toFixed(2)}x (best ${(best(d) / best(lock)).toFixed(2)}x; goal >= 1.0); heph windowsize 16 vs dnsmasq lock-step ${(secs(d) / secs(win)).toFixed(2)}x (best ${(best(d) / best(win)).toFixed(2)}x; goal >= 5)`;
   const mibs = (file: string, secs: number): string => ((files[file as keyof typeof files].length / MiB) / secs).toFixed(1);
 
   console.log(`\nTFTP benchmark: heph vs dnsmasq in one netns on loopback, ${RUNS} runs (1 MiB: ${RUNS * 2}), medians; client start-up included.`);
@@ -179,14 +185,12 @@ async function main(): Promise<void> {
   console.log(`ratio = dnsmasq time / heph time (>1: heph faster); best = the same for the fastest run of each (least disturbed by`);
   console.log(`other load on the machine). cpu = server CPU seconds per transfer (median).\n`);
   console.log('file     client                            heph MiB/s  dnsmasq MiB/s  ratio   best   heph cpu  dnsmasq cpu');
-  const lockstep = new Map<string, number>();
   for (const file of ['1m.bin', '64m.bin']) {
     for (const client of Object.keys(clients)) {
       const h = pick(file, client, 'heph');
       const d = pick(file, client, 'dnsmasq');
       const ht = median(h.map((x) => x.seconds));
       const dt = median(d.map((x) => x.seconds));
-      if (client.startsWith('atftp lock-step')) lockstep.set(file, dt);
       console.log(
         `${file.padEnd(8)} ${client.padEnd(33)} ${mibs(file, ht).padStart(10)} ${mibs(file, dt).padStart(14)} ${(dt / ht).toFixed(2).padStart(6)} ${(best(d) / best(h)).toFixed(2).padStart(6)}  ${median(h.map((x) => x.cpu)).toFixed(2).padStart(8)} ${median(d.map((x) => x.cpu)).toFixed(2).padStart(12)}`,
       );
@@ -194,29 +198,21 @@ async function main(): Promise<void> {
   }
   console.log('\nGoal checks (same client, atftp):');
   for (const file of ['1m.bin', '64m.bin']) {
-    const dLock = lockstep.get(file)!;
-    const hLock = median(pick(file, 'atftp lock-step blksize 1468', 'heph').map((x) => x.seconds));
-    const hWin = median(pick(file, 'atftp windowsize 16 blksize 1468', 'heph').map((x) => x.seconds));
-    const dBest = best(pick(file, 'atftp lock-step blksize 1468', 'dnsmasq'));
-    const lockBest = dBest / best(pick(file, 'atftp lock-step blksize 1468', 'heph'));
-    const winBest = dBest / best(pick(file, 'atftp windowsize 16 blksize 1468', 'heph'));
-    console.log(
-      `  ${file}: heph lock-step vs dnsmasq lock-step ${(dLock / hLock).toFixed(2)}x (best ${lockBest.toFixed(2)}x; goal >= 1.0); heph windowsize 16 vs dnsmasq lock-step ${(dLock / hWin).toFixed(2)}x (best ${winBest.toFixed(2)}x; goal >= 5)`,
-    );
+    console.log(goalLine(file, pick(file, 'atftp lock-step blksize 1468', 'dnsmasq'), pick(file, 'atftp lock-step blksize 1468', 'heph'), pick(file, 'atftp windowsize 16 blksize 1468', 'heph')));
   }
   const floor = (client: string): number => median(floors.filter((f) => f.client === client).map((f) => f.seconds));
   const af = floor('atftp');
   console.log(`\nClient start-up floor (fetch of a missing file, no data): curl ${(floor('curl') * 1000).toFixed(1)} ms, atftp ${(af * 1000).toFixed(1)} ms.`);
   for (const file of ['1m.bin', '64m.bin']) {
-    const dLock = lockstep.get(file)!;
-    const hWin = median(pick(file, 'atftp windowsize 16 blksize 1468', 'heph').map((x) => x.seconds));
+    const dLock = secs(pick(file, 'atftp lock-step blksize 1468', 'dnsmasq'));
+    const hWin = secs(pick(file, 'atftp windowsize 16 blksize 1468', 'heph'));
     // Only meaningful when both times are clearly above the floor (the floor is a median too, and noisy).
     const net = hWin - af > 0.002 && dLock > af ? `${((dLock - af) / (hWin - af)).toFixed(2)}x` : 'not measurable (within the floor)';
     console.log(`  ${file}: 5x dnsmasq lock-step needs <= ${((dLock / 5) * 1000).toFixed(1)} ms per fetch; net of the floor, heph windowsize 16 vs dnsmasq lock-step ${net}`);
   }
   if ('missing' in own) console.log(`\nOwn client rows skipped: ${own.missing}.`);
   else {
-    const ownPick = (file: string, client: string, server: string) => ownResults.filter((x) => x.file === file && x.client === client && x.server === server);
+    const ownPick = (file: string, client: string, server: string) => pickFrom(ownResults, file, client, server);
     console.log(`\nOwn client (bench/tftp-client.c: recvmmsg, ${K['1m.bin']} fetches of 1 MiB / ${K['64m.bin']} of 64 MiB per process, ${RUNS} processes per cell; per-fetch`);
     console.log('wall time measured by the client, no process start-up; bytes and hash of every fetch checked). Medians over all fetches.');
     console.log('file     client                            heph MiB/s  dnsmasq MiB/s  ratio   best   heph cpu  dnsmasq cpu  client cpu h/d');
@@ -235,13 +231,7 @@ async function main(): Promise<void> {
     }
     console.log('\nGoal checks (same client, own):');
     for (const file of ['1m.bin', '64m.bin']) {
-      const d = ownPick(file, 'own lock-step blksize 1468', 'dnsmasq');
-      const hl = ownPick(file, 'own lock-step blksize 1468', 'heph');
-      const hw = ownPick(file, 'own windowsize 16 blksize 1468', 'heph');
-      const dt = median(d.map((x) => x.seconds));
-      console.log(
-        `  ${file}: heph lock-step vs dnsmasq lock-step ${(dt / median(hl.map((x) => x.seconds))).toFixed(2)}x (best ${(best(d) / best(hl)).toFixed(2)}x; goal >= 1.0); heph windowsize 16 vs dnsmasq lock-step ${(dt / median(hw.map((x) => x.seconds))).toFixed(2)}x (best ${(best(d) / best(hw)).toFixed(2)}x; goal >= 5)`,
-      );
+      console.log(goalLine(file, ownPick(file, 'own lock-step blksize 1468', 'dnsmasq'), ownPick(file, 'own lock-step blksize 1468', 'heph'), ownPick(file, 'own windowsize 16 blksize 1468', 'heph')));
     }
   }
 
