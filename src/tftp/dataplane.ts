@@ -13,6 +13,7 @@ export interface PlaneConfig extends RequestLimits {
   addresses: string[];
   port: number;
   retries: number;
+  busyPollMicros: number;
   /** The allowlist at start, in shared memory; later changes come as 'file' messages. */
   files: Record<string, Uint8Array>;
 }
