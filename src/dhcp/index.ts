@@ -8,7 +8,8 @@ import { disabledService, type Service, type ServiceHealth } from '../service.ts
 import { loadSys } from '../net/syscalls.ts';
 import type { AnswerConfig } from './answer.ts';
 import type { Client } from './classify.ts';
-import { DataPath, RX_SLOT, type WorkerInit } from './datapath.ts';
+import { MAX_REQUEST } from './codec.ts';
+import { DataPath, type WorkerInit } from './datapath.ts';
 import { deviceFd } from './device-socket.ts';
 import { registerBinaryRoutes } from './http-boot.ts';
 import { OUTCOME_CODES, OutcomeReader } from './outcome-log.ts';
@@ -208,7 +209,7 @@ class DhcpService implements Service {
         else dropped++;
       }
       if (code.kind === 'malformed' && this.due(`malformed:${code.reason}`)) {
-        if (code.reason === 'oversize') this.warnOnce('malformed:oversize', { reason: code.reason, detail: `longer than ${RX_SLOT} bytes`, from: r.from(), iface: this.ifaceName(r.iface) }, 'dropped a malformed DHCP datagram');
+        if (code.reason === 'oversize') this.warnOnce('malformed:oversize', { reason: code.reason, detail: `longer than ${MAX_REQUEST} bytes`, from: r.from(), iface: this.ifaceName(r.iface) }, 'dropped a malformed DHCP datagram');
         else closer = true;
       }
       if (code.kind === 'ignored' && code.reason === 'relay-not-allowed' && this.due('relay')) closer = true;

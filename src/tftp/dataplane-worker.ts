@@ -38,7 +38,7 @@ import {
 } from '../net/syscalls.ts';
 import { Window, type Step } from './window.ts';
 
-const { port, wakeFd, config } = workerData as { port: MessagePort; wakeFd: number; config: PlaneConfig };
+const { port, wakeFd, config } = (workerData as { data: { port: MessagePort; wakeFd: number; config: PlaneConfig } }).data;
 const sys = loadSys();
 const epfd = epollCreate(sys);
 const MAX_EVENTS = 64;
