@@ -380,11 +380,14 @@ function inbox(): boolean {
 // sleeping thread pays a cross-CPU wake-up per ACK. Yielding between polls leaves the CPU to anything else runnable
 // on it (the client itself, when the scheduler put both on one CPU). A poll that found nothing (a far client, a
 // lost ACK) turns polling off for the next few waits, so a slow network costs a fraction of a CPU, not all of it.
+// With many transfers at once the thread is rarely idle and throughput, not one client's round trip, is what
+// counts: polling is for the few-transfers case only.
 const POLL_BACKOFF = 8;
+const POLL_MAX_FLOWS = 8;
 let pollBackoff = 0;
 
 function waitForEvents(timeoutMs: number): number {
-  if (config.busyPollMicros > 0 && flows.size > 0 && timeoutMs !== 0) {
+  if (config.busyPollMicros > 0 && flows.size > 0 && flows.size <= POLL_MAX_FLOWS && timeoutMs !== 0) {
     if (pollBackoff > 0) pollBackoff--;
     else {
       const until = performance.now() + config.busyPollMicros / 1000;
