@@ -105,7 +105,7 @@ try {
   console.log(`heph's main thread was in uninterruptible (disk) sleep in ${(100 * disk.fraction()).toFixed(0)}% of ${disk.samples()} samples: time it could not answer anything`);
 
   const assets = lines.filter((l): l is Extract<StormLine, { kind: 'assets' }> => l.kind === 'assets');
-  console.log(`\nasset step alone (${done} machines × kernel + initrd, ${ASSET_CONCURRENCY} at a time, same source addresses):`);
+  console.log(`\nasset step alone (${done} machines × kernel + initrd, ${ASSET_CONCURRENCY} at a time, same source addresses; two passes per server, heph nginx nginx heph):`);
   console.log(table(assets.map((a) => ({ server: a.server, 'MiB/s': MiB(a.bytesPerS), 'p50 ms': a.p50, 'p99 ms': a.p99, failures: a.failures }))));
   const [h, ngx] = assets;
   if (h && ngx) console.log(`heph / nginx = ${(h.bytesPerS / ngx.bytesPerS).toFixed(2)}× (goal ≥ 0.9×)`);

@@ -1,12 +1,20 @@
 import { summarize } from '../lib.ts';
 import { httpGet } from './machine.ts';
 
-/** Every machine downloads its URLs in turn, `concurrency` machines at a time: bytes/s over the whole phase. */
-export async function assetPhase(machines: { ip: string; urls: string[] }[], concurrency: number): Promise<{ bytesPerS: number; failures: number; p50: number; p99: number }> {
+export interface AssetPass {
+  bytes: number;
+  seconds: number;
+  failures: number;
+  /** Per download, ms. */
+  latencies: number[];
+}
+
+/** Every machine downloads its URLs in turn, `concurrency` machines at a time. */
+export async function assetPass(machines: { ip: string; urls: string[] }[], concurrency: number): Promise<AssetPass> {
   let next = 0;
   let bytes = 0;
   let failures = 0;
-  const lat: number[] = [];
+  const latencies: number[] = [];
   const t0 = performance.now();
   await Promise.all(
     Array.from({ length: Math.min(concurrency, machines.length) }, async () => {
@@ -18,7 +26,7 @@ export async function assetPhase(machines: { ip: string; urls: string[] }[], con
             const r = await httpGet(m.ip, url, { timeoutMs: 300_000 });
             if (r.status === 200) bytes += r.bytes;
             else failures++;
-            lat.push(performance.now() - s);
+            latencies.push(performance.now() - s);
           } catch {
             failures++;
           }
@@ -26,6 +34,20 @@ export async function assetPhase(machines: { ip: string; urls: string[] }[], con
       }
     }),
   );
-  const s = summarize(lat);
-  return { bytesPerS: bytes / ((performance.now() - t0) / 1000), failures, p50: s.p50, p99: s.p99 };
+  return { bytes, seconds: (performance.now() - t0) / 1000, failures, latencies };
+}
+
+/**
+ * The asset step against several servers, each measured twice in mirrored order (A B B A): whatever drifts during
+ * the phase (heph finishing the storm's writes, a neighbour on the machine) weighs on every server alike.
+ */
+export async function assetPhase(servers: { name: string; machines: { ip: string; urls: string[] }[] }[], concurrency: number): Promise<{ server: string; bytesPerS: number; failures: number; p50: number; p99: number }[]> {
+  const passes = new Map<string, AssetPass[]>(servers.map((s) => [s.name, []]));
+  for (const s of [...servers, ...[...servers].reverse()]) passes.get(s.name)!.push(await assetPass(s.machines, concurrency));
+  return servers.map((s) => {
+    const ps = passes.get(s.name)!;
+    const sum = (k: 'bytes' | 'seconds' | 'failures'): number => ps.reduce((a, p) => a + p[k], 0);
+    const { p50, p99 } = summarize(ps.flatMap((p) => p.latencies));
+    return { server: s.name, bytesPerS: sum('bytes') / sum('seconds'), failures: sum('failures'), p50, p99 };
+  });
 }

@@ -15,7 +15,7 @@ export interface StormRequest {
   runId: string;
   retryForMs?: number;
   progress?: boolean;
-  /** After the storm: the asset step alone against heph, then against each of these base URLs (e.g. nginx). */
+  /** After the storm: the asset step alone against heph and against each of these base URLs (e.g. nginx), twice each in mirrored order. */
   assets?: { concurrency: number; references: { name: string; base: string; files: string[] }[] };
 }
 
@@ -43,12 +43,11 @@ try {
   if (req.assets) {
     const ok = results.filter((r) => r.done);
     const base = `http://${req.server}:${req.httpPort}`;
-    const heph = await assetPhase(ok.map((r) => ({ ip: r.m.ip, urls: [`${base}${r.trace.kernelPath}`, `${base}${r.trace.initrdPath}`] })), req.assets.concurrency);
-    emit({ kind: 'assets', server: 'heph', ...heph });
-    for (const ref of req.assets.references) {
-      const r = await assetPhase(ok.map((x) => ({ ip: x.m.ip, urls: ref.files.map((f) => `${ref.base}/${f}`) })), req.assets.concurrency);
-      emit({ kind: 'assets', server: ref.name, ...r });
-    }
+    const servers = [
+      { name: 'heph', machines: ok.map((r) => ({ ip: r.m.ip, urls: [`${base}${r.trace.kernelPath}`, `${base}${r.trace.initrdPath}`] })) },
+      ...req.assets.references.map((ref) => ({ name: ref.name, machines: ok.map((x) => ({ ip: x.m.ip, urls: ref.files.map((f) => `${ref.base}/${f}`) })) })),
+    ];
+    for (const r of await assetPhase(servers, req.assets.concurrency)) emit({ kind: 'assets', ...r });
   }
 } finally {
   relay.close();
