@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { constants, type BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { DB } from '../inventory/db.ts';
+import { statement, type DB } from '../inventory/db.ts';
 
 export type AssetKind = 'kernel' | 'initramfs' | 'other';
 
@@ -65,24 +65,24 @@ export class AssetStore {
   ) {}
 
   get(id: string): Asset | undefined {
-    const r = this.db.prepare<[string], Row>('SELECT * FROM assets WHERE id = ?').get(id);
+    const r = statement<[string], Row>(this.db, 'SELECT * FROM assets WHERE id = ?').get(id);
     return r && toAsset(r);
   }
 
   /** The asset a download URL names: its id prefix and its file name. */
   byUrl(prefix: string, name: string): Asset | undefined {
     if (!ASSET_URL_ID.test(prefix)) return undefined;
-    const r = this.db.prepare<[string, string], Row>('SELECT * FROM assets WHERE substr(id, 1, 64) = ? AND name = ?').get(prefix, name);
+    const r = statement<[string, string], Row>(this.db, 'SELECT * FROM assets WHERE substr(id, 1, 64) = ? AND name = ?').get(prefix, name);
     return r && toAsset(r);
   }
 
   find(version: string, arch: string, name: string): Asset | undefined {
-    const r = this.db.prepare<[string, string, string], Row>('SELECT * FROM assets WHERE version = ? AND arch = ? AND name = ?').get(version, arch, name);
+    const r = statement<[string, string, string], Row>(this.db, 'SELECT * FROM assets WHERE version = ? AND arch = ? AND name = ?').get(version, arch, name);
     return r && toAsset(r);
   }
 
   list(): Asset[] {
-    return this.db.prepare<[], Row>('SELECT * FROM assets ORDER BY version, arch, name').all().map(toAsset);
+    return statement<[], Row>(this.db, 'SELECT * FROM assets ORDER BY version, arch, name').all().map(toAsset);
   }
 
   /** Opens the asset for reading once its bytes are known to match its id. The caller closes `fh`. */

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { DB } from '../inventory/db.ts';
+import { statement, type DB } from '../inventory/db.ts';
 
 /** 256 random bits, base64url: the only secret in a talos.config URL. */
 const TOKEN = /^[A-Za-z0-9_-]{43}$/;
@@ -45,9 +45,8 @@ export class BootTokens {
     const hash = hashToken(token);
     const expiresAt = now + opts.ttlMs;
     this.db.transaction(() => {
-      this.db.prepare('DELETE FROM boot_tokens WHERE machine_id = ? OR expires_at < ?').run(opts.machineId, now);
-      this.db
-        .prepare('INSERT INTO boot_tokens (hash, machine_id, ip, created_at, expires_at, profile, wipe) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      statement(this.db, 'DELETE FROM boot_tokens WHERE machine_id = ? OR expires_at < ?').run(opts.machineId, now);
+      statement(this.db, 'INSERT INTO boot_tokens (hash, machine_id, ip, created_at, expires_at, profile, wipe) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(hash, opts.machineId, opts.ip, now, expiresAt, opts.profile, opts.wipe ? 1 : 0);
     }).immediate();
     return { token, hash, expiresAt };
@@ -56,10 +55,7 @@ export class BootTokens {
   /** Checks a presented token against the requesting IP. The hash is looked up, so timing says nothing of the token. */
   check(token: string, ip: string, now = Date.now()): TokenCheck {
     if (!TOKEN.test(token)) return { ok: false, why: 'malformed' };
-    const r = this.db
-      .prepare<[string], { hash: string; machine_id: string; ip: string; profile: string; wipe: number; created_at: number; expires_at: number; uses: number }>(
-        'SELECT hash, machine_id, ip, profile, wipe, created_at, expires_at, uses FROM boot_tokens WHERE hash = ?',
-      )
+    const r = statement<[string], { hash: string; machine_id: string; ip: string; profile: string; wipe: number; created_at: number; expires_at: number; uses: number }>(this.db, 'SELECT hash, machine_id, ip, profile, wipe, created_at, expires_at, uses FROM boot_tokens WHERE hash = ?')
       .get(hashToken(token));
     if (!r) return { ok: false, why: 'unknown' };
     const t: BootToken = { hash: r.hash, machineId: r.machine_id, ip: r.ip, profile: r.profile, wipe: r.wipe !== 0, createdAt: r.created_at, expiresAt: r.expires_at, uses: r.uses };
@@ -69,10 +65,10 @@ export class BootTokens {
   }
 
   recordUse(hash: string, now = Date.now()): void {
-    this.db.prepare('UPDATE boot_tokens SET uses = uses + 1, first_used_at = coalesce(first_used_at, ?) WHERE hash = ?').run(now, hash);
+    statement(this.db, 'UPDATE boot_tokens SET uses = uses + 1, first_used_at = coalesce(first_used_at, ?) WHERE hash = ?').run(now, hash);
   }
 
   revokeMachine(machineId: string): number {
-    return this.db.prepare('DELETE FROM boot_tokens WHERE machine_id = ?').run(machineId).changes;
+    return statement(this.db, 'DELETE FROM boot_tokens WHERE machine_id = ?').run(machineId).changes;
   }
 }

@@ -1,4 +1,4 @@
-import type { DB } from '../inventory/db.ts';
+import { statement, type DB } from '../inventory/db.ts';
 import type { WriteBehind } from '../inventory/writebehind.ts';
 import type { KmsgLine } from './kmsg.ts';
 
@@ -38,7 +38,7 @@ export class FeedbackStore {
     private readonly writer: WriteBehind,
     private readonly keep: { events: number; kmsg: number },
   ) {
-    this.hasEvent = db.prepare<[string], { one: number }>('SELECT 1 AS one FROM talos_events WHERE event_id = ?');
+    this.hasEvent = statement<[string], { one: number }>(db, 'SELECT 1 AS one FROM talos_events WHERE event_id = ?');
   }
 
   /** True if this Talos event id was already received (replay after a reconnect). Empty ids are never duplicates. */
@@ -53,8 +53,7 @@ export class FeedbackStore {
       if (this.recent.size > RECENT_IDS) this.recent.delete(this.recent.values().next().value!);
     }
     this.writer.enqueue((db) =>
-      db
-        .prepare('INSERT OR IGNORE INTO talos_events (event_id, machine_id, ip, at, type, actor_id, data) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      statement(db, 'INSERT OR IGNORE INTO talos_events (event_id, machine_id, ip, at, type, actor_id, data) VALUES (?, ?, ?, ?, ?, ?, ?)')
         .run(e.eventId === '' ? null : e.eventId, e.machineId, e.ip, e.at, e.type, e.actorId, JSON.stringify(e.data)),
     );
     this.maybeTrim('talos_events', owner(e), this.keep.events);
@@ -62,8 +61,7 @@ export class FeedbackStore {
 
   addKmsg(l: KmsgRow): void {
     this.writer.enqueue((db) =>
-      db
-        .prepare('INSERT INTO kmsg (machine_id, ip, at, seq, clock, facility, priority, talos_time, service, msg) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      statement(db, 'INSERT INTO kmsg (machine_id, ip, at, seq, clock, facility, priority, talos_time, service, msg) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
         .run(l.machineId, l.ip, l.at, l.seq, l.clock, l.facility, l.priority, l.talosTime, l.service, l.msg),
     );
     this.maybeTrim('kmsg', owner(l), this.keep.kmsg);
@@ -71,19 +69,13 @@ export class FeedbackStore {
 
   /** Newest last; `limit` newest rows. */
   events(who: Owner | undefined, limit: number): EventRow[] {
-    const rows = this.db
-      .prepare<Record<string, unknown>, { event_id: string | null; machine_id: string | null; ip: string; at: number; type: string; actor_id: string; data: string }>(
-        `SELECT * FROM (SELECT * FROM talos_events ${where(who)} ORDER BY id DESC LIMIT @limit) ORDER BY id`,
-      )
+    const rows = statement<Record<string, unknown>, { event_id: string | null; machine_id: string | null; ip: string; at: number; type: string; actor_id: string; data: string }>(this.db, `SELECT * FROM (SELECT * FROM talos_events ${where(who)} ORDER BY id DESC LIMIT @limit) ORDER BY id`)
       .all({ ...params(who), limit });
     return rows.map((r) => ({ eventId: r.event_id ?? '', machineId: r.machine_id, ip: r.ip, at: r.at, type: r.type, actorId: r.actor_id, data: JSON.parse(r.data) as Record<string, unknown> }));
   }
 
   kmsg(who: Owner, limit: number): KmsgRow[] {
-    const rows = this.db
-      .prepare<Record<string, unknown>, { machine_id: string | null; ip: string; at: number; seq: number | null; clock: number | null; facility: string | null; priority: string | null; talos_time: string | null; service: string | null; msg: string }>(
-        `SELECT * FROM (SELECT * FROM kmsg ${where(who)} ORDER BY id DESC LIMIT @limit) ORDER BY id`,
-      )
+    const rows = statement<Record<string, unknown>, { machine_id: string | null; ip: string; at: number; seq: number | null; clock: number | null; facility: string | null; priority: string | null; talos_time: string | null; service: string | null; msg: string }>(this.db, `SELECT * FROM (SELECT * FROM kmsg ${where(who)} ORDER BY id DESC LIMIT @limit) ORDER BY id`)
       .all({ ...params(who), limit });
     return rows.map((r) => ({ machineId: r.machine_id, ip: r.ip, at: r.at, seq: r.seq, clock: r.clock, facility: r.facility, priority: r.priority, talosTime: r.talos_time, service: r.service, msg: r.msg }));
   }
@@ -99,7 +91,7 @@ export class FeedbackStore {
     const w = where(who);
     // The id of the keep-th newest row; when there are fewer rows it is NULL and nothing is deleted.
     this.writer.enqueue((db) =>
-      db.prepare(`DELETE FROM ${table} ${w} AND id < (SELECT id FROM ${table} ${w} ORDER BY id DESC LIMIT 1 OFFSET @offset)`).run({ ...params(who), offset: keep - 1 }),
+      statement(db, `DELETE FROM ${table} ${w} AND id < (SELECT id FROM ${table} ${w} ORDER BY id DESC LIMIT 1 OFFSET @offset)`).run({ ...params(who), offset: keep - 1 }),
     );
   }
 }

@@ -1,4 +1,4 @@
-import type { DB } from './db.ts';
+import { statement, type DB } from './db.ts';
 
 export interface AuditEntry {
   actor: string;
@@ -11,8 +11,7 @@ export interface AuditEntry {
 
 /** Audit rows are written inline (never batched): the row must be on disk before the act it records. */
 export function audit(db: DB, e: AuditEntry): number {
-  const r = db
-    .prepare('INSERT INTO audit (at, actor, action, machine_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)')
+  const r = statement(db, 'INSERT INTO audit (at, actor, action, machine_id, ip, detail) VALUES (?, ?, ?, ?, ?, ?)')
     .run(e.at ?? Date.now(), e.actor, e.action, e.machineId ?? null, e.ip ?? null, JSON.stringify(e.detail ?? {}));
   return Number(r.lastInsertRowid);
 }

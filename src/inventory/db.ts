@@ -7,6 +7,20 @@ import { migrate, readMigrations, type Migration } from './migrate.ts';
 
 export type DB = Database.Database;
 
+const statements = new WeakMap<DB, Map<string, Database.Statement>>();
+
+/**
+ * db.prepare() with a cache per database: the hot paths (every boot request, every sighting, every timeline entry)
+ * run the same few statements, and compiling SQL cost more than running it (measured in resolve()).
+ */
+export function statement<P extends unknown[] | {} = unknown[], R = unknown>(db: DB, sql: string): Database.Statement<P, R> {
+  let cache = statements.get(db);
+  if (!cache) statements.set(db, (cache = new Map()));
+  let st = cache.get(sql);
+  if (!st) cache.set(sql, (st = db.prepare(sql)));
+  return st as unknown as Database.Statement<P, R>;
+}
+
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../../migrations/', import.meta.url));
 export const DB_FILE = 'heph.db';
 

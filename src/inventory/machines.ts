@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Statement } from 'better-sqlite3';
-import type { DB } from './db.ts';
+import { statement, type DB } from './db.ts';
 
 /** Lifecycle states; the transitions between them are decided in src/boot (pure), stored here. */
 export const MACHINE_STATES = ['discovered', 'booting', 'config-served', 'installing', 'installed', 'running', 'ready', 'failed'] as const;
@@ -128,7 +127,6 @@ export class Machines {
   private readonly byUuid;
   private readonly byIp;
 
-  private readonly statements = new Map<string, Statement<unknown[]>>();
   private readonly rejectionListeners = new Set<() => void>();
 
   constructor(private readonly db: DB) {
@@ -156,8 +154,8 @@ export class Machines {
   /** Read it when onRejectionsChange says it may have changed, not per packet. */
   rejectedIdentities(): RejectedIdentities {
     return {
-      uuids: this.stmt(`SELECT uuid FROM machines WHERE acceptance = 'rejected' AND uuid IS NOT NULL`).pluck().all() as string[],
-      nics: this.stmt(`SELECT n.mac, m.uuid FROM nics n JOIN machines m ON m.id = n.machine_id WHERE m.acceptance = 'rejected'`).raw().all() as [string, string | null][],
+      uuids: statement(this.db, `SELECT uuid FROM machines WHERE acceptance = 'rejected' AND uuid IS NOT NULL`).pluck().all() as string[],
+      nics: statement(this.db, `SELECT n.mac, m.uuid FROM nics n JOIN machines m ON m.id = n.machine_id WHERE m.acceptance = 'rejected'`).raw().all() as [string, string | null][],
     };
   }
 
@@ -205,7 +203,7 @@ export class Machines {
       let created = false;
       if (!row) {
         const id = newMachineId();
-        this.stmt('INSERT INTO machines (id, uuid, first_seen, last_seen, updated_at) VALUES (?, ?, ?, ?, ?)')
+        statement(this.db, 'INSERT INTO machines (id, uuid, first_seen, last_seen, updated_at) VALUES (?, ?, ?, ?, ?)')
           .run(id, s.uuid ?? null, at, at, at);
         row = this.byId.get(id)!;
         created = true;
@@ -227,14 +225,14 @@ export class Machines {
         sets.push('last_ip = @ip');
         params.ip = s.ip;
       }
-      this.stmt(`UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
+      statement(this.db, `UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
       // Only when someone keeps a rejection set: one indexed lookup, against the ~0.1 ms resolve() costs anyway.
       if (row.acceptance === 'rejected') touchesRejected = true;
       else if (s.mac && this.rejectionListeners.size > 0) {
-        touchesRejected = this.stmt(`SELECT 1 FROM nics n JOIN machines m ON m.id = n.machine_id WHERE n.mac = ? AND m.id != ? AND m.acceptance = 'rejected'`).get(s.mac, row.id) !== undefined;
+        touchesRejected = statement(this.db, `SELECT 1 FROM nics n JOIN machines m ON m.id = n.machine_id WHERE n.mac = ? AND m.id != ? AND m.acceptance = 'rejected'`).get(s.mac, row.id) !== undefined;
       }
       if (s.mac) {
-        this.stmt(
+        statement(this.db, 
             `INSERT INTO nics (mac, machine_id, last_ip, first_seen, last_seen) VALUES (@mac, @id, @ip, @at, @at)
              ON CONFLICT (mac) DO UPDATE SET machine_id = @id, last_ip = coalesce(@ip, last_ip), last_seen = max(last_seen, @at)`,
           )
@@ -246,18 +244,8 @@ export class Machines {
     return result;
   }
 
-  /** resolve() runs once per sighting (DHCP, TFTP, HTTP): compiling its SQL every time cost more than running it. */
-  private stmt(sql: string): Statement<unknown[]> {
-    let st = this.statements.get(sql);
-    if (!st) {
-      st = this.db.prepare<unknown[]>(sql);
-      this.statements.set(sql, st);
-    }
-    return st;
-  }
-
   setState(id: string, state: MachineState, reason: string | null, at = Date.now()): void {
-    this.db.prepare('UPDATE machines SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?').run(state, reason, at, id);
+    statement(this.db, 'UPDATE machines SET state = ?, state_reason = ?, updated_at = ? WHERE id = ?').run(state, reason, at, id);
   }
 
   update(
@@ -273,7 +261,7 @@ export class Machines {
     if (patch.reprovision !== undefined) (sets.push('reprovision = @reprovision'), (params.reprovision = patch.reprovision ? 1 : 0));
     if (patch.labels !== undefined) (sets.push('labels = @labels'), (params.labels = JSON.stringify(patch.labels)));
     if (patch.lastIp !== undefined) (sets.push('last_ip = @lastIp'), (params.lastIp = patch.lastIp));
-    this.db.prepare(`UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
+    statement(this.db, `UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
     if (patch.acceptance !== undefined) this.rejectionsChanged();
     return this.get(id);
   }

@@ -1,4 +1,4 @@
-import type { DB } from './db.ts';
+import { statement, type DB } from './db.ts';
 import type { WriteBehind } from './writebehind.ts';
 
 export interface TimelineEvent {
@@ -49,10 +49,7 @@ export class Timeline {
   }
 
   list(machineId: string, opts: { limit?: number; afterId?: number } = {}): StoredTimelineEvent[] {
-    return this.db
-      .prepare<[string, number, number], { id: number; machine_id: string | null; at: number; kind: string; source: string; ip: string | null; message: string; data: string }>(
-        'SELECT * FROM timeline WHERE machine_id = ? AND id > ? ORDER BY at, id LIMIT ?',
-      )
+    return statement<[string, number, number], { id: number; machine_id: string | null; at: number; kind: string; source: string; ip: string | null; message: string; data: string }>(this.db, 'SELECT * FROM timeline WHERE machine_id = ? AND id > ? ORDER BY at, id LIMIT ?')
       .all(machineId, opts.afterId ?? 0, opts.limit ?? 1000)
       .map((r) => ({
         id: r.id,
@@ -68,7 +65,7 @@ export class Timeline {
 }
 
 function insert(db: DB, e: TimelineEvent & { at: number }): void {
-  db.prepare('INSERT INTO timeline (machine_id, at, kind, source, ip, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
+  statement(db, 'INSERT INTO timeline (machine_id, at, kind, source, ip, message, data) VALUES (?, ?, ?, ?, ?, ?, ?)').run(
     e.machineId,
     e.at,
     e.kind,
