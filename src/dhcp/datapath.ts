@@ -29,48 +29,91 @@ export type ToMain =
 export interface DataPathHandlers {
   outcomes(m: Extract<ToMain, { type: 'outcomes' }>): void;
   socketError(iface: number, message: string): void;
-  /** The worker died (a bug: respond() never throws): the service reports itself failed. */
-  died(err: Error): void;
+  /** The worker died (a bug: respond() never throws); another is started in `retryMs`. */
+  died(err: Error, retryMs: number): void;
+  /** A worker started after a death serves again. */
+  restarted(): void;
 }
 
 const STOP_WAIT_MS = 2000;
+/** Restart backoff: 1 s, doubling to 30 s; a worker that served for a minute before dying starts over at 1 s. */
+const RETRY_FIRST_MS = 1000;
+const RETRY_MAX_MS = 30_000;
+const RETRY_RESET_MS = 60_000;
 
 export class DataPath {
-  private exited: Promise<void>;
+  private worker!: Worker;
+  private exited: Promise<void> = Promise.resolve();
   private stopping = false;
+  private deaths = 0;
+  private upSince = 0;
+  private retry: NodeJS.Timeout | undefined;
 
   private constructor(
-    private readonly worker: Worker,
+    private readonly init: Omit<WorkerInit, 'wakeFd'>,
+    private readonly on: DataPathHandlers,
     private readonly wakeFd: number,
-  ) {
-    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
-  }
+  ) {}
 
-  /** Resolves once the worker waits on the sockets. The descriptors stay the caller's to close (after stop()). */
+  /**
+   * Resolves once the worker waits on the sockets. The descriptors stay the caller's to close (after stop()); they
+   * outlive a worker that dies, so its successor serves the same sockets.
+   */
   static async start(init: Omit<WorkerInit, 'wakeFd'>, on: DataPathHandlers): Promise<DataPath> {
-    const wakeFd = eventfdCreate(loadSys());
-    const worker = startWorker(new URL('./datapath-worker.ts', import.meta.url), { ...init, wakeFd } satisfies WorkerInit);
-    const dp = new DataPath(worker, wakeFd);
-    let started = false;
+    const dp = new DataPath({ ...init }, on, eventfdCreate(loadSys()));
     try {
-      await new Promise<void>((resolve, reject) => {
-        worker.on('error', (err) => (started ? on.died(err) : reject(err)));
-        worker.on('message', (m: ToMain) => {
-          if (m.type === 'ready') resolve();
-          else if (m.type === 'outcomes') on.outcomes(m);
-          else on.socketError(m.iface, m.message);
-        });
-        void dp.exited.then(() => (started ? dp.stopping || on.died(new Error('the DHCP data-plane worker exited')) : reject(new Error('the DHCP data-plane worker exited at start'))));
-      });
+      await dp.launch();
     } catch (err) {
-      loadSys().close(wakeFd);
+      loadSys().close(dp.wakeFd);
       throw err;
     }
-    started = true;
     return dp;
   }
 
+  /** Starts a worker: resolves when it serves, rejects when it fails before that. */
+  private launch(): Promise<void> {
+    const worker = startWorker(new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit);
+    this.worker = worker;
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    return new Promise((resolve, reject) => {
+      let up = false;
+      let failed = false;
+      const fail = (err: Error): void => {
+        if (failed) return;
+        failed = true;
+        if (!up) reject(err);
+        else if (!this.stopping) this.died(err);
+      };
+      worker.on('error', fail);
+      worker.on('message', (m: ToMain) => {
+        if (m.type === 'ready') {
+          up = true;
+          this.upSince = performance.now();
+          resolve();
+        } else if (m.type === 'outcomes') this.on.outcomes(m);
+        else this.on.socketError(m.iface, m.message);
+      });
+      void this.exited.then(() => fail(new Error(up ? 'the DHCP data-plane worker exited' : 'the DHCP data-plane worker exited at start')));
+    });
+  }
+
+  private died(err: Error): void {
+    if (performance.now() - this.upSince > RETRY_RESET_MS) this.deaths = 0;
+    const retryMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.deaths++);
+    this.on.died(err, retryMs);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (this.stopping) return;
+      this.launch().then(
+        () => this.on.restarted(),
+        (e: unknown) => this.stopping || this.died(e as Error),
+      );
+    }, retryMs);
+  }
+
   setRejections(ids: RejectedIdentities): void {
+    // Kept for a successor, should this worker die.
+    this.init.rejections = ids;
     this.send({ type: 'rejections', ids });
   }
 
@@ -78,6 +121,7 @@ export class DataPath {
   async stop(): Promise<void> {
     if (this.stopping) return this.exited;
     this.stopping = true;
+    clearTimeout(this.retry);
     this.send({ type: 'stop' });
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), STOP_WAIT_MS)));

@@ -74,6 +74,7 @@ class DhcpService implements Service {
       ignored: counter(ctx.metrics, 'heph_dhcp_ignored_total', 'Well-formed DHCP datagrams not answered, by reason.', ['reason']),
       malformed: counter(ctx.metrics, 'heph_dhcp_malformed_total', 'DHCP datagrams dropped as malformed, by reason.', ['reason']),
       sendErrors: counter(ctx.metrics, 'heph_dhcp_send_errors_total', 'Proxy-DHCP replies the kernel refused to send.'),
+      restarts: counter(ctx.metrics, 'heph_dhcp_dataplane_restarts_total', 'Times the DHCP data-plane worker died and was started again.'),
       sightingsDropped: counter(ctx.metrics, 'heph_dhcp_sightings_dropped_total', 'PXE sightings not written to the inventory because new machines arrived faster than the write budget (flood protection).'),
     };
   }
@@ -107,9 +108,14 @@ class DhcpService implements Service {
         {
           outcomes: (m) => this.guarded(() => this.onOutcomes(m.records, m.length, m.sendErrors, m.lastSendError)),
           socketError: (iface, message) => this.log.error({ err: message, iface: this.ctx.interfaces[iface]?.name }, 'DHCP socket error'),
-          died: (err) => {
-            this.log.error({ err }, 'the DHCP data plane stopped: proxy-DHCP is not answering');
-            this.state = { state: 'failed', detail: `data-plane worker: ${err.message}` };
+          died: (err, retryMs) => {
+            this.m.restarts.inc();
+            this.log.error({ err, retryMs }, 'the DHCP data plane stopped: proxy-DHCP is not answering until it restarts');
+            this.state = { state: 'failed', detail: `data-plane worker: ${err.message}; restarting in ${retryMs} ms` };
+          },
+          restarted: () => {
+            this.log.warn('the DHCP data plane restarted: proxy-DHCP answers again');
+            this.state = { state: 'up', listening };
           },
         },
       );
