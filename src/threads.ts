@@ -31,3 +31,20 @@ export function startWorker(module: URL, data: unknown, transfer: TransferListIt
   const script = `(function (require, module, exports) {\n${bundle(path)}\n})(require('node:module').createRequire(${JSON.stringify(path)}), { exports: {} }, {});`;
   return new Worker(script, { eval: true, workerData: { data }, transferList: transfer });
 }
+
+/** Delays before restarting a worker that died: 1 s, doubling to 30 s; one that served a minute starts over at 1 s. */
+export class RestartBackoff {
+  private deaths = 0;
+  private upSince = 0;
+
+  /** The worker serves (again). */
+  up(): void {
+    this.upSince = performance.now();
+  }
+
+  /** It died: how long to wait before the next start. */
+  next(): number {
+    if (performance.now() - this.upSince > 60_000) this.deaths = 0;
+    return Math.min(30_000, 1000 * 2 ** this.deaths++);
+  }
+}

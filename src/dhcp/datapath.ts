@@ -4,7 +4,7 @@
 import type { Worker } from 'node:worker_threads';
 import type { RejectedIdentities } from '../inventory/machines.ts';
 import { eventfdCreate, eventfdSignal, loadSys } from '../net/syscalls.ts';
-import { startWorker } from '../threads.ts';
+import { RestartBackoff, startWorker } from '../threads.ts';
 import type { PlainRespondConfig } from './policy.ts';
 
 export interface WorkerInit {
@@ -36,17 +36,12 @@ export interface DataPathHandlers {
 }
 
 const STOP_WAIT_MS = 2000;
-/** Restart backoff: 1 s, doubling to 30 s; a worker that served for a minute before dying starts over at 1 s. */
-const RETRY_FIRST_MS = 1000;
-const RETRY_MAX_MS = 30_000;
-const RETRY_RESET_MS = 60_000;
 
 export class DataPath {
   private worker!: Worker;
   private exited: Promise<void> = Promise.resolve();
   private stopping = false;
-  private deaths = 0;
-  private upSince = 0;
+  private readonly backoff = new RestartBackoff();
   private retry: NodeJS.Timeout | undefined;
 
   private constructor(
@@ -88,7 +83,7 @@ export class DataPath {
       worker.on('message', (m: ToMain) => {
         if (m.type === 'ready') {
           up = true;
-          this.upSince = performance.now();
+          this.backoff.up();
           resolve();
         } else if (m.type === 'outcomes') this.on.outcomes(m);
         else this.on.socketError(m.iface, m.message);
@@ -98,8 +93,7 @@ export class DataPath {
   }
 
   private died(err: Error): void {
-    if (performance.now() - this.upSince > RETRY_RESET_MS) this.deaths = 0;
-    const retryMs = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** this.deaths++);
+    const retryMs = this.backoff.next();
     this.on.died(err, retryMs);
     this.retry = setTimeout(() => {
       this.retry = undefined;

@@ -229,7 +229,7 @@ function request(l: Listener, now: number): void {
   // The client first: the report waits for the end of this wake-up anyway.
   act(f, window.start(), now);
   const info: TransferInfo = { file: d.file, client: ip, port: clientPort, local: l.address, size: data.length, blksize: neg.blksize, windowsize: neg.windowsize, options: Object.fromEntries(neg.oack) };
-  report({ t: 'open', id: f.id, info });
+  report({ t: 'open', id: f.id, info, fd });
 }
 
 function refuse(fd: number, to: Buffer, kind: string, code: number, message: string, fields: Record<string, unknown>): void {
@@ -451,7 +451,7 @@ function listen(s: Sys): FromWorker {
   }
   const ports: Record<string, number> = {};
   for (const l of listeners.values()) ports[l.address] = boundPort(s, l.fd);
-  return { t: 'ready', ports };
+  return { t: 'ready', ports, fds: [...listeners.keys(), epfd] };
 }
 
 for (const [name, data] of Object.entries(config.files)) files.set(name, Buffer.from(data.buffer, data.byteOffset, data.byteLength));

@@ -32,13 +32,15 @@ export interface Warning {
 
 /** What the worker tells the main thread about transfers, batched per wake-up of the worker. */
 export type Report =
-  | { t: 'open'; id: number; info: TransferInfo }
+  /** fd: the transfer's socket, closed by the main thread should the worker die before it does. */
+  | { t: 'open'; id: number; info: TransferInfo; fd: number }
   | { t: 'end'; id: number; reason: EndReason; detail?: string; bytes: number }
   /** Counters since the last report (sent only when one changed) and a sample of what to log. */
   | { t: 'events'; retransmits: number; errors: Record<string, number>; warnings: Warning[] };
 
 export type FromWorker =
-  | { t: 'ready'; ports: Record<string, number> }
+  /** fds: the listening sockets and the epoll set, which the main thread closes should the worker die. */
+  | { t: 'ready'; ports: Record<string, number>; fds: number[] }
   | { t: 'bind-failed'; address: string; code: string; message: string }
   | { t: 'reports'; reports: Report[] }
   | { t: 'stopped' };
@@ -47,6 +49,9 @@ export class DataPlane {
   private stopped: (() => void) | undefined;
   private exiting = false;
   private gone = false;
+  /** Descriptors the worker opened and has not closed: a worker that dies leaves them to this thread. */
+  private readonly fds = new Set<number>();
+  private readonly transferFds = new Map<number, number>();
 
   private constructor(
     private readonly worker: Worker,
@@ -70,22 +75,39 @@ export class DataPlane {
       worker.on('message', (m: FromWorker) => {
         if (m.t === 'ready') {
           ready = true;
+          for (const fd of m.fds) plane.fds.add(fd);
           resolve({ plane, ports: m.ports });
         } else if (m.t === 'bind-failed') {
           failure = Object.assign(new Error(m.message), { code: m.code, address: m.address });
-        } else if (m.t === 'stopped') plane.stopped?.();
-        else for (const r of m.reports) onReport(r);
+        } else if (m.t === 'stopped') {
+          // It closed every descriptor it had: none are this thread's to close (their numbers may be reused).
+          plane.fds.clear();
+          plane.transferFds.clear();
+          plane.stopped?.();
+        } else {
+          for (const r of m.reports) {
+            plane.track(r);
+            onReport(r);
+          }
+        }
       });
       worker.on('error', (err) => (failure = err));
       worker.on('exit', (code) => {
         plane.gone = true;
         sys.close(wakeFd);
+        // A worker that stopped cleanly closed its own; one that died did not, and a successor must bind again.
+        for (const fd of [...plane.fds, ...plane.transferFds.values()]) sys.close(fd);
         plane.stopped?.();
         const err = failure ?? new Error(`TFTP data plane exited with code ${code}`);
         if (!ready) reject(err);
         else if (!plane.exiting) onExit(err);
       });
     });
+  }
+
+  private track(r: Report): void {
+    if (r.t === 'open') this.transferFds.set(r.id, r.fd);
+    else if (r.t === 'end') this.transferFds.delete(r.id);
   }
 
   post(m: ToWorker): void {

@@ -11,6 +11,8 @@ export interface TftpMetrics {
   /** Refused requests, dropped packets and failed transfers, by kind. */
   errors: Counter<'kind'>;
   active: Gauge;
+  /** Times the data-plane worker died and was started again. */
+  restarts: Counter;
 }
 
 export function tftpMetrics(r: Registry): TftpMetrics {
@@ -21,5 +23,6 @@ export function tftpMetrics(r: Registry): TftpMetrics {
     retransmits: counter(r, 'heph_tftp_retransmits_total', 'TFTP packets sent again after an ACK timeout.'),
     errors: counter(r, 'heph_tftp_errors_total', 'TFTP refused requests, dropped packets and failed transfers, by kind.', ['kind']),
     active: gauge(r, 'heph_tftp_active_transfers', 'TFTP transfers in progress.'),
+    restarts: counter(r, 'heph_tftp_dataplane_restarts_total', 'Times the TFTP data-plane worker died and was started again.'),
   };
 }

@@ -1,6 +1,7 @@
 import { bindFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Service, ServiceHealth } from '../service.ts';
+import { RestartBackoff } from '../threads.ts';
 import { DataPlane, type PlaneConfig, type Report } from './dataplane.ts';
 import type { FileTable } from './files.ts';
 import type { TftpMetrics } from './metrics.ts';
@@ -50,6 +51,8 @@ export class TftpServer implements Service {
   private readonly active = new Map<number, { info: TransferInfo; began: number }>();
   private state: ServiceHealth = { state: 'stopped' };
   private readonly lastWarn = new Map<string, { at: number; suppressed: number }>();
+  private readonly backoff = new RestartBackoff();
+  private retry: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly opts: ServerOptions,
@@ -72,10 +75,17 @@ export class TftpServer implements Service {
       this.state = { state: 'failed', detail: (err as Error).message };
       throw err;
     }
+    this.up();
+  }
+
+  private up(): void {
+    this.backoff.up();
     this.state = { state: 'up', listening: Object.fromEntries(this.listening().map((l, i) => [i === 0 ? 'udp' : `udp${i}`, `${l.address}:${l.port}`])) };
   }
 
   async stop(): Promise<void> {
+    clearTimeout(this.retry);
+    this.retry = undefined;
     this.state = { state: 'stopping' };
     // The worker ends every transfer, tells each client, and reports each ending before it goes.
     await this.plane?.stop();
@@ -113,13 +123,26 @@ export class TftpServer implements Service {
 
   /**
    * The worker never throws out of its loop for anything a client sends; if it dies anyway, its transfers are
-   * reported as ended and TFTP shows as failed in /healthz (its sockets may still be open, so no restart here).
+   * reported as ended (their clients start over), TFTP shows as failed in /healthz, and a new worker binds the
+   * same addresses after a backoff (DataPlane closed the dead one's sockets).
    */
   private onPlaneExit(err: Error): void {
-    this.log.error({ err }, 'TFTP data plane failed');
     this.plane = undefined;
-    this.state = { state: 'failed', detail: `data plane failed: ${err.message}` };
     for (const id of [...this.active.keys()]) this.ended({ t: 'end', id, reason: 'stopped', detail: 'the data plane failed', bytes: 0 });
+    const retryMs = this.backoff.next();
+    this.metrics.restarts.inc();
+    this.log.error({ err, retryMs }, 'TFTP data plane failed: TFTP is not answering until it restarts');
+    this.state = { state: 'failed', detail: `data plane failed: ${err.message}; restarting in ${retryMs} ms` };
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      this.startPlane().then(
+        () => {
+          this.log.warn('TFTP data plane restarted: TFTP answers again');
+          this.up();
+        },
+        (e: unknown) => this.onPlaneExit(e as Error),
+      );
+    }, retryMs);
   }
 
   private onPlane(m: Report): void {
