@@ -1,6 +1,6 @@
 // Who is asking: MAC, SMBIOS UUID, architecture and firmware kind, read from a decoded packet. Pure.
 import type { FirmwareArch } from '../ipxe/binaries.ts';
-import { decodeSubOptions, MessageType, Opt, type DhcpPacket } from './codec.ts';
+import { decodeSubOptions, MessageType, Opt, type RequestFields } from './codec.ts';
 
 const PXE_BOOT_ITEM = 71;
 
@@ -103,26 +103,26 @@ export type Classified = { ok: true; client: Client } | { ok: false; reason: Ign
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-function hex(b: Buffer): string {
-  let s = '';
-  for (const x of b) s += HEX[x];
-  return s;
-}
-
 /**
  * SMBIOS stores the first three GUID fields little-endian and firmware sends them as stored (netboot-lab.md:
  * VM uuid 7e57b001-0000-4000-… arrives as 01b0577e 0000 0040 …). iPXE's `${uuid}` and Talos's `${uuid}` show
  * them swapped back, so swap 4-2-2 bytes here.
  */
 export function uuidFromWire(raw16: Buffer): string | undefined {
-  if (raw16.length !== 16) return undefined;
-  if (raw16.every((b) => b === 0) || raw16.every((b) => b === 0xff)) return undefined;
-  const b = Buffer.from(raw16);
-  b.subarray(0, 4).reverse();
-  b.subarray(4, 6).reverse();
-  b.subarray(6, 8).reverse();
-  const h = hex(b);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  return raw16.length === 16 ? uuidAt(raw16, 0) : undefined;
+}
+
+/** uuidFromWire of the 16 bytes at `at`, read in place. */
+function uuidAt(b: Buffer, at: number): string | undefined {
+  let and = 0xff;
+  let or = 0;
+  for (let i = at; i < at + 16; i++) {
+    and &= b[i]!;
+    or |= b[i]!;
+  }
+  if (or === 0 || and === 0xff) return undefined;
+  const x = (i: number): string => HEX[b[at + i]!]!;
+  return `${x(3)}${x(2)}${x(1)}${x(0)}-${x(5)}${x(4)}-${x(7)}${x(6)}-${x(8)}${x(9)}-${x(10)}${x(11)}${x(12)}${x(13)}${x(14)}${x(15)}`;
 }
 
 /** The six bytes at `at` in lowercase colon form. */
@@ -138,6 +138,17 @@ function startsWith(v: Buffer, prefix: Buffer): boolean {
   return v.length >= prefix.length && prefix.compare(v, 0, prefix.length) === 0;
 }
 
+// A storm is mostly one kind of firmware, all sending the same vendor class: the last one's text is kept.
+let lastVc = Buffer.alloc(0);
+let lastVcText = '';
+function vendorText(v: Buffer): string {
+  if (!v.equals(lastVc)) {
+    lastVc = Buffer.from(v);
+    lastVcText = v.toString('latin1');
+  }
+  return lastVcText;
+}
+
 function isIpxeUserClass(v: Buffer | undefined): boolean {
   if (!v) return false;
   // iPXE sends the raw 4 bytes; an RFC 3004 client would length-prefix each class. Accept both spellings.
@@ -151,7 +162,7 @@ function isIpxeUserClass(v: Buffer | undefined): boolean {
   return false;
 }
 
-export function classify(p: DhcpPacket): Classified {
+export function classify(p: RequestFields): Classified {
   if (p.op !== 1) return { ok: false, reason: 'not-request' };
   // Ethernet only: PXE is Ethernet in practice, and a MAC is the identity the inventory keys NICs on.
   if (p.htype !== 1 || p.hlen !== 6) return { ok: false, reason: 'bad-hardware-address', detail: `htype ${p.htype} hlen ${p.hlen}` };
@@ -191,14 +202,14 @@ export function classify(p: DhcpPacket): Classified {
   const arch = bootable ?? first;
   if (!arch) return { ok: false, reason: 'unknown-arch', detail: archCodes.join(',') };
 
-  const client: Client = { messageType, mac: macString(c), archCodes, arch, firmware, vendorClass: vc!.toString('latin1') };
+  const client: Client = { messageType, mac: macString(c), archCodes, arch, firmware, vendorClass: vendorText(vc!) };
   if (p.ciaddr !== '0.0.0.0') client.ciaddr = p.ciaddr;
   const u = p.options.get(Opt.CLIENT_UUID);
   if (u) {
     // RFC 4578 §2.3: type 0 followed by 16 bytes. Anything else is not a UUID to build an answer around.
     if (u.length !== 17 || u[0] !== 0) return { ok: false, reason: 'bad-uuid', detail: `length ${u.length}` };
     client.uuidOption = u;
-    const uuid = uuidFromWire(u.subarray(1));
+    const uuid = uuidAt(u, 1);
     if (uuid) client.uuid = uuid;
   }
   const ms = p.options.get(Opt.MAX_SIZE);

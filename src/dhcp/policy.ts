@@ -42,10 +42,13 @@ export function relayMatcher(cidrs: string[]): (ip: string) => boolean {
 export class RejectionSet {
   private readonly uuids: ReadonlySet<string>;
   private readonly nics: ReadonlyMap<string, string | null>;
+  /** Asked for every packet, and nearly always empty. */
+  private readonly empty: boolean;
 
   constructor(ids: RejectedIdentities = { uuids: [], nics: [] }) {
     this.uuids = new Set(ids.uuids);
     this.nics = new Map(ids.nics);
+    this.empty = this.uuids.size === 0 && this.nics.size === 0;
   }
 
   get size(): number {
@@ -53,6 +56,7 @@ export class RejectionSet {
   }
 
   has(c: Pick<Client, 'mac' | 'uuid'>): boolean {
+    if (this.empty) return false;
     if (c.uuid !== undefined && this.uuids.has(c.uuid)) return true;
     const owner = this.nics.get(c.mac);
     if (owner === undefined) return false;
