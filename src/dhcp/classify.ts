@@ -121,8 +121,10 @@ function uuidAt(b: Buffer, at: number): string | undefined {
     or |= b[i]!;
   }
   if (or === 0 || and === 0xff) return undefined;
-  const x = (i: number): string => HEX[b[at + i]!]!;
-  return `${x(3)}${x(2)}${x(1)}${x(0)}-${x(5)}${x(4)}-${x(7)}${x(6)}-${x(8)}${x(9)}-${x(10)}${x(11)}${x(12)}${x(13)}${x(14)}${x(15)}`;
+  // Spelled out: a helper closure here costs more than the rest of the function (esbuild names every closure).
+  return (
+    `${HEX[b[at + 3]!]}${HEX[b[at + 2]!]}${HEX[b[at + 1]!]}${HEX[b[at + 0]!]}-${HEX[b[at + 5]!]}${HEX[b[at + 4]!]}-${HEX[b[at + 7]!]}${HEX[b[at + 6]!]}-${HEX[b[at + 8]!]}${HEX[b[at + 9]!]}-${HEX[b[at + 10]!]}${HEX[b[at + 11]!]}${HEX[b[at + 12]!]}${HEX[b[at + 13]!]}${HEX[b[at + 14]!]}${HEX[b[at + 15]!]}`
+  );
 }
 
 /** The six bytes at `at` in lowercase colon form. */
@@ -134,15 +136,22 @@ const PXE_CLIENT = Buffer.from('PXEClient');
 const HTTP_CLIENT = Buffer.from('HTTPClient');
 const IPXE = Buffer.from('iPXE');
 
+/** v[at, at + b.length) equals b. A loop: for the few bytes compared here, Buffer#compare's native call costs more. */
+function bytesAt(v: Buffer, at: number, b: Buffer): boolean {
+  if (v.length < at + b.length) return false;
+  for (let i = 0; i < b.length; i++) if (v[at + i] !== b[i]) return false;
+  return true;
+}
+
 function startsWith(v: Buffer, prefix: Buffer): boolean {
-  return v.length >= prefix.length && prefix.compare(v, 0, prefix.length) === 0;
+  return bytesAt(v, 0, prefix);
 }
 
 // A storm is mostly one kind of firmware, all sending the same vendor class: the last one's text is kept.
 let lastVc = Buffer.alloc(0);
 let lastVcText = '';
 function vendorText(v: Buffer): string {
-  if (!v.equals(lastVc)) {
+  if (v.length !== lastVc.length || !bytesAt(v, 0, lastVc)) {
     lastVc = Buffer.from(v);
     lastVcText = v.toString('latin1');
   }
@@ -152,11 +161,11 @@ function vendorText(v: Buffer): string {
 function isIpxeUserClass(v: Buffer | undefined): boolean {
   if (!v) return false;
   // iPXE sends the raw 4 bytes; an RFC 3004 client would length-prefix each class. Accept both spellings.
-  if (v.equals(IPXE)) return true;
+  if (v.length === IPXE.length && bytesAt(v, 0, IPXE)) return true;
   let i = 0;
   while (i < v.length) {
     const len = v[i]!;
-    if (len === 4 && i + 5 <= v.length && v.subarray(i + 1, i + 5).equals(IPXE)) return true;
+    if (len === 4 && bytesAt(v, i + 1, IPXE)) return true;
     i += 1 + len;
   }
   return false;
