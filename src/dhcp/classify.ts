@@ -1,6 +1,6 @@
 // Who is asking: MAC, SMBIOS UUID, architecture and firmware kind, read from a decoded packet. Pure.
 import type { FirmwareArch } from '../ipxe/binaries.ts';
-import { decodeSubOptions, MessageType, Opt, type RequestFields } from './codec.ts';
+import { decodeSubOptions, MessageType, Opt, type OptionLookup, type RequestFields } from './codec.ts';
 
 const PXE_BOOT_ITEM = 71;
 
@@ -143,23 +143,25 @@ function bytesAt(v: Buffer, at: number, b: Buffer): boolean {
   return true;
 }
 
-function startsWith(v: Buffer, prefix: Buffer): boolean {
-  return bytesAt(v, 0, prefix);
+/** Option `code` starts with `prefix`, read in place. */
+function startsWith(o: OptionLookup, code: number, prefix: Buffer): boolean {
+  if (o.length(code) < prefix.length) return false;
+  for (let i = 0; i < prefix.length; i++) if (o.byte(code, i) !== prefix[i]) return false;
+  return true;
 }
 
 // A storm is mostly one kind of firmware, all sending the same vendor class: the last one's text is kept.
 let lastVc = Buffer.alloc(0);
 let lastVcText = '';
-function vendorText(v: Buffer): string {
-  if (v.length !== lastVc.length || !bytesAt(v, 0, lastVc)) {
-    lastVc = Buffer.from(v);
-    lastVcText = v.toString('latin1');
+function vendorText(o: OptionLookup): string {
+  if (o.length(Opt.VENDOR_CLASS) !== lastVc.length || !startsWith(o, Opt.VENDOR_CLASS, lastVc)) {
+    lastVc = Buffer.from(o.get(Opt.VENDOR_CLASS)!);
+    lastVcText = lastVc.toString('latin1');
   }
   return lastVcText;
 }
 
-function isIpxeUserClass(v: Buffer | undefined): boolean {
-  if (!v) return false;
+function isIpxeUserClass(v: Buffer): boolean {
   // iPXE sends the raw 4 bytes; an RFC 3004 client would length-prefix each class. Accept both spellings.
   if (v.length === IPXE.length && bytesAt(v, 0, IPXE)) return true;
   let i = 0;
@@ -181,27 +183,25 @@ export function classify(p: RequestFields): Classified {
   if (or === 0 || and === 0xff || (c[0]! & 1) === 1) {
     return { ok: false, reason: 'bad-hardware-address', detail: 'zero, broadcast or multicast MAC' };
   }
-  const mt = p.options.get(Opt.MESSAGE_TYPE);
+  const o = p.options;
   // Two 53s are joined by RFC 3396 into a 2-byte value: that, or an empty one, is not a message type.
-  if (!mt || mt.length !== 1) return { ok: false, reason: 'no-message-type' };
-  const messageType = mt[0]!;
+  if (o.length(Opt.MESSAGE_TYPE) !== 1) return { ok: false, reason: 'no-message-type' };
+  const messageType = o.byte(Opt.MESSAGE_TYPE, 0);
   if (messageType !== MessageType.DISCOVER && messageType !== MessageType.REQUEST) return { ok: false, reason: 'message-type', detail: String(messageType) };
 
-  const vc = p.options.get(Opt.VENDOR_CLASS);
-  const userClass = p.options.get(Opt.USER_CLASS);
   let firmware: FirmwareKind;
-  if (vc && startsWith(vc, HTTP_CLIENT)) firmware = 'http';
-  else if (vc && startsWith(vc, PXE_CLIENT)) firmware = isIpxeUserClass(userClass) || p.options.has(Opt.IPXE_ENCAP) ? 'ipxe' : 'pxe';
+  if (startsWith(o, Opt.VENDOR_CLASS, HTTP_CLIENT)) firmware = 'http';
+  else if (startsWith(o, Opt.VENDOR_CLASS, PXE_CLIENT)) firmware = (o.has(Opt.USER_CLASS) && isIpxeUserClass(o.get(Opt.USER_CLASS)!)) || o.has(Opt.IPXE_ENCAP) ? 'ipxe' : 'pxe';
   else return { ok: false, reason: 'not-pxe' };
 
-  const a = p.options.get(Opt.CLIENT_ARCH);
-  if (!a || a.length === 0 || a.length % 2 !== 0) return { ok: false, reason: 'no-arch' };
+  const archBytes = o.length(Opt.CLIENT_ARCH);
+  if (archBytes <= 0 || archBytes % 2 !== 0) return { ok: false, reason: 'no-arch' };
   const archCodes: number[] = [];
   // The first listed code heph can boot, else the first it knows.
   let bootable: ArchInfo | undefined;
   let first: ArchInfo | undefined;
-  for (let i = 0; i < a.length; i += 2) {
-    const code = a.readUInt16BE(i);
+  for (let i = 0; i < archBytes; i += 2) {
+    const code = (o.byte(Opt.CLIENT_ARCH, i) << 8) | o.byte(Opt.CLIENT_ARCH, i + 1);
     archCodes.push(code);
     const info = ARCHES.get(code);
     if (!info) continue;
@@ -211,9 +211,9 @@ export function classify(p: RequestFields): Classified {
   const arch = bootable ?? first;
   if (!arch) return { ok: false, reason: 'unknown-arch', detail: archCodes.join(',') };
 
-  const client: Client = { messageType, mac: macString(c), archCodes, arch, firmware, vendorClass: vendorText(vc!) };
+  const client: Client = { messageType, mac: macString(c), archCodes, arch, firmware, vendorClass: vendorText(o) };
   if (p.ciaddr !== '0.0.0.0') client.ciaddr = p.ciaddr;
-  const u = p.options.get(Opt.CLIENT_UUID);
+  const u = o.get(Opt.CLIENT_UUID);
   if (u) {
     // RFC 4578 §2.3: type 0 followed by 16 bytes. Anything else is not a UUID to build an answer around.
     if (u.length !== 17 || u[0] !== 0) return { ok: false, reason: 'bad-uuid', detail: `length ${u.length}` };
@@ -221,10 +221,12 @@ export function classify(p: RequestFields): Classified {
     const uuid = uuidAt(u, 1);
     if (uuid) client.uuid = uuid;
   }
-  const ms = p.options.get(Opt.MAX_SIZE);
-  if (ms && ms.length === 2 && ms.readUInt16BE(0) >= 576) client.maxSize = ms.readUInt16BE(0);
+  if (o.length(Opt.MAX_SIZE) === 2) {
+    const ms = (o.byte(Opt.MAX_SIZE, 0) << 8) | o.byte(Opt.MAX_SIZE, 1);
+    if (ms >= 576) client.maxSize = ms;
+  }
   // A client's own option 43 never decides whether we answer: junk in it just means no boot item.
-  const vendor = p.options.get(Opt.VENDOR);
+  const vendor = o.get(Opt.VENDOR);
   const item = vendor ? decodeSubOptions(vendor)?.get(PXE_BOOT_ITEM) : undefined;
   if (item && item.length === 4) client.bootItem = item;
   return { ok: true, client };

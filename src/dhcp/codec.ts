@@ -62,7 +62,7 @@ export interface DecodeError {
   reason: DecodeErrorReason;
   detail: string;
 }
-export type Decoded = { ok: true; packet: DhcpPacket } | { ok: false; error: DecodeError };
+export type Decoded = { ok: true; packet: DhcpPacket & { options: OptionMap } } | { ok: false; error: DecodeError };
 
 // Most addresses in a request are unset, and the rest repeat (a relay's giaddr on every packet it forwards): the
 // last one is kept so a storm does not build the same string over and over.
@@ -117,10 +117,29 @@ export function readTlv(area: Buffer, opts: { padEnd: boolean; requireEnd: boole
   return error ? { ok: false, error } : { ok: true, items };
 }
 
-/** What deciding about a request needs of its options: a decoded packet's Map is one, an OptionIndex another. */
+/**
+ * What deciding about a request needs of its options: a decoded packet's OptionMap is one, an OptionIndex
+ * another. length() and byte() read a value without building a view of it (a view costs as much as the rest of
+ * reading a small option).
+ */
 export interface OptionLookup {
   get(code: number): Buffer | undefined;
   has(code: number): boolean;
+  /** The value's length; -1 when absent. */
+  length(code: number): number;
+  /** Byte i (below length(code)) of the value. */
+  byte(code: number, i: number): number;
+}
+
+/** A decoded packet's options: a Map in first-seen order, readable as an OptionLookup. */
+export class OptionMap extends Map<number, Buffer> implements OptionLookup {
+  length(code: number): number {
+    return this.get(code)?.length ?? -1;
+  }
+
+  byte(code: number, i: number): number {
+    return this.get(code)![i]!;
+  }
 }
 
 /**
@@ -174,22 +193,19 @@ export class OptionIndex implements OptionLookup {
     return (this.len[code] ?? -1) >= 0;
   }
 
-  /** The value's length, -1 when absent: no view built. */
   length(code: number): number {
     return this.len[code] ?? -1;
+  }
+
+  byte(code: number, i: number): number {
+    const j = this.joined[code];
+    return j ? j[i]! : this.src[this.at[code]! + i]!;
   }
 
   get(code: number): Buffer | undefined {
     const len = this.len[code] ?? -1;
     if (len < 0) return undefined;
     return this.joined[code] ?? this.src.subarray(this.at[code]!, this.at[code]! + len);
-  }
-
-  /** The value's first byte, -1 when absent or empty: no view built. */
-  first(code: number): number {
-    const len = this.len[code] ?? -1;
-    if (len <= 0) return -1;
-    return this.joined[code]?.[0] ?? this.src[this.at[code]!]!;
   }
 
   /** Every option in first-seen order. */
@@ -228,7 +244,7 @@ export class RequestReader implements RequestFields {
     if (main) return main;
     this.overload = 0;
     if (options.has(Opt.OVERLOAD)) {
-      const v = options.length(Opt.OVERLOAD) === 1 ? options.first(Opt.OVERLOAD) : 0;
+      const v = options.length(Opt.OVERLOAD) === 1 ? options.byte(Opt.OVERLOAD, 0) : 0;
       if (v < 1 || v > 3) return { reason: 'bad-overload', detail: `option 52 must be one byte 1..3` };
       this.overload = v;
       // RFC 3396 §5: options field, then file, then sname. Option 52 inside those fields is meaningless; drop it.
@@ -259,7 +275,7 @@ const reader = new RequestReader();
 export function decode(buf: Buffer): Decoded {
   const error = reader.read(buf);
   if (error) return { ok: false, error };
-  const options = new Map<number, Buffer>();
+  const options = new OptionMap();
   reader.options.forEach((value, code) => options.set(code, value));
   return {
     ok: true,
