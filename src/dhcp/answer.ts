@@ -144,7 +144,7 @@ export function buildReply({ request, client, answer, server, type, into }: Repl
   const len = paddedLength(end);
   if (len > Math.min(MAX_REPLY, client.maxSize ?? MAX_REPLY)) return undefined;
   const out = into && len <= into.length ? into.subarray(0, len) : Buffer.alloc(len);
-  start.copy(out, 0);
+  out.set(start);
   out[1] = request.htype;
   out[2] = request.hlen;
   out.writeUInt32BE(request.xid >>> 0, 4);

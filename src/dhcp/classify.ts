@@ -1,6 +1,6 @@
 // Who is asking: MAC, SMBIOS UUID, architecture and firmware kind, read from a decoded packet. Pure.
 import type { FirmwareArch } from '../ipxe/binaries.ts';
-import { decodeSubOptions, MessageType, Opt, type OptionLookup, type RequestFields } from './codec.ts';
+import { bytesAt, decodeSubOptions, MessageType, Opt, type OptionLookup, type RequestFields } from './codec.ts';
 
 const PXE_BOOT_ITEM = 71;
 
@@ -136,25 +136,11 @@ const PXE_CLIENT = Buffer.from('PXEClient');
 const HTTP_CLIENT = Buffer.from('HTTPClient');
 const IPXE = Buffer.from('iPXE');
 
-/** v[at, at + b.length) equals b. A loop: for the few bytes compared here, Buffer#compare's native call costs more. */
-function bytesAt(v: Buffer, at: number, b: Buffer): boolean {
-  if (v.length < at + b.length) return false;
-  for (let i = 0; i < b.length; i++) if (v[at + i] !== b[i]) return false;
-  return true;
-}
-
-/** Option `code` starts with `prefix`, read in place. */
-function startsWith(o: OptionLookup, code: number, prefix: Buffer): boolean {
-  if (o.length(code) < prefix.length) return false;
-  for (let i = 0; i < prefix.length; i++) if (o.byte(code, i) !== prefix[i]) return false;
-  return true;
-}
-
 // A storm is mostly one kind of firmware, all sending the same vendor class: the last one's text is kept.
 let lastVc = Buffer.alloc(0);
 let lastVcText = '';
 function vendorText(o: OptionLookup): string {
-  if (o.length(Opt.VENDOR_CLASS) !== lastVc.length || !startsWith(o, Opt.VENDOR_CLASS, lastVc)) {
+  if (o.length(Opt.VENDOR_CLASS) !== lastVc.length || !o.startsWith(Opt.VENDOR_CLASS, lastVc)) {
     lastVc = Buffer.from(o.get(Opt.VENDOR_CLASS)!);
     lastVcText = lastVc.toString('latin1');
   }
@@ -190,8 +176,8 @@ export function classify(p: RequestFields): Classified {
   if (messageType !== MessageType.DISCOVER && messageType !== MessageType.REQUEST) return { ok: false, reason: 'message-type', detail: String(messageType) };
 
   let firmware: FirmwareKind;
-  if (startsWith(o, Opt.VENDOR_CLASS, HTTP_CLIENT)) firmware = 'http';
-  else if (startsWith(o, Opt.VENDOR_CLASS, PXE_CLIENT)) firmware = (o.has(Opt.USER_CLASS) && isIpxeUserClass(o.get(Opt.USER_CLASS)!)) || o.has(Opt.IPXE_ENCAP) ? 'ipxe' : 'pxe';
+  if (o.startsWith(Opt.VENDOR_CLASS, HTTP_CLIENT)) firmware = 'http';
+  else if (o.startsWith(Opt.VENDOR_CLASS, PXE_CLIENT)) firmware = (o.has(Opt.USER_CLASS) && isIpxeUserClass(o.get(Opt.USER_CLASS)!)) || o.has(Opt.IPXE_ENCAP) ? 'ipxe' : 'pxe';
   else return { ok: false, reason: 'not-pxe' };
 
   const archBytes = o.length(Opt.CLIENT_ARCH);

@@ -129,6 +129,15 @@ export interface OptionLookup {
   length(code: number): number;
   /** Byte i (below length(code)) of the value. */
   byte(code: number, i: number): number;
+  /** The value starts with `prefix`. */
+  startsWith(code: number, prefix: Uint8Array): boolean;
+}
+
+/** v[at, at + b.length) equals b. A loop: for the few bytes compared here, Buffer#compare's native call costs more. */
+export function bytesAt(v: Uint8Array, at: number, b: Uint8Array): boolean {
+  if (v.length < at + b.length) return false;
+  for (let i = 0; i < b.length; i++) if (v[at + i] !== b[i]) return false;
+  return true;
 }
 
 /** A decoded packet's options: a Map in first-seen order, readable as an OptionLookup. */
@@ -139,6 +148,11 @@ export class OptionMap extends Map<number, Buffer> implements OptionLookup {
 
   byte(code: number, i: number): number {
     return this.get(code)![i]!;
+  }
+
+  startsWith(code: number, prefix: Uint8Array): boolean {
+    const v = this.get(code);
+    return v !== undefined && bytesAt(v, 0, prefix);
   }
 }
 
@@ -200,6 +214,13 @@ export class OptionIndex implements OptionLookup {
   byte(code: number, i: number): number {
     const j = this.joined[code];
     return j ? j[i]! : this.src[this.at[code]! + i]!;
+  }
+
+  startsWith(code: number, prefix: Uint8Array): boolean {
+    const len = this.len[code] ?? -1;
+    if (len < prefix.length) return false;
+    const j = this.joined[code];
+    return j ? bytesAt(j, 0, prefix) : bytesAt(this.src, this.at[code]!, prefix);
   }
 
   get(code: number): Buffer | undefined {
