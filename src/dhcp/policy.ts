@@ -26,10 +26,17 @@ export function relayMatcher(cidrs: string[]): (ip: string) => boolean {
     const mask = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
     return { net: (ipv4ToNumber(addr!) & mask) >>> 0, mask };
   });
+  // A storm arrives through one relay or a few: the last answer is kept for the next packet from the same giaddr.
+  let last = '';
+  let lastAllowed = false;
   return (ip) => {
+    if (ip === last) return lastAllowed;
     const v = ipv4ToNumber(ip);
-    for (const x of nets) if (((v & x.mask) >>> 0) === x.net) return true;
-    return false;
+    let allowed = false;
+    for (const x of nets) if (((v & x.mask) >>> 0) === x.net) allowed = true;
+    last = ip;
+    lastAllowed = allowed;
+    return allowed;
   };
 }
 
