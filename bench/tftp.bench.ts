@@ -1,17 +1,22 @@
 // TFTP throughput: heph against dnsmasq, same files, same clients, same run, inside a throwaway network namespace
 // (dnsmasq can only listen on port 69). Prints medians, best runs and ratios, and the load average.
 //
-//   npm run bench -- tftp [--runs N]      (root: creates and removes a netns)
+//   npm run bench -- tftp [--runs N] [--no-pin]      (root: creates and removes a netns)
+//
+// Placement: every client runs on CPU 0 and both servers (all their threads) on CPU 1, as if on two machines.
+// Unpinned, the scheduler sometimes puts a lock-step client and its server on one CPU (a round trip is then a
+// context switch, ~14 us) and sometimes on two (a cross-CPU wake-up each way, ~80 us on this VM), and which one a
+// run got decided the ratios more than the servers did (0.4x to 2.4x between runs of the same code).
 //
 // Configurations: curl and atftp in lock-step at blksize 1468 (what iPXE and EDK2 do), atftp with windowsize 16
 // (RFC 7440; dnsmasq ignores the option, so its column stays lock-step), and 50 concurrent 1 MiB curl fetches.
 // Then the same with our own client (bench/tftp-client.c, compiled here with the system cc): it receives with
 // recvmmsg, fetches the file K times in one process and times each fetch, so neither client start-up nor a slow
 // client hides the servers' difference; every fetch's byte count and hash are checked against the file.
-import type { ChildProcess } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { loadavg } from 'node:os';
+import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { median, procUsage } from './lib.ts';
@@ -19,8 +24,11 @@ import { buildClient, clientArgs, parseCpu, parseFetches, verifyFetches } from '
 import { spawnHeph, tempDir } from '../test/helpers/heph.ts';
 import { Netns } from '../test/helpers/netns.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+const { values } = parseArgs({ options: { runs: { type: 'string', default: '5' }, 'no-pin': { type: 'boolean', default: false } } });
 const RUNS = Math.max(1, Number(values.runs));
+const PIN = !values['no-pin'] && availableParallelism() >= 2;
+/** A client command, on CPU 0 when pinning. */
+const onClientCpu = (cmd: string, args: string[]): [string, string[]] => (PIN ? ['taskset', ['-c', '0', cmd, ...args]] : [cmd, args]);
 const HEPH_PORT = 6969;
 const MiB = 1 << 20;
 
@@ -45,7 +53,7 @@ const cpu = (pid: number): number => procUsage(pid).cpuSeconds;
 
 function sh(cmd: string, args: string[], okCodes = [0]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const p = ns.spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const p = ns.spawn(...onClientCpu(cmd, args), { stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
     p.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     p.on('exit', (code) => (okCodes.includes(code ?? -1) ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: exit ${code}: ${err.trim()}`))));
@@ -55,7 +63,7 @@ function sh(cmd: string, args: string[], okCodes = [0]): Promise<void> {
 /** Runs a command in the namespace and returns its stdout. */
 function shOut(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    const p = ns.spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = ns.spawn(...onClientCpu(cmd, args), { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     p.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -95,6 +103,9 @@ async function main(): Promise<void> {
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+
+  // Every thread each server has once it answers (heph's workers start before that; later ones inherit the mask).
+  if (PIN) for (const s of servers) execFileSync('taskset', ['-a', '-c', '-p', '1', String(s.pid)], { stdio: 'ignore' });
 
   const out = join(dir.path, 'out');
   const clients: Record<string, (s: Server, file: string, dest: string) => [string, string[]]> = {
@@ -181,6 +192,7 @@ async function main(): Promise<void> {
   const mibs = (file: string, secs: number): string => ((files[file as keyof typeof files].length / MiB) / secs).toFixed(1);
 
   console.log(`\nTFTP benchmark: heph vs dnsmasq in one netns on loopback, ${RUNS} runs (1 MiB: ${RUNS * 2}), medians; client start-up included.`);
+  console.log(PIN ? 'Clients on CPU 0, both servers (every thread) on CPU 1, as on two machines.' : 'Unpinned: the scheduler places clients and servers.');
   console.log(`Load average: ${load0} at the start, ${loadavg().map((l) => l.toFixed(2)).join(' ')} at the end (2 CPUs).`);
   console.log(`ratio = dnsmasq time / heph time (>1: heph faster); best = the same for the fastest run of each (least disturbed by`);
   console.log(`other load on the machine). cpu = server CPU seconds per transfer (median).\n`);

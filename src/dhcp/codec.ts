@@ -7,6 +7,8 @@ export const HEADER_LEN = 236;
 const OPTIONS_START = HEADER_LEN + 4;
 /** The most a PXE client reads: 1500 − IP − UDP (EDK2 and iPXE ignore anything longer). */
 export const MAX_REPLY = 1472;
+/** The longest request read: a DHCP message never spans more than one Ethernet frame; longer ones are oversize. */
+export const MAX_REQUEST = 2048;
 /** BOOTP's minimum message; old ROMs drop shorter replies. */
 export const MIN_REPLY = 300;
 

@@ -7,12 +7,12 @@ import { parentPort, receiveMessageOnPort, workerData } from 'node:worker_thread
 import { ipv4FromNumber, ipv4ToNumber } from '../net/ipv4.ts';
 import { eventfdClear, loadSys } from '../net/syscalls.ts';
 import { DatagramSlots, Poller } from '../net/udp-batch.ts';
-import { MAX_REPLY } from './codec.ts';
+import { MAX_REPLY, MAX_REQUEST } from './codec.ts';
 import { OutcomeWriter, outcomeCode } from './outcome-log.ts';
 import { RejectionSet, respondConfig } from './policy.ts';
 import { respond, type RespondConfig } from './respond.ts';
 import { warmupRequests } from './warmup.ts';
-import { RX_SLOT, type ToMain, type ToWorker, type WorkerInit } from './datapath.ts';
+import type { ToMain, ToWorker, WorkerInit } from './datapath.ts';
 
 const OVERSIZE = outcomeCode({ kind: 'malformed', reason: 'oversize' });
 const WARMUP_ROUNDS = 600;
@@ -22,7 +22,7 @@ function run(init: WorkerInit): void {
   const post = (m: ToMain, transfer?: ArrayBuffer[]): void => port.postMessage(m, transfer);
   let rejections = new RejectionSet(init.rejections);
   const configs: RespondConfig[] = init.configs.map((p) => respondConfig(p, () => rejections));
-  const rx = new DatagramSlots(init.batch, RX_SLOT);
+  const rx = new DatagramSlots(init.batch, MAX_REQUEST);
   const tx = new DatagramSlots(init.batch, MAX_REPLY);
   const poller = new Poller([init.wakeFd, ...init.sockets.map((s) => s.fd)]);
   const codes = new Uint8Array(init.batch);

@@ -7,9 +7,6 @@ import { eventfdCreate, eventfdSignal, loadSys } from '../net/syscalls.ts';
 import { startWorker } from '../threads.ts';
 import type { PlainRespondConfig } from './policy.ts';
 
-/** Receive slot size: a DHCP message never spans more than one Ethernet frame; longer ones are counted as oversize. */
-export const RX_SLOT = 2048;
-
 export interface WorkerInit {
   sockets: { fd: number; iface: number; via: 'dhcp' | 'proxy' }[];
   wakeFd: number;

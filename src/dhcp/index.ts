@@ -8,7 +8,8 @@ import { disabledService, type Service, type ServiceHealth } from '../service.ts
 import { loadSys } from '../net/syscalls.ts';
 import type { AnswerConfig } from './answer.ts';
 import type { Client } from './classify.ts';
-import { DataPath, RX_SLOT, type WorkerInit } from './datapath.ts';
+import { MAX_REQUEST } from './codec.ts';
+import { DataPath, type WorkerInit } from './datapath.ts';
 import { deviceFd } from './device-socket.ts';
 import { registerBinaryRoutes } from './http-boot.ts';
 import { Intake, type Look } from './intake.ts';
@@ -217,7 +218,7 @@ class DhcpService implements Service {
   /** A record the intake picked (see Intake): looking closer re-runs the pure respond() on its datagram. */
   private readonly look = (r: OutcomeReader, why: Look): void => {
     if (why === 'oversize') {
-      this.warnOnce('malformed:oversize', { reason: 'oversize', detail: `longer than ${RX_SLOT} bytes`, from: r.from(), iface: this.ifaceName(r.iface) }, 'dropped a malformed DHCP datagram');
+      this.warnOnce('malformed:oversize', { reason: 'oversize', detail: `longer than ${MAX_REQUEST} bytes`, from: r.from(), iface: this.ifaceName(r.iface) }, 'dropped a malformed DHCP datagram');
       return;
     }
     const arrival: Arrival = { via: r.via, from: r.from() };

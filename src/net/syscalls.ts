@@ -48,6 +48,7 @@ export interface Sys {
   /** offset: an 8-byte buffer holding the file position, advanced by the kernel. */
   sendfile(out: number, inFd: number, offset: Buffer, count: number): number;
   fcntl(fd: number, cmd: number, arg: number): number;
+  sched_yield(): number;
 }
 
 let sys: Sys | undefined;
@@ -75,6 +76,7 @@ export function loadSys(): Sys {
       close: f('int close(int)'),
       sendfile: f('long sendfile(int, int, void *, size_t)'),
       fcntl: f('int fcntl(int, int, int)'),
+      sched_yield: f('int sched_yield()'),
     };
   }
   return sys;

@@ -3,7 +3,8 @@
 // packet waits for the main thread (SQLite commits, the API, GC). The main thread keeps what needs the rest of
 // heph: the allowlist, metrics, logs and the timeline. The two talk in compact messages; the worker sleeps in
 // epoll_wait, so the main thread wakes it through an eventfd.
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
+import { startWorker } from '../threads.ts';
 import type { RequestLimits } from './requests.ts';
 import type { EndReason, TransferInfo } from './server.ts';
 import { eventfdCreate, eventfdSignal, loadSys } from '../net/syscalls.ts';
@@ -13,6 +14,7 @@ export interface PlaneConfig extends RequestLimits {
   addresses: string[];
   port: number;
   retries: number;
+  busyPollMicros: number;
   /** The allowlist at start, in shared memory; later changes come as 'file' messages. */
   files: Record<string, Uint8Array>;
 }
@@ -41,10 +43,6 @@ export type FromWorker =
   | { t: 'reports'; reports: Report[] }
   | { t: 'stopped' };
 
-// The worker runs TypeScript like the rest of heph: tsx is registered in the worker before its module loads.
-const BOOT = `const { workerData } = require('node:worker_threads');
-import(workerData.tsx).then((m) => { m.register(); return import(workerData.entry); });`;
-
 export class DataPlane {
   private stopped: (() => void) | undefined;
   private exiting = false;
@@ -64,9 +62,7 @@ export class DataPlane {
     const sys = loadSys();
     const wakeFd = eventfdCreate(sys);
     const { port1, port2 } = new MessageChannel();
-    const tsx = import.meta.resolve('tsx/esm/api');
-    const entry = new URL('./dataplane-worker.ts', import.meta.url).href;
-    const worker = new Worker(BOOT, { eval: true, workerData: { tsx, entry, port: port2, wakeFd, config }, transferList: [port2] });
+    const worker = startWorker(new URL('./dataplane-worker.ts', import.meta.url), { port: port2, wakeFd, config }, [port2]);
     const plane = new DataPlane(worker, port1, wakeFd);
     return new Promise((resolve, reject) => {
       let ready = false;

@@ -86,6 +86,7 @@ export function createTftpService(ctx: Context): Service {
       maxWindowsize: s.maxWindowsize,
       retryTimeoutMs: s.retryTimeoutMs,
       retries: s.retries,
+      busyPollMicros: s.busyPollMicros,
       maxTransfers: s.maxTransfers,
       maxTransfersPerClient: s.maxTransfersPerClient,
     },

@@ -12,6 +12,8 @@ export interface ServerOptions extends Limits {
   maxTransfers: number;
   maxTransfersPerClient: number;
   retries: number;
+  /** tftp.busyPollMicros */
+  busyPollMicros: number;
 }
 
 /** What one transfer was, for the timeline and the logs. */

@@ -13,5 +13,11 @@ export const tftpSettings = section('Read-only TFTP for the iPXE binaries.', {
   maxTransfers: int('Concurrent transfers in total; further requests get ERROR 0 "server busy".', 128, 1, 10000),
   maxTransfersPerClient: int('Concurrent transfers per client IP address.', 8, 1, 10000),
   retries: int('Retransmissions of an unacknowledged window before the transfer is given up.', 5, 0, 20),
+  busyPollMicros: int(
+    'While a transfer waits for an ACK, poll its socket this long (yielding the CPU between polls) before sleeping: in lock-step every block is a round trip, and a sleeping thread adds the wake-up latency to each one. 0: always sleep.',
+    50,
+    0,
+    1000,
+  ),
   retryTimeoutMs: int('Wait for an ACK before retransmitting, unless the client asked for a timeout option.', 1000, 50, 255000),
 });

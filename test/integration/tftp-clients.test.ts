@@ -118,3 +118,21 @@ test('the machine\'s timeline gets start and done; /metrics counts transfers and
   assert.ok(sample(m, 'heph_tftp_transfers_total{outcome="done"}') >= 20);
   assert.equal(sample(m, 'heph_tftp_active_transfers'), 0);
 });
+
+test('busy-polling off (tftp.busyPollMicros 0: always sleep) and at its maximum serves the same bytes, lock-step and windowed', async () => {
+  for (const busyPollMicros of [0, 1000]) {
+    const h = await inProcessHeph({ tftp: { enabled: true, port: 0, addresses: ['127.0.0.1'], busyPollMicros } });
+    try {
+      const p = tftpOf(h.daemon).listening()[0]!.port;
+      tftpOf(h.daemon).files.register('f1048576.bin', files.get('f1048576.bin')!);
+      const lock = out();
+      await run('curl', ['-sS', '--max-time', '60', '--tftp-blksize', '1468', '-o', lock, `tftp://127.0.0.1:${p}/f1048576.bin`]);
+      same(lock, 'f1048576.bin');
+      const win = out();
+      await run('atftp', ['--get', '-r', 'f1048576.bin', '-l', win, '--option', 'blksize 1468', '--option', 'windowsize 16', '127.0.0.1', String(p)], { timeout: 60_000 });
+      same(win, 'f1048576.bin');
+    } finally {
+      await h.stop();
+    }
+  }
+});
