@@ -112,11 +112,6 @@ export function uuidFromWire(raw16: Buffer): string | undefined {
   return raw16.length === 16 ? uuidAt(raw16, 0) : undefined;
 }
 
-const HEX_DIGITS = Buffer.from('0123456789abcdef');
-/** Wire byte order of the canonical text, -1 for a dash. */
-const UUID_ORDER = [3, 2, 1, 0, -1, 5, 4, -1, 7, 6, -1, 8, 9, -1, 10, 11, 12, 13, 14, 15];
-const uuidText = Buffer.alloc(36);
-
 /** uuidFromWire of the 16 bytes at `at`, read in place. */
 function uuidAt(b: Buffer, at: number): string | undefined {
   let and = 0xff;
@@ -126,18 +121,10 @@ function uuidAt(b: Buffer, at: number): string | undefined {
     or |= b[i]!;
   }
   if (or === 0 || and === 0xff) return undefined;
-  // Into one scratch buffer, then one string: a template of 20 pieces leaves a chain of partial strings behind.
-  let o = 0;
-  for (const i of UUID_ORDER) {
-    if (i < 0) {
-      uuidText[o++] = 0x2d;
-      continue;
-    }
-    const x = b[at + i]!;
-    uuidText[o++] = HEX_DIGITS[x >> 4]!;
-    uuidText[o++] = HEX_DIGITS[x & 15]!;
-  }
-  return uuidText.toString('latin1', 0, 36);
+  // Spelled out: a helper closure here costs more than the rest of the function (esbuild names every closure).
+  return (
+    `${HEX[b[at + 3]!]}${HEX[b[at + 2]!]}${HEX[b[at + 1]!]}${HEX[b[at + 0]!]}-${HEX[b[at + 5]!]}${HEX[b[at + 4]!]}-${HEX[b[at + 7]!]}${HEX[b[at + 6]!]}-${HEX[b[at + 8]!]}${HEX[b[at + 9]!]}-${HEX[b[at + 10]!]}${HEX[b[at + 11]!]}${HEX[b[at + 12]!]}${HEX[b[at + 13]!]}${HEX[b[at + 14]!]}${HEX[b[at + 15]!]}`
+  );
 }
 
 /** The six bytes at `at` in lowercase colon form. */
