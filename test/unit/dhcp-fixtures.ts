@@ -103,3 +103,34 @@ export const mutated = fc
     for (const [at, v] of flips) b[240 + (at % Math.max(1, b.length - 240))] = v;
     return Buffer.concat([b.subarray(0, 236 + (cut % (b.length - 235))), Buffer.from(tail)]);
   });
+
+/** Requests that mostly get an answer: a random header around the options a PXE client sends, in any order. */
+export const plausible = fc
+  .record({
+    head: fc.uint8Array({ minLength: 236, maxLength: 236 }),
+    giaddr: fc.constantFrom([0, 0, 0, 0], [10, 9, 0, 1], [10, 9, 200, 7], [203, 0, 113, 7]),
+    type: fc.constantFrom(1, 1, 1, 3),
+    vc: fc.tuple(fc.constantFrom('PXEClient', 'HTTPClient', 'PXEClient:Arch:00007:UNDI:003000'), fc.uint8Array({ maxLength: 8 })),
+    arch: fc.array(fc.constantFrom(0, 6, 7, 9, 11, 16, 19, 27, 300), { minLength: 1, maxLength: 3 }),
+    extra: fc.array(
+      fc.oneof(
+        fc.uint8Array({ minLength: 16, maxLength: 16 }).map((u) => opt(97, [0, ...u])),
+        fc.constantFrom(opt(97, [0, ...Array(16).fill(0)]), opt(77, [...Buffer.from('iPXE')]), opt(175, [0xeb, 3, 1, 0, 0]), opt(57, [2, 0x40]), opt(57, [5, 0xc0])),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }).map((b) => opt(43, [...opt(71, [...b]), 255])),
+        fc.uint8Array({ maxLength: 255 }).map((b) => opt(82, [...b])),
+        fc.tuple(fc.integer({ min: 1, max: 254 }), fc.uint8Array({ maxLength: 30 })).map(([c, b]) => opt(c === 52 ? 12 : c, [...b])),
+        fc.constant([0, 0, 0]),
+      ),
+      { maxLength: 8 },
+    ),
+  })
+  .map(({ head, giaddr, type, vc, arch, extra }) => {
+    const h = Buffer.from(head);
+    h[0] = 1;
+    h[1] = 1;
+    h[2] = 6;
+    h[28]! &= 0xfe;
+    h.set(giaddr, 24);
+    const options = [...opt(53, [type]), ...opt(60, [...Buffer.from(vc[0]), ...vc[1]]), ...opt(93, arch.flatMap((a) => [a >> 8, a & 0xff])), ...extra.flat()];
+    return Buffer.concat([h, Buffer.from([0x63, 0x82, 0x53, 0x63, ...options, 255])]);
+  });
