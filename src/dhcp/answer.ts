@@ -1,7 +1,7 @@
 // What to tell a PXE client, and the reply packet that says it. Pure.
 import type { FirmwareArch } from '../ipxe/binaries.ts';
 import type { Client } from './classify.ts';
-import { encode, encodeSubOptions, MAX_REPLY, Opt, type DhcpPacket } from './codec.ts';
+import { encodeHead, encodeSubOptions, MAX_REPLY, Opt, optionLength, paddedLength, writeIp, writeOption, type RequestFields } from './codec.ts';
 
 export interface AnswerConfig {
   /** The server's IPv4 address as machines reach it (siaddr, option 54, URLs). */
@@ -22,21 +22,45 @@ export interface BootAnswer {
 
 export type AnswerResult = { ok: true; answer: BootAnswer } | { ok: false; reason: 'unsupported-arch' | 'no-binary' };
 
-export function bootAnswer(c: Client, cfg: AnswerConfig): AnswerResult {
+const UNSUPPORTED: AnswerResult = { ok: false, reason: 'unsupported-arch' };
+const NO_BINARY: AnswerResult = { ok: false, reason: 'no-binary' };
+
+/** Every answer one config can give, built once: per packet, bootAnswer() only picks one (shared, read-only). */
+interface Answers {
+  ipxe: AnswerResult;
+  pxe: Partial<Record<FirmwareArch, AnswerResult>>;
+  http: Partial<Record<FirmwareArch, AnswerResult>>;
+}
+
+// Keyed by the config object: configs are built once (respondConfig) and never changed afterwards.
+const answersByConfig = new WeakMap<AnswerConfig, Answers>();
+function answers(cfg: AnswerConfig): Answers {
+  let a = answersByConfig.get(cfg);
+  if (a) return a;
   const base = `http://${cfg.server}:${cfg.httpPort}`;
   // iPXE already runs: hand it the script, whatever its arch, and never a menu (it would show it).
-  if (c.firmware === 'ipxe') return { ok: true, answer: { file: `${base}/boot.ipxe`, vendorClass: 'PXEClient', option43: [] } };
+  a = { ipxe: { ok: true, answer: { file: `${base}/boot.ipxe`, vendorClass: 'PXEClient', option43: [] } }, pxe: {}, http: {} };
+  for (const [family, binary] of Object.entries(cfg.binaries) as [FirmwareArch, string | undefined][]) {
+    if (!binary) continue;
+    // UEFI HTTP Boot pairs a proxy offer only with an IP-literal URL (EDK2 ProxyIpUri), and needs 60 = HTTPClient.
+    a.http[family] = { ok: true, answer: { file: `${base}/${binary}`, vendorClass: 'HTTPClient', option43: [] } };
+    a.pxe[family] = { ok: true, answer: { file: binary, vendorClass: 'PXEClient', option43: cfg.option43[family] ?? [] } };
+  }
+  answersByConfig.set(cfg, a);
+  return a;
+}
+
+/** What to boot; the result is shared between packets and must not be changed. */
+export function bootAnswer(c: Client, cfg: AnswerConfig): AnswerResult {
+  const a = answers(cfg);
+  if (c.firmware === 'ipxe') return a.ipxe;
   const family = c.arch.family;
-  if (!family) return { ok: false, reason: 'unsupported-arch' };
-  const binary = cfg.binaries[family];
-  if (!binary) return { ok: false, reason: 'no-binary' };
-  // UEFI HTTP Boot pairs a proxy offer only with an IP-literal URL (EDK2 ProxyIpUri), and needs 60 = HTTPClient.
-  if (c.firmware === 'http') return { ok: true, answer: { file: `${base}/${binary}`, vendorClass: 'HTTPClient', option43: [] } };
-  return { ok: true, answer: { file: binary, vendorClass: 'PXEClient', option43: cfg.option43[family] ?? [] } };
+  if (!family) return UNSUPPORTED;
+  return (c.firmware === 'http' ? a.http : a.pxe)[family] ?? NO_BINARY;
 }
 
 export interface ReplyInput {
-  request: DhcpPacket;
+  request: RequestFields;
   client: Client;
   answer: BootAnswer;
   server: string;
@@ -47,77 +71,95 @@ export interface ReplyInput {
 }
 
 /**
+ * What every reply with one answer from one server shares, encoded once: the header up to the request's own
+ * fields (patched in per reply), and the options that do not depend on the client, in wire order. The client's
+ * options (97, the ACK's 43 with 71, 82) follow them, so the order on the wire is 53, 54, 60, 66, 67, 97, 43, 82.
+ */
+interface Prepared {
+  server: string;
+  offer?: Buffer;
+  ack?: Buffer;
+  option43?: Buffer;
+}
+const preparedByAnswer = new WeakMap<BootAnswer, Prepared>();
+
+function prepared(answer: BootAnswer, server: string): Prepared {
+  let p = preparedByAnswer.get(answer);
+  if (p?.server !== server) {
+    p = { server };
+    if (answer.option43.length > 0) p.option43 = encodeSubOptions(answer.option43);
+    preparedByAnswer.set(answer, p);
+  }
+  return p;
+}
+
+function head(p: Prepared, answer: BootAnswer, type: 2 | 5): Buffer {
+  const cached = type === 2 ? p.offer : p.ack;
+  if (cached) return cached;
+  const options = new Map<number, Buffer>([
+    [Opt.MESSAGE_TYPE, Buffer.from([type])],
+    [Opt.SERVER_ID, Buffer.from(p.server.split('.').map(Number))],
+    [Opt.VENDOR_CLASS, Buffer.from(answer.vendorClass)],
+    [Opt.TFTP_SERVER, Buffer.from(p.server)],
+    [Opt.BOOTFILE, Buffer.from(answer.file)],
+  ]);
+  const bytes = encodeHead({
+    op: 2,
+    // htype, hlen, xid, flags, giaddr and chaddr are the request's: patched in per reply.
+    htype: 0,
+    hlen: 0,
+    hops: 0,
+    xid: 0,
+    secs: 0,
+    flags: 0,
+    ciaddr: '0.0.0.0',
+    yiaddr: '0.0.0.0',
+    siaddr: p.server,
+    giaddr: '0.0.0.0',
+    chaddr: Buffer.alloc(16),
+    sname: p.server,
+    // A URL too long for the 128-byte header still travels in option 67.
+    file: Buffer.byteLength(answer.file) <= 127 ? answer.file : '',
+    options,
+  });
+  if (type === 2) p.offer = bytes;
+  else p.ack = bytes;
+  return bytes;
+}
+
+/**
  * The proxy reply: yiaddr 0 (heph never hands out addresses), siaddr = server, sname = server, the boot file in
  * the `file` header AND option 67 (U-Boot and some ROMs read only the header, EDK2 HTTP Boot prefers 67),
  * 54, 60, 66, 97 echoed, 43 where configured, 82 echoed last (RFC 3046). Undefined when it would exceed what the
- * client can read (1472 bytes, or its smaller option 57).
+ * client can read (1472 bytes, or its smaller option 57). Written straight into `into`: the shared start, then
+ * the request's fields and the client's options.
  */
 export function buildReply({ request, client, answer, server, type, into }: ReplyInput): Buffer | undefined {
-  const options = new Map<number, Buffer>();
-  options.set(Opt.MESSAGE_TYPE, type === 2 ? OFFER : ACK);
-  options.set(Opt.SERVER_ID, encoded(server, ipBytes));
-  options.set(Opt.VENDOR_CLASS, encoded(answer.vendorClass, Buffer.from));
-  options.set(Opt.TFTP_SERVER, encoded(server, Buffer.from));
-  options.set(Opt.BOOTFILE, encoded(answer.file, Buffer.from));
-  if (client.uuidOption) options.set(Opt.CLIENT_UUID, client.uuidOption);
-  if (type === 5 && client.bootItem) options.set(Opt.VENDOR, encodeSubOptions([...answer.option43, [71, client.bootItem]]));
-  else if (answer.option43.length > 0) options.set(Opt.VENDOR, encodedOption43(answer.option43));
-  const relay = request.options.get(Opt.RELAY_AGENT);
-  if (request.giaddr !== '0.0.0.0' && relay) options.set(Opt.RELAY_AGENT, relay);
-  const fileFits = Buffer.byteLength(answer.file) <= 127;
-  const reply: DhcpPacket = {
-    op: 2,
-    htype: request.htype,
-    hlen: request.hlen,
-    hops: 0,
-    xid: request.xid,
-    secs: 0,
-    // A client without an address can only hear a broadcast; dnsmasq sets the flag on proxy offers too.
-    flags: type === 2 ? request.flags | 0x8000 : request.flags,
-    ciaddr: '0.0.0.0',
-    yiaddr: '0.0.0.0',
-    siaddr: server,
-    giaddr: request.giaddr,
-    chaddr: request.chaddr,
-    sname: server,
-    // A URL too long for the 128-byte header still travels in option 67.
-    file: fileFits ? answer.file : '',
-    options,
-  };
-  const bytes = encode(reply, into);
-  return bytes.length <= Math.min(MAX_REPLY, client.maxSize ?? MAX_REPLY) ? bytes : undefined;
-}
-
-const OFFER = Buffer.from([2]);
-const ACK = Buffer.from([5]);
-
-// The few distinct strings a server sends (its address, file names, URLs) encoded once, not per packet. Bounded:
-// the keys come from settings, never from clients.
-const textCache = new Map<string, Buffer>();
-const ipCache = new Map<string, Buffer>();
-function encoded(s: string, enc: (s: string) => Buffer): Buffer {
-  const cache = enc === ipBytes ? ipCache : textCache;
-  let b = cache.get(s);
-  if (!b) {
-    if (cache.size > 1024) cache.clear();
-    b = enc(s);
-    cache.set(s, b);
-  }
-  return b;
-}
-
-const option43Cache = new WeakMap<[number, Buffer][], Buffer>();
-function encodedOption43(sub: [number, Buffer][]): Buffer {
-  let b = option43Cache.get(sub);
-  if (!b) {
-    b = encodeSubOptions(sub);
-    option43Cache.set(sub, b);
-  }
-  return b;
-}
-
-function ipBytes(addr: string): Buffer {
-  return Buffer.from(addr.split('.').map(Number));
+  const p = prepared(answer, server);
+  const start = head(p, answer, type);
+  const uuid = client.uuidOption;
+  const vendor = type === 5 && client.bootItem ? encodeSubOptions([...answer.option43, [71, client.bootItem]]) : p.option43;
+  const relay = request.giaddr !== '0.0.0.0' ? request.options.get(Opt.RELAY_AGENT) : undefined;
+  const end = start.length + (uuid ? optionLength(uuid) : 0) + (vendor ? optionLength(vendor) : 0) + (relay ? optionLength(relay) : 0);
+  const len = paddedLength(end);
+  if (len > Math.min(MAX_REPLY, client.maxSize ?? MAX_REPLY)) return undefined;
+  const out = into && len <= into.length ? into.subarray(0, len) : Buffer.alloc(len);
+  out.set(start);
+  out[1] = request.htype;
+  out[2] = request.hlen;
+  out.writeUInt32BE(request.xid >>> 0, 4);
+  // A client without an address can only hear a broadcast; dnsmasq sets the flag on proxy offers too.
+  out.writeUInt16BE((type === 2 ? request.flags | 0x8000 : request.flags) & 0xffff, 10);
+  writeIp(out, 24, request.giaddr);
+  const chaddr = request.chaddr;
+  for (let i = 0, n = Math.min(16, chaddr.length); i < n; i++) out[28 + i] = chaddr[i]!;
+  let at = start.length;
+  if (uuid) at = writeOption(out, at, Opt.CLIENT_UUID, uuid);
+  if (vendor) at = writeOption(out, at, Opt.VENDOR, vendor);
+  if (relay) at = writeOption(out, at, Opt.RELAY_AGENT, relay);
+  out[at++] = Opt.END;
+  if (at < len) out.fill(0, at, len);
+  return out;
 }
 
 /** Settings' hex strings → sub-option lists, done once at startup. */

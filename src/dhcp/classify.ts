@@ -1,6 +1,6 @@
 // Who is asking: MAC, SMBIOS UUID, architecture and firmware kind, read from a decoded packet. Pure.
 import type { FirmwareArch } from '../ipxe/binaries.ts';
-import { decodeSubOptions, MessageType, Opt, type DhcpPacket } from './codec.ts';
+import { bytesAt, decodeSubOptions, MessageType, Opt, type OptionLookup, type RequestFields } from './codec.ts';
 
 const PXE_BOOT_ITEM = 71;
 
@@ -103,26 +103,28 @@ export type Classified = { ok: true; client: Client } | { ok: false; reason: Ign
 
 const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
 
-function hex(b: Buffer): string {
-  let s = '';
-  for (const x of b) s += HEX[x];
-  return s;
-}
-
 /**
  * SMBIOS stores the first three GUID fields little-endian and firmware sends them as stored (netboot-lab.md:
  * VM uuid 7e57b001-0000-4000-… arrives as 01b0577e 0000 0040 …). iPXE's `${uuid}` and Talos's `${uuid}` show
  * them swapped back, so swap 4-2-2 bytes here.
  */
 export function uuidFromWire(raw16: Buffer): string | undefined {
-  if (raw16.length !== 16) return undefined;
-  if (raw16.every((b) => b === 0) || raw16.every((b) => b === 0xff)) return undefined;
-  const b = Buffer.from(raw16);
-  b.subarray(0, 4).reverse();
-  b.subarray(4, 6).reverse();
-  b.subarray(6, 8).reverse();
-  const h = hex(b);
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+  return raw16.length === 16 ? uuidAt(raw16, 0) : undefined;
+}
+
+/** uuidFromWire of the 16 bytes at `at`, read in place. */
+function uuidAt(b: Buffer, at: number): string | undefined {
+  let and = 0xff;
+  let or = 0;
+  for (let i = at; i < at + 16; i++) {
+    and &= b[i]!;
+    or |= b[i]!;
+  }
+  if (or === 0 || and === 0xff) return undefined;
+  // Spelled out: a helper closure here costs more than the rest of the function (esbuild names every closure).
+  return (
+    `${HEX[b[at + 3]!]}${HEX[b[at + 2]!]}${HEX[b[at + 1]!]}${HEX[b[at + 0]!]}-${HEX[b[at + 5]!]}${HEX[b[at + 4]!]}-${HEX[b[at + 7]!]}${HEX[b[at + 6]!]}-${HEX[b[at + 8]!]}${HEX[b[at + 9]!]}-${HEX[b[at + 10]!]}${HEX[b[at + 11]!]}${HEX[b[at + 12]!]}${HEX[b[at + 13]!]}${HEX[b[at + 14]!]}${HEX[b[at + 15]!]}`
+  );
 }
 
 /** The six bytes at `at` in lowercase colon form. */
@@ -134,24 +136,30 @@ const PXE_CLIENT = Buffer.from('PXEClient');
 const HTTP_CLIENT = Buffer.from('HTTPClient');
 const IPXE = Buffer.from('iPXE');
 
-function startsWith(v: Buffer, prefix: Buffer): boolean {
-  return v.length >= prefix.length && prefix.compare(v, 0, prefix.length) === 0;
+// A storm is mostly one kind of firmware, all sending the same vendor class: the last one's text is kept.
+let lastVc = Buffer.alloc(0);
+let lastVcText = '';
+function vendorText(o: OptionLookup): string {
+  if (o.length(Opt.VENDOR_CLASS) !== lastVc.length || !o.startsWith(Opt.VENDOR_CLASS, lastVc)) {
+    lastVc = Buffer.from(o.get(Opt.VENDOR_CLASS)!);
+    lastVcText = lastVc.toString('latin1');
+  }
+  return lastVcText;
 }
 
-function isIpxeUserClass(v: Buffer | undefined): boolean {
-  if (!v) return false;
+function isIpxeUserClass(v: Buffer): boolean {
   // iPXE sends the raw 4 bytes; an RFC 3004 client would length-prefix each class. Accept both spellings.
-  if (v.equals(IPXE)) return true;
+  if (v.length === IPXE.length && bytesAt(v, 0, IPXE)) return true;
   let i = 0;
   while (i < v.length) {
     const len = v[i]!;
-    if (len === 4 && i + 5 <= v.length && v.subarray(i + 1, i + 5).equals(IPXE)) return true;
+    if (len === 4 && bytesAt(v, i + 1, IPXE)) return true;
     i += 1 + len;
   }
   return false;
 }
 
-export function classify(p: DhcpPacket): Classified {
+export function classify(p: RequestFields): Classified {
   if (p.op !== 1) return { ok: false, reason: 'not-request' };
   // Ethernet only: PXE is Ethernet in practice, and a MAC is the identity the inventory keys NICs on.
   if (p.htype !== 1 || p.hlen !== 6) return { ok: false, reason: 'bad-hardware-address', detail: `htype ${p.htype} hlen ${p.hlen}` };
@@ -161,27 +169,25 @@ export function classify(p: DhcpPacket): Classified {
   if (or === 0 || and === 0xff || (c[0]! & 1) === 1) {
     return { ok: false, reason: 'bad-hardware-address', detail: 'zero, broadcast or multicast MAC' };
   }
-  const mt = p.options.get(Opt.MESSAGE_TYPE);
+  const o = p.options;
   // Two 53s are joined by RFC 3396 into a 2-byte value: that, or an empty one, is not a message type.
-  if (!mt || mt.length !== 1) return { ok: false, reason: 'no-message-type' };
-  const messageType = mt[0]!;
+  if (o.length(Opt.MESSAGE_TYPE) !== 1) return { ok: false, reason: 'no-message-type' };
+  const messageType = o.byte(Opt.MESSAGE_TYPE, 0);
   if (messageType !== MessageType.DISCOVER && messageType !== MessageType.REQUEST) return { ok: false, reason: 'message-type', detail: String(messageType) };
 
-  const vc = p.options.get(Opt.VENDOR_CLASS);
-  const userClass = p.options.get(Opt.USER_CLASS);
   let firmware: FirmwareKind;
-  if (vc && startsWith(vc, HTTP_CLIENT)) firmware = 'http';
-  else if (vc && startsWith(vc, PXE_CLIENT)) firmware = isIpxeUserClass(userClass) || p.options.has(Opt.IPXE_ENCAP) ? 'ipxe' : 'pxe';
+  if (o.startsWith(Opt.VENDOR_CLASS, HTTP_CLIENT)) firmware = 'http';
+  else if (o.startsWith(Opt.VENDOR_CLASS, PXE_CLIENT)) firmware = (o.has(Opt.USER_CLASS) && isIpxeUserClass(o.get(Opt.USER_CLASS)!)) || o.has(Opt.IPXE_ENCAP) ? 'ipxe' : 'pxe';
   else return { ok: false, reason: 'not-pxe' };
 
-  const a = p.options.get(Opt.CLIENT_ARCH);
-  if (!a || a.length === 0 || a.length % 2 !== 0) return { ok: false, reason: 'no-arch' };
+  const archBytes = o.length(Opt.CLIENT_ARCH);
+  if (archBytes <= 0 || archBytes % 2 !== 0) return { ok: false, reason: 'no-arch' };
   const archCodes: number[] = [];
   // The first listed code heph can boot, else the first it knows.
   let bootable: ArchInfo | undefined;
   let first: ArchInfo | undefined;
-  for (let i = 0; i < a.length; i += 2) {
-    const code = a.readUInt16BE(i);
+  for (let i = 0; i < archBytes; i += 2) {
+    const code = (o.byte(Opt.CLIENT_ARCH, i) << 8) | o.byte(Opt.CLIENT_ARCH, i + 1);
     archCodes.push(code);
     const info = ARCHES.get(code);
     if (!info) continue;
@@ -191,20 +197,22 @@ export function classify(p: DhcpPacket): Classified {
   const arch = bootable ?? first;
   if (!arch) return { ok: false, reason: 'unknown-arch', detail: archCodes.join(',') };
 
-  const client: Client = { messageType, mac: macString(c), archCodes, arch, firmware, vendorClass: vc!.toString('latin1') };
+  const client: Client = { messageType, mac: macString(c), archCodes, arch, firmware, vendorClass: vendorText(o) };
   if (p.ciaddr !== '0.0.0.0') client.ciaddr = p.ciaddr;
-  const u = p.options.get(Opt.CLIENT_UUID);
+  const u = o.get(Opt.CLIENT_UUID);
   if (u) {
     // RFC 4578 §2.3: type 0 followed by 16 bytes. Anything else is not a UUID to build an answer around.
     if (u.length !== 17 || u[0] !== 0) return { ok: false, reason: 'bad-uuid', detail: `length ${u.length}` };
     client.uuidOption = u;
-    const uuid = uuidFromWire(u.subarray(1));
+    const uuid = uuidAt(u, 1);
     if (uuid) client.uuid = uuid;
   }
-  const ms = p.options.get(Opt.MAX_SIZE);
-  if (ms && ms.length === 2 && ms.readUInt16BE(0) >= 576) client.maxSize = ms.readUInt16BE(0);
+  if (o.length(Opt.MAX_SIZE) === 2) {
+    const ms = (o.byte(Opt.MAX_SIZE, 0) << 8) | o.byte(Opt.MAX_SIZE, 1);
+    if (ms >= 576) client.maxSize = ms;
+  }
   // A client's own option 43 never decides whether we answer: junk in it just means no boot item.
-  const vendor = p.options.get(Opt.VENDOR);
+  const vendor = o.get(Opt.VENDOR);
   const item = vendor ? decodeSubOptions(vendor)?.get(PXE_BOOT_ITEM) : undefined;
   if (item && item.length === 4) client.bootItem = item;
   return { ok: true, client };

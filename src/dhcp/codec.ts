@@ -64,7 +64,7 @@ export interface DecodeError {
   reason: DecodeErrorReason;
   detail: string;
 }
-export type Decoded = { ok: true; packet: DhcpPacket } | { ok: false; error: DecodeError };
+export type Decoded = { ok: true; packet: DhcpPacket & { options: OptionMap } } | { ok: false; error: DecodeError };
 
 // Most addresses in a request are unset, and the rest repeat (a relay's giaddr on every packet it forwards): the
 // last one is kept so a storm does not build the same string over and over.
@@ -88,11 +88,12 @@ function cstring(buf: Buffer, start: number, end: number): string {
 }
 
 /**
- * Walks the TLV area buf[start, end), handing each instance to `put` in order. With `padEnd`, code 0 is a
- * one-byte pad and 255 ends the area (DHCP options, PXE 43 and iPXE 175 sub-options); without it every code has
- * a length (option 82 sub-options). Returns why not when a length runs past the area or a required END is missing.
+ * Walks the TLV area buf[start, end), handing each instance's code and value position to `put` in order. With
+ * `padEnd`, code 0 is a one-byte pad and 255 ends the area (DHCP options, PXE 43 and iPXE 175 sub-options);
+ * without it every code has a length (option 82 sub-options). Returns why not when a length runs past the area or
+ * a required END is missing.
  */
-function scanTlv(buf: Buffer, start: number, end: number, padEnd: boolean, requireEnd: boolean, put: (code: number, value: Buffer) => void): DecodeError | undefined {
+function scanTlv(buf: Buffer, start: number, end: number, padEnd: boolean, requireEnd: boolean, put: (code: number, at: number, len: number) => void): DecodeError | undefined {
   let i = start;
   while (i < end) {
     const code = buf[i]!;
@@ -104,7 +105,7 @@ function scanTlv(buf: Buffer, start: number, end: number, padEnd: boolean, requi
     if (i + 1 >= end) return { reason: 'truncated-option', detail: `option ${code} has no length byte` };
     const len = buf[i + 1]!;
     if (i + 2 + len > end) return { reason: 'truncated-option', detail: `option ${code} claims ${len} bytes, ${end - i - 2} left` };
-    put(code, buf.subarray(i + 2, i + 2 + len));
+    put(code, i + 2, len);
     i += 2 + len;
   }
   if (padEnd && requireEnd) return { reason: 'no-end', detail: 'options end without the END (255) marker' };
@@ -114,104 +115,261 @@ function scanTlv(buf: Buffer, start: number, end: number, padEnd: boolean, requi
 /** One TLV area as a list of instances in order (see scanTlv). */
 export function readTlv(area: Buffer, opts: { padEnd: boolean; requireEnd: boolean }): { ok: true; items: [number, Buffer][] } | { ok: false; error: DecodeError } {
   const items: [number, Buffer][] = [];
-  const error = scanTlv(area, 0, area.length, opts.padEnd, opts.requireEnd, (code, value) => items.push([code, value]));
+  const error = scanTlv(area, 0, area.length, opts.padEnd, opts.requireEnd, (code, at, len) => items.push([code, area.subarray(at, at + len)]));
   return error ? { ok: false, error } : { ok: true, items };
 }
 
-/** Reads buf[start, end) into `into`, joining repeated codes (RFC 3396) and keeping first-seen order; `skip` is left out. */
-function readJoined(buf: Buffer, start: number, end: number, requireEnd: boolean, into: Map<number, Buffer>, skip = -1): DecodeError | undefined {
-  return scanTlv(buf, start, end, true, requireEnd, (code, value) => {
-    if (code === skip) return;
-    const prev = into.get(code);
-    into.set(code, prev ? Buffer.concat([prev, value]) : value);
-  });
+/**
+ * What deciding about a request needs of its options: a decoded packet's OptionMap is one, an OptionIndex
+ * another. length() and byte() read a value without building a view of it (a view costs as much as the rest of
+ * reading a small option).
+ */
+export interface OptionLookup {
+  get(code: number): Buffer | undefined;
+  has(code: number): boolean;
+  /** The value's length; -1 when absent. */
+  length(code: number): number;
+  /** Byte i (below length(code)) of the value. */
+  byte(code: number, i: number): number;
+  /** The value starts with `prefix`. */
+  startsWith(code: number, prefix: Uint8Array): boolean;
 }
 
-export function decode(buf: Buffer): Decoded {
-  if (buf.length < OPTIONS_START) return { ok: false, error: { reason: 'short', detail: `${buf.length} bytes, a DHCP message has at least ${OPTIONS_START}` } };
-  if (buf.readUInt32BE(HEADER_LEN) !== MAGIC_COOKIE) return { ok: false, error: { reason: 'cookie', detail: 'no DHCP magic cookie (plain BOOTP is not served)' } };
-  const options = new Map<number, Buffer>();
-  const main = readJoined(buf, OPTIONS_START, buf.length, true, options);
-  if (main) return { ok: false, error: main };
-  let sname = cstring(buf, 44, 108);
-  let file = cstring(buf, 108, HEADER_LEN);
-  const overload = options.get(Opt.OVERLOAD);
-  if (overload) {
-    const v = overload.length === 1 ? overload[0]! : 0;
-    if (v < 1 || v > 3) return { ok: false, error: { reason: 'bad-overload', detail: `option 52 must be one byte 1..3` } };
-    // RFC 3396 §5: options field, then file, then sname. Option 52 inside those fields is meaningless; drop it.
-    for (const [bit, start, end] of [[1, 108, HEADER_LEN], [2, 44, 108]] as const) {
-      if ((v & bit) === 0) continue;
-      const more = readJoined(buf, start, end, true, options, Opt.OVERLOAD);
-      if (more) return { ok: false, error: more };
-      if (bit === 1) file = '';
-      else sname = '';
-    }
+/** v[at, at + b.length) equals b. A loop: for the few bytes compared here, Buffer#compare's native call costs more. */
+export function bytesAt(v: Uint8Array, at: number, b: Uint8Array): boolean {
+  if (v.length < at + b.length) return false;
+  for (let i = 0; i < b.length; i++) if (v[at + i] !== b[i]) return false;
+  return true;
+}
+
+/** A decoded packet's options: a Map in first-seen order, readable as an OptionLookup. */
+export class OptionMap extends Map<number, Buffer> implements OptionLookup {
+  length(code: number): number {
+    return this.get(code)?.length ?? -1;
   }
+
+  byte(code: number, i: number): number {
+    return this.get(code)![i]!;
+  }
+
+  startsWith(code: number, prefix: Uint8Array): boolean {
+    const v = this.get(code);
+    return v !== undefined && bytesAt(v, 0, prefix);
+  }
+}
+
+/**
+ * A TLV area's options, indexed where they lie instead of copied out: the data plane reads every request through
+ * one of these, so a request costs no Map and no Buffer per option, only a view per option somebody asks for.
+ * Repeated codes are joined (RFC 3396) into a buffer of their own (rare: no firmware seen splits options).
+ * Reused request after request; what get() returned stays valid (it is a view of the datagram, or the joined copy).
+ */
+export class OptionIndex implements OptionLookup {
+  private src: Buffer = Buffer.alloc(0);
+  private readonly at = new Int32Array(256);
+  /** -1: absent. */
+  private readonly len = new Int32Array(256).fill(-1);
+  private readonly joined: (Buffer | undefined)[] = new Array<Buffer | undefined>(256).fill(undefined);
+  /** Codes in first-seen order. */
+  private readonly order = new Uint8Array(256);
+  private count = 0;
+  private skip = -1;
+  // Bound once: a closure per scan was a measurable share of the per-packet cost.
+  private readonly put = (code: number, at: number, len: number): void => {
+    if (code === this.skip) return;
+    if (this.len[code]! < 0) {
+      this.at[code] = at;
+      this.len[code] = len;
+      this.order[this.count++] = code;
+      return;
+    }
+    const value = Buffer.concat([this.get(code)!, this.src.subarray(at, at + len)]);
+    this.joined[code] = value;
+    this.len[code] = value.length;
+  };
+
+  /** Forgets every option; later scans index `src`. */
+  reset(src: Buffer): void {
+    for (let i = 0; i < this.count; i++) {
+      const code = this.order[i]!;
+      this.len[code] = -1;
+      this.joined[code] = undefined;
+    }
+    this.count = 0;
+    this.src = src;
+  }
+
+  /** Adds the options of src[start, end) (pad/END form), leaving `skip` out; see scanTlv for the errors. */
+  scan(start: number, end: number, requireEnd: boolean, skip = -1): DecodeError | undefined {
+    this.skip = skip;
+    return scanTlv(this.src, start, end, true, requireEnd, this.put);
+  }
+
+  has(code: number): boolean {
+    return (this.len[code] ?? -1) >= 0;
+  }
+
+  length(code: number): number {
+    return this.len[code] ?? -1;
+  }
+
+  byte(code: number, i: number): number {
+    const j = this.joined[code];
+    return j ? j[i]! : this.src[this.at[code]! + i]!;
+  }
+
+  startsWith(code: number, prefix: Uint8Array): boolean {
+    const len = this.len[code] ?? -1;
+    if (len < prefix.length) return false;
+    const j = this.joined[code];
+    return j ? bytesAt(j, 0, prefix) : bytesAt(this.src, this.at[code]!, prefix);
+  }
+
+  get(code: number): Buffer | undefined {
+    const len = this.len[code] ?? -1;
+    if (len < 0) return undefined;
+    return this.joined[code] ?? this.src.subarray(this.at[code]!, this.at[code]! + len);
+  }
+
+  /** Every option in first-seen order. */
+  forEach(f: (value: Buffer, code: number) => void): void {
+    for (let i = 0; i < this.count; i++) f(this.get(this.order[i]!)!, this.order[i]!);
+  }
+}
+
+/** The request fields classify() and buildReply() read: a decoded DhcpPacket has them, and so has RequestReader. */
+export type RequestFields = Pick<DhcpPacket, 'op' | 'htype' | 'hlen' | 'xid' | 'flags' | 'ciaddr' | 'giaddr' | 'chaddr'> & { options: OptionLookup };
+
+/**
+ * Reads a request in place, with decode()'s checks and without its copies; reused request after request (the
+ * data plane's and decode()'s own). After read(), the fields and options describe that datagram until the next
+ * read(); option values are views of it (see OptionIndex), `chaddr` is this reader's own buffer.
+ */
+export class RequestReader implements RequestFields {
+  op = 0;
+  htype = 0;
+  hlen = 0;
+  xid = 0;
+  flags = 0;
+  ciaddr = '0.0.0.0';
+  giaddr = '0.0.0.0';
+  readonly chaddr = Buffer.alloc(16);
+  readonly options = new OptionIndex();
+  /** Option 52's value (0: none): which of file (1) and sname (2) carried options instead of text. */
+  overload = 0;
+
+  read(buf: Buffer): DecodeError | undefined {
+    const options = this.options;
+    options.reset(buf);
+    if (buf.length < OPTIONS_START) return { reason: 'short', detail: `${buf.length} bytes, a DHCP message has at least ${OPTIONS_START}` };
+    if (buf.readUInt32BE(HEADER_LEN) !== MAGIC_COOKIE) return { reason: 'cookie', detail: 'no DHCP magic cookie (plain BOOTP is not served)' };
+    const main = options.scan(OPTIONS_START, buf.length, true);
+    if (main) return main;
+    this.overload = 0;
+    if (options.has(Opt.OVERLOAD)) {
+      const v = options.length(Opt.OVERLOAD) === 1 ? options.byte(Opt.OVERLOAD, 0) : 0;
+      if (v < 1 || v > 3) return { reason: 'bad-overload', detail: `option 52 must be one byte 1..3` };
+      this.overload = v;
+      // RFC 3396 §5: options field, then file, then sname. Option 52 inside those fields is meaningless; drop it.
+      if (v & 1) {
+        const more = options.scan(108, HEADER_LEN, true, Opt.OVERLOAD);
+        if (more) return more;
+      }
+      if (v & 2) {
+        const more = options.scan(44, 108, true, Opt.OVERLOAD);
+        if (more) return more;
+      }
+    }
+    this.op = buf[0]!;
+    this.htype = buf[1]!;
+    this.hlen = buf[2]!;
+    this.xid = buf.readUInt32BE(4);
+    this.flags = buf.readUInt16BE(10);
+    this.ciaddr = ip(buf, 12);
+    this.giaddr = ip(buf, 24);
+    for (let i = 0; i < 16; i++) this.chaddr[i] = buf[28 + i]!;
+    return undefined;
+  }
+}
+
+const reader = new RequestReader();
+
+/** A request as plain data of its own (options are views of `buf`, or joined copies). */
+export function decode(buf: Buffer): Decoded {
+  const error = reader.read(buf);
+  if (error) return { ok: false, error };
+  const options = new OptionMap();
+  reader.options.forEach((value, code) => options.set(code, value));
   return {
     ok: true,
     packet: {
-      op: buf[0]!,
-      htype: buf[1]!,
-      hlen: buf[2]!,
+      op: reader.op,
+      htype: reader.htype,
+      hlen: reader.hlen,
       hops: buf[3]!,
-      xid: buf.readUInt32BE(4),
+      xid: reader.xid,
       secs: buf.readUInt16BE(8),
-      flags: buf.readUInt16BE(10),
-      ciaddr: ip(buf, 12),
+      flags: reader.flags,
+      ciaddr: reader.ciaddr,
       yiaddr: ip(buf, 16),
       siaddr: ip(buf, 20),
-      giaddr: ip(buf, 24),
-      chaddr: Buffer.from(buf.subarray(28, 44)),
-      sname,
-      file,
+      giaddr: reader.giaddr,
+      chaddr: Buffer.from(reader.chaddr),
+      sname: reader.overload & 2 ? '' : cstring(buf, 44, 108),
+      file: reader.overload & 1 ? '' : cstring(buf, 108, HEADER_LEN),
       options,
     },
   };
 }
 
-function writeIp(buf: Buffer, at: number, addr: string): void {
+export function writeIp(buf: Buffer, at: number, addr: string): void {
   if (addr !== '0.0.0.0') buf.writeUInt32BE(ipv4ToNumber(addr), at); // else: the buffer is zeroed
 }
 
-/** Bytes a TLV area takes once long values are split into 255-byte instances (RFC 3396), plus END. */
-function tlvLength(items: Iterable<[number, Buffer]>): number {
-  let n = 1;
-  for (const [, v] of items) n += v.length === 0 ? 2 : v.length + 2 * Math.ceil(v.length / 255);
-  return n;
+/** Bytes one option takes once a long value is split into 255-byte instances (RFC 3396). */
+export function optionLength(v: Buffer): number {
+  return v.length === 0 ? 2 : v.length + 2 * Math.ceil(v.length / 255);
 }
 
-/** Writes a TLV area and its END at `at`; returns the offset after END. One allocation per packet, done by the caller. */
-function writeTlv(out: Buffer, at: number, items: Iterable<[number, Buffer]>): number {
-  for (const [code, v] of items) {
-    if (v.length === 0) {
-      out[at++] = code;
-      out[at++] = 0;
-      continue;
-    }
-    for (let i = 0; i < v.length; i += 255) {
-      const n = Math.min(255, v.length - i);
-      out[at++] = code;
-      out[at++] = n;
-      // Values are a few bytes: a loop beats Buffer#copy, which builds a view per partial copy.
-      for (let k = 0; k < n; k++) out[at + k] = v[i + k]!;
-      at += n;
-    }
+/** Writes one option at `at`, split into 255-byte instances when long; returns the offset after it. */
+export function writeOption(out: Buffer, at: number, code: number, v: Buffer): number {
+  if (v.length === 0) {
+    out[at++] = code;
+    out[at++] = 0;
+    return at;
   }
-  out[at++] = Opt.END;
+  for (let i = 0; i < v.length; i += 255) {
+    const n = Math.min(255, v.length - i);
+    out[at++] = code;
+    out[at++] = n;
+    // Values are a few bytes: a loop beats Buffer#copy, which builds a view per partial copy.
+    for (let k = 0; k < n; k++) out[at + k] = v[i + k]!;
+    at += n;
+  }
   return at;
 }
 
-/**
- * Encodes a packet with every option in the options field (heph never needs overload when sending). `sname` and
- * `file` are written NUL-terminated, as dnsmasq does for buggy PXE ROMs; a value that would not fit is an error
- * for the caller, never silently cut. Pads to the BOOTP minimum of 300 bytes. With `into` (a send slot), a packet
- * that fits is written there and the result is a view of it: no allocation per reply.
- */
-export function encode(p: DhcpPacket, into?: Buffer): Buffer {
+/** Bytes a TLV area takes, END not included. */
+function tlvLength(items: Iterable<[number, Buffer]>): number {
+  let n = 0;
+  for (const [, v] of items) n += optionLength(v);
+  return n;
+}
+
+/** Writes a TLV area at `at`, END not included; returns the offset after it. One allocation per packet, done by the caller. */
+function writeTlv(out: Buffer, at: number, items: Iterable<[number, Buffer]>): number {
+  for (const [code, v] of items) at = writeOption(out, at, code, v);
+  return at;
+}
+
+/** How long a packet whose options end at `end` is on the wire: END, then zeros up to the BOOTP minimum. */
+export function paddedLength(end: number): number {
+  return Math.max(MIN_REPLY, end + 1);
+}
+
+/** The header and cookie into `out`, which is zeroed. */
+function writeHeader(out: Buffer, p: DhcpPacket): void {
   if (p.sname.length > 63 || p.file.length > 127) throw new RangeError('sname/file too long for the BOOTP header');
-  const len = Math.max(MIN_REPLY, OPTIONS_START + tlvLength(p.options.entries()));
-  const out = into && len <= into.length ? into.fill(0, 0, len).subarray(0, len) : Buffer.alloc(len);
   out[0] = p.op;
   out[1] = p.htype;
   out[2] = p.hlen;
@@ -227,20 +385,48 @@ export function encode(p: DhcpPacket, into?: Buffer): Buffer {
   out.write(p.sname, 44, 'latin1');
   out.write(p.file, 108, 'latin1');
   out.writeUInt32BE(MAGIC_COOKIE, HEADER_LEN);
+}
+
+/**
+ * Encodes a packet with every option in the options field (heph never needs overload when sending). `sname` and
+ * `file` are written NUL-terminated, as dnsmasq does for buggy PXE ROMs; a value that would not fit is an error
+ * for the caller, never silently cut. Pads to the BOOTP minimum of 300 bytes. With `into` (a send slot), a packet
+ * that fits is written there and the result is a view of it: no allocation per reply.
+ */
+export function encode(p: DhcpPacket, into?: Buffer): Buffer {
+  const len = paddedLength(OPTIONS_START + tlvLength(p.options.entries()));
+  const out = into && len <= into.length ? into.fill(0, 0, len).subarray(0, len) : Buffer.alloc(len);
+  writeHeader(out, p);
+  out[writeTlv(out, OPTIONS_START, p.options.entries())] = Opt.END;
+  return out;
+}
+
+/**
+ * A packet's bytes up to where its options end: no END, no padding. The fixed start of replies that differ only
+ * in header fields patched afterwards and in options written after it (answer.ts keeps one per boot answer).
+ */
+export function encodeHead(p: DhcpPacket): Buffer {
+  const out = Buffer.alloc(OPTIONS_START + tlvLength(p.options.entries()));
+  writeHeader(out, p);
   writeTlv(out, OPTIONS_START, p.options.entries());
   return out;
 }
 
+const subOptions = new OptionIndex();
+
 /** Encapsulated options with pad/END (43, 175): decoded into a map, repeated codes joined. */
 export function decodeSubOptions(value: Buffer): Map<number, Buffer> | undefined {
+  subOptions.reset(value);
+  if (subOptions.scan(0, value.length, false)) return undefined;
   const m = new Map<number, Buffer>();
-  return readJoined(value, 0, value.length, false, m) ? undefined : m;
+  subOptions.forEach((v, code) => m.set(code, v));
+  return m;
 }
 
 /** Encapsulated options with an END marker (PXE clients expect it in option 43, dnsmasq sends it). */
 export function encodeSubOptions(items: [number, Buffer][]): Buffer {
-  const out = Buffer.alloc(tlvLength(items));
-  writeTlv(out, 0, items);
+  const out = Buffer.alloc(tlvLength(items) + 1);
+  out[writeTlv(out, 0, items)] = Opt.END;
   return out;
 }
 

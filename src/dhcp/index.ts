@@ -12,7 +12,8 @@ import { MAX_REQUEST } from './codec.ts';
 import { DataPath, type WorkerInit } from './datapath.ts';
 import { deviceFd } from './device-socket.ts';
 import { registerBinaryRoutes } from './http-boot.ts';
-import { OUTCOME_CODES, OutcomeReader } from './outcome-log.ts';
+import { Intake, type Look } from './intake.ts';
+import { OUTCOME_CODES, type OutcomeReader } from './outcome-log.ts';
 import { RejectionSet, respondConfig, type PlainRespondConfig } from './policy.ts';
 import { respond, type Arrival, type Outcome, type RespondConfig } from './respond.ts';
 import { CLIENT_PORT, RogueWatch } from './rogue.ts';
@@ -53,6 +54,7 @@ class DhcpService implements Service {
   private readonly m;
   private readonly lastWarn = new Map<string, number>();
   private readonly rogue;
+  private readonly intake;
   /** Per interface index, for re-deriving an outcome the worker reported (the same config it answers with). */
   private configs: RespondConfig[] = [];
   private rejections = new RejectionSet();
@@ -68,6 +70,7 @@ class DhcpService implements Service {
     this.log = ctx.log.child({ svc: 'dhcp' });
     this.sightings = new Sightings({ ...ctx, log: this.log });
     this.rogue = new RogueWatch(ctx, this.log);
+    this.intake = new Intake(this.sightings, (key) => this.due(key));
     this.m = {
       received: counter(ctx.metrics, 'heph_dhcp_received_total', 'DHCP datagrams received, by port role (dhcp = 67, proxy = 4011).', ['port']),
       answered: counter(ctx.metrics, 'heph_dhcp_answered_total', 'Proxy-DHCP replies sent, by type (offer, ack).', ['type']),
@@ -197,32 +200,9 @@ class DhcpService implements Service {
    * admits, a warning that is due, a debug line. Looking closer re-runs the pure respond() on the datagram.
    */
   private onOutcomes(records: ArrayBuffer, length: number, sendErrors: number, lastSendError: { errno: number; to: { address: string; port: number } } | undefined): void {
-    const counts = new Uint32Array(OUTCOME_CODES.length);
-    let dhcp = 0;
-    let proxy = 0;
-    let dropped = 0;
-    const debug = this.log.isLevelEnabled('debug');
-    const r = new OutcomeReader(records, length);
-    while (r.next()) {
-      const via = r.via;
-      counts[r.code]!++;
-      if (via === 'dhcp') dhcp++;
-      else proxy++;
-      const code = OUTCOME_CODES[r.code]!;
-      let closer = debug && code.kind === 'reply';
-      if (r.hasClient) {
-        if (this.sightings.reserve(r.mac())) closer = true;
-        else dropped++;
-      }
-      if (code.kind === 'malformed' && this.due(`malformed:${code.reason}`)) {
-        if (code.reason === 'oversize') this.warnOnce('malformed:oversize', { reason: code.reason, detail: `longer than ${MAX_REQUEST} bytes`, from: r.from(), iface: this.ifaceName(r.iface) }, 'dropped a malformed DHCP datagram');
-        else closer = true;
-      }
-      if (code.kind === 'ignored' && code.reason === 'relay-not-allowed' && this.due('relay')) closer = true;
-      if (!closer) continue;
-      const arrival: Arrival = { via, from: r.from() };
-      this.note(respond(r.datagram(), arrival, this.configs[r.iface]!), arrival, r.iface);
-    }
+    const t = this.intake;
+    t.add(records, length, this.log.isLevelEnabled('debug'), this.look);
+    const { dhcp, proxy, counts, dropped } = t;
     if (dhcp) this.m.received.inc({ port: 'dhcp' }, dhcp);
     if (proxy) this.m.received.inc({ port: 'proxy' }, proxy);
     counts.forEach((n, i) => {
@@ -233,12 +213,23 @@ class DhcpService implements Service {
       else this.m.malformed.inc({ reason: c.reason }, n);
     });
     if (dropped) this.m.sightingsDropped.inc(dropped);
+    t.reset();
     if (sendErrors) {
       this.m.sendErrors.inc(sendErrors);
       const code = Object.entries(constants.errno).find(([, v]) => v === lastSendError?.errno)?.[0] ?? `errno ${lastSendError?.errno}`;
       this.warnOnce('send', { err: code, to: lastSendError?.to, count: sendErrors }, 'could not send a proxy-DHCP reply');
     }
   }
+
+  /** A record the intake picked (see Intake): looking closer re-runs the pure respond() on its datagram. */
+  private readonly look = (r: OutcomeReader, why: Look): void => {
+    if (why === 'oversize') {
+      this.warnOnce('malformed:oversize', { reason: 'oversize', detail: `longer than ${MAX_REQUEST} bytes`, from: r.from(), iface: this.ifaceName(r.iface) }, 'dropped a malformed DHCP datagram');
+      return;
+    }
+    const arrival: Arrival = { via: r.via, from: r.from() };
+    this.note(respond(r.datagram(), arrival, this.configs[r.iface]!), arrival, r.iface);
+  };
 
   private ifaceName(i: number): string | undefined {
     return this.ctx.interfaces[i]?.name;

@@ -140,6 +140,16 @@ export class OutcomeReader {
     return (this.b[this.at + 3]! & HAS_CLIENT) !== 0;
   }
 
+  /** The whole flushed buffer, for reading a record's fields in place (see chaddrAt). */
+  get bytes(): Buffer {
+    return this.b;
+  }
+
+  /** Where the record's chaddr starts in `bytes`. */
+  get chaddrAt(): number {
+    return this.at + HEADER + 28;
+  }
+
   /** chaddr's first six bytes (meaningful when hasClient). */
   mac(): string {
     return macString(this.b, this.at + HEADER + 28);

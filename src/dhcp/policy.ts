@@ -26,10 +26,17 @@ export function relayMatcher(cidrs: string[]): (ip: string) => boolean {
     const mask = n === 0 ? 0 : (0xffffffff << (32 - n)) >>> 0;
     return { net: (ipv4ToNumber(addr!) & mask) >>> 0, mask };
   });
+  // A storm arrives through one relay or a few: the last answer is kept for the next packet from the same giaddr.
+  let last = '';
+  let lastAllowed = false;
   return (ip) => {
+    if (ip === last) return lastAllowed;
     const v = ipv4ToNumber(ip);
-    for (const x of nets) if (((v & x.mask) >>> 0) === x.net) return true;
-    return false;
+    let allowed = false;
+    for (const x of nets) if (((v & x.mask) >>> 0) === x.net) allowed = true;
+    last = ip;
+    lastAllowed = allowed;
+    return allowed;
   };
 }
 
@@ -42,10 +49,13 @@ export function relayMatcher(cidrs: string[]): (ip: string) => boolean {
 export class RejectionSet {
   private readonly uuids: ReadonlySet<string>;
   private readonly nics: ReadonlyMap<string, string | null>;
+  /** Asked for every packet, and nearly always empty. */
+  private readonly empty: boolean;
 
   constructor(ids: RejectedIdentities = { uuids: [], nics: [] }) {
     this.uuids = new Set(ids.uuids);
     this.nics = new Map(ids.nics);
+    this.empty = this.uuids.size === 0 && this.nics.size === 0;
   }
 
   get size(): number {
@@ -53,6 +63,7 @@ export class RejectionSet {
   }
 
   has(c: Pick<Client, 'mac' | 'uuid'>): boolean {
+    if (this.empty) return false;
     if (c.uuid !== undefined && this.uuids.has(c.uuid)) return true;
     const owner = this.nics.get(c.mac);
     if (owner === undefined) return false;

@@ -1,7 +1,7 @@
 // One datagram in, one decision out: reply bytes and where they go, or why not. Pure, never throws on input.
 import { bootAnswer, buildReply, type AnswerConfig, type AnswerResult } from './answer.ts';
 import { classify, type Client, type IgnoreReason } from './classify.ts';
-import { decode, MessageType, type DecodeErrorReason } from './codec.ts';
+import { MessageType, RequestReader, type DecodeErrorReason } from './codec.ts';
 
 export interface Arrival {
   /** 'dhcp': the broadcast port (67); 'proxy': the PXE boot-server port (4011). */
@@ -37,10 +37,12 @@ export function respond(buf: Buffer, arrival: Arrival, cfg: RespondConfig, into?
   }
 }
 
+// Read in place, one request at a time: nothing of it outlives decide() except views of `buf` in the Outcome.
+const req = new RequestReader();
+
 function decide(buf: Buffer, arrival: Arrival, cfg: RespondConfig, into: Buffer | undefined): Outcome {
-  const d = decode(buf);
-  if (!d.ok) return { kind: 'malformed', reason: d.error.reason, detail: d.error.detail };
-  const req = d.packet;
+  const error = req.read(buf);
+  if (error) return { kind: 'malformed', reason: error.reason, detail: error.detail };
   const c = classify(req);
   if (!c.ok) return { kind: 'ignored', reason: c.reason };
   const client = c.client;

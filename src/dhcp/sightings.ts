@@ -8,7 +8,7 @@
 // that client (every few seconds) is recorded instead.
 import type { Context } from '../context.ts';
 import type { Sighting } from '../inventory/machines.ts';
-import type { Client } from './classify.ts';
+import { macString, type Client } from './classify.ts';
 
 export type SightingKind = 'dhcp.discover' | 'dhcp.request';
 
@@ -22,8 +22,15 @@ export interface SightingBudget {
   burst: number;
 }
 
+/** The six bytes at `at` as one number: a Map key that costs no string (2^48 fits a double exactly). */
+function macKey(b: Buffer, at: number): number {
+  return (b[at]! * 0x100 + b[at + 1]!) * 0x100000000 + (((b[at + 2]! << 24) | (b[at + 3]! << 16) | (b[at + 4]! << 8) | b[at + 5]!) >>> 0);
+}
+
 export class Sightings {
-  private readonly pending = new Map<string, Pending>();
+  /** By macKey: the main thread asks for every record of a storm, before it has (or needs) the MAC as text. */
+  private readonly pending = new Map<number, Pending>();
+  private readonly macBytes = Buffer.alloc(6);
   private tokens: number;
   private refilled = performance.now();
   /** Sightings dropped by the budget since start. */
@@ -36,8 +43,7 @@ export class Sightings {
     this.tokens = budget.burst;
   }
 
-  private take(): boolean {
-    const now = performance.now();
+  private take(now: number): boolean {
     this.tokens = Math.min(this.budget.burst, this.tokens + ((now - this.refilled) / 1000) * this.budget.perSecond);
     this.refilled = now;
     if (this.tokens < 1) return false;
@@ -46,25 +52,28 @@ export class Sightings {
   }
 
   /**
-   * The budget decision alone, for a caller that has only the MAC so far (the data plane's records): true when
-   * `mac` is pending (it merges for free) or a token was taken for it, and then record() must follow; false when
-   * the budget dropped it (counted).
+   * The budget decision alone, for a caller that has only the hardware address so far (the data plane's records:
+   * chaddr at b[at]): true when that MAC is pending (it merges for free) or a token was taken for it, and then
+   * record() must follow; false when the budget dropped it (counted). `now` (performance.now()) may be read once
+   * for a batch of records.
    */
-  reserve(mac: string): boolean {
-    if (this.pending.has(mac)) return true;
-    if (!this.take()) {
+  reserve(b: Buffer, at: number, now = performance.now()): boolean {
+    const key = macKey(b, at);
+    if (this.pending.has(key)) return true;
+    if (!this.take(now)) {
       this.dropped++;
       return false;
     }
-    this.pending.set(mac, { sighting: { mac }, events: new Map() });
-    this.ctx.writer.enqueue(() => this.write(mac));
+    this.pending.set(key, { sighting: { mac: macString(b, at) }, events: new Map() });
+    this.ctx.writer.enqueue(() => this.write(key));
     return true;
   }
 
   /** Returns false when the budget dropped it. */
   record(client: Client, kind: SightingKind, message: string, extra: { ip?: string | undefined; data?: Record<string, unknown> } = {}): boolean {
-    if (!this.reserve(client.mac)) return false;
-    const p = this.pending.get(client.mac)!;
+    this.macBytes.write(client.mac.replaceAll(':', ''), 'hex');
+    if (!this.reserve(this.macBytes, 0)) return false;
+    const p = this.pending.get(macKey(this.macBytes, 0))!;
     const s = p.sighting;
     if (client.uuid) s.uuid = client.uuid;
     s.arch = client.arch.name;
@@ -75,10 +84,11 @@ export class Sightings {
     return true;
   }
 
-  private write(mac: string): void {
-    const p = this.pending.get(mac);
+  private write(key: number): void {
+    const p = this.pending.get(key);
     if (!p) return;
-    this.pending.delete(mac);
+    this.pending.delete(key);
+    const mac = p.sighting.mac;
     // Reserved but never recorded: nothing was learnt.
     if (p.events.size === 0) return;
     const { machine, created } = this.ctx.machines.resolve(p.sighting);

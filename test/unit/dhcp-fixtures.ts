@@ -1,5 +1,6 @@
 // DISCOVERs shaped like what real firmware sends (netboot-lab.md "What the firmware sent"), assembled byte by
 // byte here, independently of src/dhcp/codec.ts, so the codec is checked against bytes it did not write.
+import fc from 'fast-check';
 
 export const MAC = [0x52, 0x54, 0x00, 0x12, 0x34, 0x56];
 /** VM uuid 7e57b001-0000-4000-8000-000000000001 as SMBIOS sends it (first three fields little-endian). */
@@ -65,3 +66,71 @@ export function biosPxe(): number[] {
 export function ovmfBootServerRequest(): number[] {
   return [...opt(53, [3]), ...opt(57, [0x05, 0xc0]), ...opt(55, PRL_EDK2), ...opt(97, [0, ...UUID_WIRE]), ...opt(94, [1, 3, 0]), ...opt(93, [0, 7]), ...opt(60, ascii('PXEClient:Arch:00007:UNDI:003000')), ...opt(43, [...opt(71, [0, 0, 0, 0]), 255]), 255];
 }
+
+// Fuzz inputs (dhcp-fuzz runs them for escapes, dhcp-replies pins what respond() makes of them).
+const seeds = [ovmfPxe(), ovmfHttp(), ipxeEfi(), biosPxe(), ovmfBootServerRequest()].map((o) => packet(o));
+export const via = fc.constantFrom<'dhcp' | 'proxy'>('dhcp', 'proxy');
+
+/** A header plus options made of plausible and hostile TLVs (interesting codes, wild lengths, overload). */
+export const structured = fc
+  .tuple(
+    fc.uint8Array({ minLength: 236, maxLength: 236 }),
+    fc.array(
+      fc.oneof(
+        fc.tuple(fc.constantFrom(0, 1, 43, 52, 53, 54, 57, 60, 61, 77, 82, 93, 94, 97, 175, 255), fc.uint8Array({ maxLength: 40 })).map(([c, v]) => [c, v.length, ...v]),
+        fc.tuple(fc.constantFrom(52, 53, 93, 97), fc.integer({ min: 0, max: 255 }), fc.uint8Array({ maxLength: 4 })).map(([c, l, v]) => [c, l, ...v]),
+        fc.constant([53, 1, 1]),
+        fc.constant([60, 9, ...Buffer.from('PXEClient')]),
+        fc.constant([93, 2, 0, 7]),
+      ),
+      { maxLength: 30 },
+    ),
+    fc.boolean(),
+  )
+  .map(([head, opts, end]) => {
+    const h = Buffer.from(head);
+    h[0] = 1;
+    h[1] = 1;
+    h[2] = 6;
+    return Buffer.concat([h, Buffer.from([0x63, 0x82, 0x53, 0x63]), Buffer.from(opts.flat()), Buffer.from(end ? [255] : [])]);
+  });
+
+/** A real firmware packet with bytes flipped, truncated or extended. */
+export const mutated = fc
+  .tuple(fc.constantFrom(...seeds), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 8 }), fc.nat(), fc.uint8Array({ maxLength: 20 }))
+  .map(([seed, flips, cut, tail]) => {
+    const b = Buffer.from(seed);
+    for (const [at, v] of flips) b[240 + (at % Math.max(1, b.length - 240))] = v;
+    return Buffer.concat([b.subarray(0, 236 + (cut % (b.length - 235))), Buffer.from(tail)]);
+  });
+
+/** Requests that mostly get an answer: a random header around the options a PXE client sends, in any order. */
+export const plausible = fc
+  .record({
+    head: fc.uint8Array({ minLength: 236, maxLength: 236 }),
+    giaddr: fc.constantFrom([0, 0, 0, 0], [10, 9, 0, 1], [10, 9, 200, 7], [203, 0, 113, 7]),
+    type: fc.constantFrom(1, 1, 1, 3),
+    vc: fc.tuple(fc.constantFrom('PXEClient', 'HTTPClient', 'PXEClient:Arch:00007:UNDI:003000'), fc.uint8Array({ maxLength: 8 })),
+    arch: fc.array(fc.constantFrom(0, 6, 7, 9, 11, 16, 19, 27, 300), { minLength: 1, maxLength: 3 }),
+    extra: fc.array(
+      fc.oneof(
+        fc.uint8Array({ minLength: 16, maxLength: 16 }).map((u) => opt(97, [0, ...u])),
+        fc.constantFrom(opt(97, [0, ...Array(16).fill(0)]), opt(77, [...Buffer.from('iPXE')]), opt(175, [0xeb, 3, 1, 0, 0]), opt(57, [2, 0x40]), opt(57, [5, 0xc0])),
+        fc.uint8Array({ minLength: 4, maxLength: 4 }).map((b) => opt(43, [...opt(71, [...b]), 255])),
+        fc.uint8Array({ maxLength: 255 }).map((b) => opt(82, [...b])),
+        fc.tuple(fc.integer({ min: 1, max: 254 }), fc.uint8Array({ maxLength: 30 })).map(([c, b]) => opt(c === 52 ? 12 : c, [...b])),
+        fc.constant([0, 0, 0]),
+      ),
+      { maxLength: 8 },
+    ),
+  })
+  .map(({ head, giaddr, type, vc, arch, extra }) => {
+    const h = Buffer.from(head);
+    h[0] = 1;
+    h[1] = 1;
+    h[2] = 6;
+    h[28]! &= 0xfe;
+    h.set(giaddr, 24);
+    const options = [...opt(53, [type]), ...opt(60, [...Buffer.from(vc[0]), ...vc[1]]), ...opt(93, arch.flatMap((a) => [a >> 8, a & 0xff])), ...extra.flat()];
+    return Buffer.concat([h, Buffer.from([0x63, 0x82, 0x53, 0x63, ...options, 255])]);
+  });
