@@ -6,20 +6,6 @@ import { Worker, type TransferListItem } from 'node:worker_threads';
 const bundles = new Map<string, string>();
 
 /**
- * The workers are data planes: each packet leaves a little garbage, and V8 starts an isolate with a 1 MiB young
- * generation, so a DHCP storm meant a scavenge every few hundred packets, each 1–8 ms on a busy 2-CPU VM: that was
- * the p99 of DISCOVER → OFFER. Isolates created after this start with 16 MiB semi-spaces (measured on the same
- * storm: 96 scavenges in the DHCP worker → 15, pauses mostly under 1 ms; ~20 MiB more memory in a worker that
- * allocates). The main isolate is configured before any of this runs and keeps V8's defaults.
- */
-let workerHeaps = false;
-function configureWorkerHeaps(): void {
-  if (workerHeaps) return;
-  setFlagsFromString('--min-semi-space-size=16');
-  workerHeaps = true;
-}
-
-/**
  * The module and everything it imports from this repository as one CommonJS script (packages stay `require`s).
  * Why not tsx in the worker: a worker does not inherit the CLI's loader, and registering it again costs every
  * worker a second thread running the loader hooks, ~25 MiB of memory and its own garbage collections (measured:
@@ -39,13 +25,25 @@ function bundle(path: string): string {
  * A worker thread running the TypeScript module at `module` (pass `new URL('./x.ts', import.meta.url)`); `data`
  * arrives as workerData.data, and anything in it that must move rather than be copied (a MessagePort) goes in
  * `transfer`. The module must not use import.meta (a script has none) nor top-level await.
+ *
+ * `semiSpaceMb`: start the worker's young generation at this size instead of V8's 1 MiB, for a worker that leaves a
+ * little garbage per packet and must not pause for it: the DHCP data plane, whose scavenges (one every few hundred
+ * packets, 1–8 ms each on a busy 2-CPU VM) were the p99 of DISCOVER → OFFER. The same storm saw 96 scavenges at the
+ * default, 32 at 8 MiB and 15 at 16 MiB, but 16 MiB also raised heph's peak RSS in the boot storm by ~40 MiB. V8 reads the flag when the isolate is created, so it is set until the worker is online
+ * (a worker started meanwhile gets it too); other workers keep the default, as each semi-space is memory touched.
  */
-export function startWorker(module: URL, data: unknown, transfer: TransferListItem[] = []): Worker {
-  configureWorkerHeaps();
+export function startWorker(module: URL, data: unknown, transfer: TransferListItem[] = [], opts: { semiSpaceMb?: number } = {}): Worker {
   const path = fileURLToPath(module);
   // Packages resolve from the module's own directory, as they would unbundled.
   const script = `(function (require, module, exports) {\n${bundle(path)}\n})(require('node:module').createRequire(${JSON.stringify(path)}), { exports: {} }, {});`;
-  return new Worker(script, { eval: true, workerData: { data }, transferList: transfer });
+  if (opts.semiSpaceMb) setFlagsFromString(`--min-semi-space-size=${opts.semiSpaceMb}`);
+  const worker = new Worker(script, { eval: true, workerData: { data }, transferList: transfer });
+  if (opts.semiSpaceMb) {
+    const reset = (): void => setFlagsFromString('--min-semi-space-size=0');
+    worker.once('online', reset);
+    worker.once('exit', reset);
+  }
+  return worker;
 }
 
 /** Delays before restarting a worker that died: 1 s, doubling to 30 s; one that served a minute starts over at 1 s. */

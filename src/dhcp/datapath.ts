@@ -36,6 +36,8 @@ export interface DataPathHandlers {
 }
 
 const STOP_WAIT_MS = 2000;
+/** The worker's young generation (see startWorker): garbage per packet must not become pauses. */
+const SEMI_SPACE_MB = 8;
 
 export class DataPath {
   private worker!: Worker;
@@ -67,7 +69,7 @@ export class DataPath {
 
   /** Starts a worker: resolves when it serves, rejects when it fails before that. */
   private launch(): Promise<void> {
-    const worker = startWorker(new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit);
+    const worker = startWorker(new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit, [], { semiSpaceMb: SEMI_SPACE_MB });
     this.worker = worker;
     this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
     return new Promise((resolve, reject) => {
