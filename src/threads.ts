@@ -29,8 +29,9 @@ function bundle(path: string): string {
  * `semiSpaceMb`: start the worker's young generation at this size instead of V8's 1 MiB, for a worker that leaves a
  * little garbage per packet and must not pause for it: the DHCP data plane, whose scavenges (one every few hundred
  * packets, 1–8 ms each on a busy 2-CPU VM) were the p99 of DISCOVER → OFFER. The same storm saw 96 scavenges at the
- * default, 32 at 8 MiB and 15 at 16 MiB, but 16 MiB also raised heph's peak RSS in the boot storm by ~40 MiB. V8 reads the flag when the isolate is created, so it is set until the worker is online
- * (a worker started meanwhile gets it too); other workers keep the default, as each semi-space is memory touched.
+ * default, 32 at 8 MiB and 15 at 16 MiB, but 16 MiB also raised heph's peak RSS in the boot storm by ~40 MiB. V8
+ * reads the flag when the isolate is created, so it is set until the worker is online (a worker started meanwhile
+ * gets it too); other workers keep the default, as each semi-space is memory touched.
  */
 export function startWorker(module: URL, data: unknown, transfer: TransferListItem[] = [], opts: { semiSpaceMb?: number } = {}): Worker {
   const path = fileURLToPath(module);
