@@ -33,7 +33,12 @@ export function relayMatcher(cidrs: string[]): (ip: string) => boolean {
     if (ip === last) return lastAllowed;
     const v = ipv4ToNumber(ip);
     let allowed = false;
-    for (const x of nets) if (((v & x.mask) >>> 0) === x.net) allowed = true;
+    for (const x of nets) {
+      if (((v & x.mask) >>> 0) === x.net) {
+        allowed = true;
+        break;
+      }
+    }
     last = ip;
     lastAllowed = allowed;
     return allowed;
