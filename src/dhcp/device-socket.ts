@@ -13,7 +13,7 @@
 // CAP_NET_BIND_SERVICE; kernels before 5.7 also want CAP_NET_RAW for SO_BINDTODEVICE.
 import dgram from 'node:dgram';
 import { errnoError } from '../net/libc.ts';
-import { loadSys } from '../net/syscalls.ts';
+import { loadSys, setReceiveBuffer } from '../net/syscalls.ts';
 
 const AF_INET = 2;
 const SOCK_DGRAM = 2;
@@ -23,8 +23,6 @@ const SOL_SOCKET = 1;
 const SO_REUSEADDR = 2;
 const SO_BROADCAST = 6;
 const SO_BINDTODEVICE = 25;
-const SO_RCVBUFFORCE = 33;
-const SO_RCVBUF = 8;
 /** Room for ~1k queued DISCOVERs (about the 2 s a PXE client waits, at a storm's rate): a boot storm must not be dropped by the kernel while the loop is busy. */
 const RCVBUF = 1 << 20;
 
@@ -41,10 +39,7 @@ export function deviceFd(iface: string, port: number): number {
     one.writeInt32LE(1);
     if (c.setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, one, 4) < 0) throw errnoError('setsockopt(SO_REUSEADDR)');
     if (c.setsockopt(fd, SOL_SOCKET, SO_BROADCAST, one, 4) < 0) throw errnoError('setsockopt(SO_BROADCAST)');
-    const size = Buffer.alloc(4);
-    size.writeInt32LE(RCVBUF);
-    // FORCE passes net.core.rmem_max (root/CAP_NET_ADMIN); without that privilege the capped size is still better.
-    if (c.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, size, 4) < 0) c.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, size, 4);
+    setReceiveBuffer(c, fd, RCVBUF);
     const name = Buffer.from(`${iface}\0`);
     if (c.setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, name, name.length) < 0) throw errnoError(`setsockopt(SO_BINDTODEVICE ${iface})`);
     const sin = Buffer.alloc(16);

@@ -11,6 +11,9 @@ const SOCK_DGRAM = 2;
 const SOCK_NONBLOCK = 0o4000;
 const SOCK_CLOEXEC = 0o2000000;
 export const MSG_DONTWAIT = 0x40;
+const SOL_SOCKET = 1;
+const SO_RCVBUF = 8;
+const SO_RCVBUFFORCE = 33;
 const SOL_UDP = 17;
 /** UDP GSO (Linux 4.18): one send of several equal-size datagrams, split by the kernel (or the NIC). */
 const UDP_SEGMENT = 103;
@@ -149,6 +152,16 @@ export function boundPort(s: Sys, fd: number): number {
   len.writeUInt32LE(16);
   if (s.getsockname(fd, sa, len) < 0) throw errnoError('getsockname');
   return sockaddrPort(sa);
+}
+
+/**
+ * Asks for a receive buffer of `bytes`. FORCE passes net.core.rmem_max (root or CAP_NET_ADMIN); without that
+ * privilege the capped size is still better than the default (~208 KiB, about 160 queued small datagrams).
+ */
+export function setReceiveBuffer(s: Sys, fd: number, bytes: number): void {
+  const v = Buffer.alloc(4);
+  v.writeInt32LE(bytes);
+  if (s.setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, v, 4) < 0) s.setsockopt(fd, SOL_SOCKET, SO_RCVBUF, v, 4);
 }
 
 /** Sets the GSO segment size of a socket (0 turns it off); false when the kernel refuses. */

@@ -31,6 +31,7 @@ import {
   msghdr,
   MSG_DONTWAIT,
   setGso,
+  setReceiveBuffer,
   sockaddrAddress,
   sockaddrPort,
   type Sys,
@@ -434,12 +435,19 @@ function loop(): void {
   }
 }
 
+/**
+ * A rack powered on at once sends its RRQs together, and the default buffer holds ~160: the rest would be dropped
+ * and each of those machines would wait out its firmware's retransmit timeout (seconds). 4 MiB holds thousands.
+ */
+const LISTEN_RCVBUF = 4 << 20;
+
 /** One socket per server address on the TFTP port; the ports bound, or why not. */
 function listen(s: Sys): FromWorker {
   for (const address of config.addresses) {
     let fd = -1;
     try {
       fd = boundUdpSocket(s, address, config.port).fd;
+      setReceiveBuffer(s, fd, LISTEN_RCVBUF);
       listeners.set(fd, { fd, address });
       epollAdd(s, epfd, fd);
     } catch (err) {
