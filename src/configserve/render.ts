@@ -54,22 +54,52 @@ export function renderConfig(input: RenderInput): RenderResult {
   }
 }
 
-function render(input: RenderInput): RenderResult {
+/** The profile's documents with its patches and the extra documents applied: the part every machine shares. */
+type Template = { docs: Document.Parsed[] } | { errors: string[] };
+
+/**
+ * Templates by their inputs. Parsing is most of a render (a 20 KB config: ~9 ms per render before, on this VM)
+ * and the machines of a storm share a handful of profiles; a profile edit changes the text, so it changes the key.
+ */
+const templates = new Map<string, Template>();
+const MAX_TEMPLATES = 32;
+
+function template(input: RenderInput): Template {
+  const key = createHash('sha256').update(JSON.stringify([input.base, input.patches, input.extraDocuments ?? []])).digest('base64');
+  let t = templates.get(key);
+  if (t === undefined) {
+    t = buildTemplate(input);
+    if (templates.size >= MAX_TEMPLATES) templates.delete(templates.keys().next().value!);
+  } else templates.delete(key);
+  // Re-inserted: the Map's order is then least recently used first.
+  templates.set(key, t);
+  return t;
+}
+
+function buildTemplate(input: RenderInput): Template {
   const base = parseYamlDocuments(input.base);
-  if (base.errors.length > 0) return fail(prefixed('base config', base.errors));
-  if (base.docs.length === 0) return fail(['base config is empty']);
+  if (base.errors.length > 0) return { errors: prefixed('base config', base.errors) };
+  if (base.docs.length === 0) return { errors: ['base config is empty'] };
   const config: Document.Parsed[] = base.docs;
 
   for (const [i, text] of input.patches.entries()) {
     const parsed = parsePatch(text);
     const errors = 'errors' in parsed ? parsed.errors : applyPatch(config, parsed.patch);
-    if (errors.length > 0) return fail(prefixed(`patch ${i + 1}`, errors));
+    if (errors.length > 0) return { errors: prefixed(`patch ${i + 1}`, errors) };
   }
   for (const [i, text] of (input.extraDocuments ?? []).entries()) {
     const parsed = parseYamlDocuments(text);
     const errors = parsed.errors.length > 0 ? parsed.errors : upsertDocuments(config, parsed.docs);
-    if (errors.length > 0) return fail(prefixed(`extra document ${i + 1}`, errors));
+    if (errors.length > 0) return { errors: prefixed(`extra document ${i + 1}`, errors) };
   }
+  return { docs: config };
+}
+
+function render(input: RenderInput): RenderResult {
+  const t = template(input);
+  if ('errors' in t) return fail(t.errors);
+  // The cached template is never edited: each machine gets its own copy.
+  const config = t.docs.map((d) => d.clone() as Document.Parsed);
   if (input.machine !== undefined) {
     const errors = applyMachineFacts(config, input.machine);
     if (errors.length > 0) return fail(prefixed('machine', errors));

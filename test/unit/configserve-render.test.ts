@@ -79,6 +79,35 @@ describe('configserve renderConfig', () => {
     assert.equal(a.sha256, b.sha256);
   });
 
+  it('machines rendered from the same profile never see each other\'s facts (the shared template stays untouched)', () => {
+    const first = rendered({ ...realistic, machine: { hostname: 'cp-2', installDisk: '/dev/sdb', labels: { rack: 'r9' } } });
+    const plain = rendered({ ...realistic, machine: {} });
+    const again = rendered({ ...realistic, machine: { hostname: 'cp-3', labels: {} } });
+    assert.deepEqual(byKind(first.docs, 'HostnameConfig'), { apiVersion: 'v1alpha1', kind: 'HostnameConfig', hostname: 'cp-2' });
+    assert.doesNotMatch(plain.yaml, /cp-2|r9|\/dev\/sdb/);
+    assert.equal(legacy(plain.docs).machine?.['install']?.['disk'], legacy(rendered({ base: CONTROLPLANE, patches: [] }).docs).machine?.['install']?.['disk']);
+    assert.doesNotMatch(again.yaml, /cp-2|r9|\/dev\/sdb/);
+    assert.deepEqual(byKind(again.docs, 'HostnameConfig'), { apiVersion: 'v1alpha1', kind: 'HostnameConfig', hostname: 'cp-3' });
+    // The same input after others: the same bytes as the first time.
+    assert.equal(rendered(realistic).yaml, rendered(structuredClone(realistic)).yaml);
+    // An edited profile is a new template: the edit shows at once.
+    const edited = rendered({ ...realistic, patches: [...realistic.patches, 'machine:\n  kubelet:\n    image: example.test/kubelet:v9\n'] });
+    assert.equal((legacy(edited.docs).machine?.['kubelet'] as { image: string }).image, 'example.test/kubelet:v9');
+  });
+
+  it('a refused template stays refused, and many profiles in turn render each their own', () => {
+    const bad: RenderInput = { base: WORKER, patches: ['machine: [\n'] };
+    assert.match(refused(bad), /^patch 1: YAML: /);
+    assert.match(refused(bad), /^patch 1: YAML: /);
+    // More distinct profiles than the cache holds, twice over: each render still reflects its own input.
+    for (let round = 0; round < 2; round++) {
+      for (let i = 0; i < 40; i++) {
+        const { docs } = rendered({ base: WORKER, patches: [`machine:\n  nodeLabels:\n    profile: p${i}\n`], machine: { labels: {} } });
+        assert.equal((legacy(docs).machine?.['nodeLabels'] as Record<string, string>)['profile'], `p${i}`);
+      }
+    }
+  });
+
   it('does not depend on the order of label keys', () => {
     const one = renderConfig({ base: WORKER, patches: [], machine: { labels: { b: '1', a: '2' } } });
     const two = renderConfig({ base: WORKER, patches: [], machine: { labels: { a: '2', b: '1' } } });
