@@ -88,19 +88,24 @@ export class ConfigDelivery {
       this.d.log.error({ machine: machine.id, profile: profile.name, errors: r.errors }, 'config does not render; Talos will retry');
       return this.fail(500, machine, ip, `profile ${profile.name} does not render: ${r.errors.join('; ')}`, now);
     }
-    // Fail closed: if this row cannot be written, the caller gets an exception and answers 5xx, not the config.
-    audit(this.d.db, {
-      actor: `machine:${machine.id}`,
-      action: 'config.served',
-      machineId: machine.id,
-      ip,
-      at: now,
-      detail: { sha256: r.sha256, tokenRef: ref, profile: profile.name, wipe: t.wipe, bytes: Buffer.byteLength(r.yaml) },
-    });
-    this.d.tokens.recordUse(t.hash, now);
-    if (t.wipe && machine.reprovision) this.d.machines.update(machine.id, { reprovision: false }, now);
-    if (!INSTALLED_STATES.includes(machine.state)) this.d.machines.setState(machine.id, 'config-served', `profile ${profile.name}`, now);
-    this.d.timeline.appendNow({ machineId: machine.id, kind: 'config.served', source: 'http', ip, message: `config served (profile ${profile.name}${t.wipe ? ', wipes the disk' : ''})`, data: { sha256: r.sha256, profile: profile.name, uses: t.uses + 1 }, at: now });
+    // Fail closed: if these rows cannot be written, the caller gets an exception and answers 5xx, not the config.
+    // One commit (one fsync) for all of them, not one each.
+    this.d.db
+      .transaction(() => {
+        audit(this.d.db, {
+          actor: `machine:${machine.id}`,
+          action: 'config.served',
+          machineId: machine.id,
+          ip,
+          at: now,
+          detail: { sha256: r.sha256, tokenRef: ref, profile: profile.name, wipe: t.wipe, bytes: Buffer.byteLength(r.yaml) },
+        });
+        this.d.tokens.recordUse(t.hash, now);
+        if (t.wipe && machine.reprovision) this.d.machines.update(machine.id, { reprovision: false }, now);
+        if (!INSTALLED_STATES.includes(machine.state)) this.d.machines.setState(machine.id, 'config-served', `profile ${profile.name}`, now);
+        this.d.timeline.appendNow({ machineId: machine.id, kind: 'config.served', source: 'http', ip, message: `config served (profile ${profile.name}${t.wipe ? ', wipes the disk' : ''})`, data: { sha256: r.sha256, profile: profile.name, uses: t.uses + 1 }, at: now });
+      })
+      .immediate();
     this.d.served.inc({ result: 'served' });
     this.d.log.info({ machine: machine.id, ip, profile: profile.name, sha256: r.sha256, tokenRef: ref }, 'config served');
     return { status: 200, body: r.yaml, sha256: r.sha256 };

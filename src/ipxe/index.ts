@@ -134,12 +134,18 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
       { head: dry || undefined, inputs: { acceptance: machine.acceptance, state: machine.state, reprovision: machine.reprovision, profile: view, choice: choice.reason, policy: s.boot.unknownMachines, dropped: parsed.dropped }, decision },
       'boot decision',
     );
-    if (decision.autoAccepted && !dry) {
-      machine = ctx.machines.update(machine.id, { acceptance: 'accepted' }) ?? machine;
-      audit(ctx.db, { actor: 'system', action: 'machine.accept', machineId: machine.id, ip, detail: { via: choice.reason } });
-    }
-    const body = render(decision, machine, profile, files, ip, dry);
-    if (dry) return send(reply, 200, body);
+    if (dry) return send(reply, 200, render(decision, machine, profile, files, ip, true));
+    // What this answer records (the acceptance and its audit row, the token, the state) commits at once: with
+    // synchronous=FULL each commit is an fsync, and a storm's scripts would otherwise queue on four per machine.
+    const body = ctx.db
+      .transaction(() => {
+        if (decision.autoAccepted) {
+          machine = ctx.machines.update(machine.id, { acceptance: 'accepted' }) ?? machine;
+          audit(ctx.db, { actor: 'system', action: 'machine.accept', machineId: machine.id, ip, detail: { via: choice.reason } });
+        }
+        return render(decision, machine, profile, files, ip, false);
+      })
+      .immediate();
     scripts.inc({ action: decision.action });
     ctx.timeline.append({ machineId: machine.id, kind: 'ipxe.script', source: 'http', ip, message: `${decision.action}: ${decision.reason}`, data: { action: decision.action, reason: decision.reason, profile: profile?.name ?? null, choice: choice.reason } });
     return send(reply, 200, body);
