@@ -1,8 +1,10 @@
 // Boot storm: N simulated machines netboot at once against one heph in a network namespace, then the asset
 // step alone against heph and against nginx (sendfile) serving the same files, in the same run.
 //   npm run bench -- boot-storm [--n 1000] [--concurrency N] [--kernel-mb 1] [--initrd-mb 4] [--asset-concurrency 64]
+//                               [--efi ipxe.efi|snponly.efi]
 // Flow per machine: DHCP DISCOVER as an x64 UEFI PXE ROM (relayed) → TFTP ipxe.efi → DHCP as iPXE → /boot.ipxe →
 // /ipxe (auto-accepted by a selector) → kernel + initrd → /config/<token> → 4 Talos events over gRPC.
+import { statSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -22,6 +24,7 @@ const { values: f } = parseArgs({
     'kernel-mb': { type: 'string' },
     'initrd-mb': { type: 'string' },
     'asset-concurrency': { type: 'string' },
+    efi: { type: 'string' },
   },
 });
 const N = Number(f.n ?? 1000);
@@ -30,6 +33,9 @@ const MB = 1024 * 1024;
 // Real Talos sizes are ~10 MB + ~100 MB; at N = 1000 that is 110 GB through one veth, so the default scales down.
 const KERNEL = Math.round(Number(f['kernel-mb'] ?? (N <= 20 ? 10 : 1)) * MB);
 const INITRD = Math.round(Number(f['initrd-mb'] ?? (N <= 20 ? 100 : 4)) * MB);
+// Both are Debian's real binaries: ipxe.efi brings its own NIC drivers, snponly.efi (a fifth of the size) drives
+// the NIC through the firmware, as many sites use it for UEFI.
+const EFI = f.efi ?? 'ipxe.efi';
 const ASSET_CONCURRENCY = Number(f['asset-concurrency'] ?? Math.min(N, 64));
 
 const MiB = (b: number): string => (b / MB).toFixed(1);
@@ -43,12 +49,12 @@ try {
   const dataDir = join(tmp.path, 'data');
   const profilesDir = join(tmp.path, 'profiles');
   await prepareDataDir(dataDir, profilesDir, release);
-  heph = await spawnHeph(stormSettings(dataDir, profilesDir, N), { netns: lab.srv });
+  heph = await spawnHeph(stormSettings(dataDir, profilesDir, N, EFI), { netns: lab.srv });
   // An idle nginx costs nothing during the storm; it is measured only in the asset phase afterwards.
   nginx = await startNginx(lab.srv, tmp.path, release.dir, `${SERVER_IP}:${NGINX_PORT}`);
   const pid = heph.proc.pid!;
 
-  console.log(`boot storm: N=${N}, concurrency=${CONCURRENCY}, kernel ${MiB(KERNEL)} MiB + initrd ${MiB(INITRD)} MiB; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; node ${process.version}`);
+  console.log(`boot storm: N=${N}, concurrency=${CONCURRENCY}, TFTP ${EFI} ${(statSync(join('/usr/lib/ipxe', EFI)).size / 1024).toFixed(0)} KiB, kernel ${MiB(KERNEL)} MiB + initrd ${MiB(INITRD)} MiB; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; node ${process.version}`);
   const udpDrops = (): number => {
     // Datagrams the kernel dropped because a socket's receive buffer was full, in heph's namespace.
     const lines = lab.srv.run('cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
@@ -70,6 +76,7 @@ try {
       server: SERVER_IP,
       httpPort: HTTP_PORT,
       grpcPort: GRPC_PORT,
+      bootFile: EFI,
       runId: Date.now().toString(32).slice(-6),
       assets: { concurrency: ASSET_CONCURRENCY, references: [{ name: 'nginx (sendfile)', base: `http://${SERVER_IP}:${NGINX_PORT}`, files: [release.kernel.name, release.initrd.name] }] },
     },

@@ -12,6 +12,8 @@ export interface StormRequest {
   server: string;
   httpPort: number;
   grpcPort: number;
+  /** The x86-64 UEFI binary heph offers (ipxe.efi unless the run chose another). */
+  bootFile?: string;
   runId: string;
   retryForMs?: number;
   progress?: boolean;
@@ -34,7 +36,7 @@ try {
     n: req.n,
     concurrency: req.concurrency,
     relay,
-    target: { server: req.server, httpPort: req.httpPort, grpcPort: req.grpcPort, events: stormEvents() },
+    target: { server: req.server, httpPort: req.httpPort, grpcPort: req.grpcPort, bootFile: req.bootFile ?? 'ipxe.efi', events: stormEvents() },
     runId: req.runId,
     ...(req.retryForMs === undefined ? {} : { retryUntil: Date.now() + req.retryForMs }),
     ...(req.progress ? { onProgress: (r: MachineResult) => emit({ kind: 'progress', ip: r.m.ip, done: r.done, ...pick(r.trace), failures: r.failures.length }) } : {}),

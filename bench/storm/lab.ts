@@ -107,8 +107,11 @@ export async function prepareDataDir(dataDir: string, profilesDir: string, relea
   );
 }
 
-/** heph settings for the storm: every service on the lab's server side, limits sized for N machines. */
-export function stormSettings(dataDir: string, profilesDir: string, n: number): Record<string, unknown> {
+/**
+ * heph settings for the storm: every service on the lab's server side, limits sized for N machines; `efi` is the
+ * binary x86-64 UEFI PXE ROMs are offered (ipxe.efi 850 KiB, or snponly.efi 170 KiB).
+ */
+export function stormSettings(dataDir: string, profilesDir: string, n: number, efi = 'ipxe.efi'): Record<string, unknown> {
   return {
     dataDir,
     log: { level: 'info' },
@@ -118,5 +121,6 @@ export function stormSettings(dataDir: string, profilesDir: string, n: number): 
     dhcp: { enabled: true, relays: [`${RELAY_IP}/32`] },
     tftp: { enabled: true, maxTransfers: Math.max(128, n), maxTransfersPerClient: 2 },
     profiles: { dir: profilesDir },
+    ipxe: { x86_64: efi },
   };
 }

@@ -15,6 +15,8 @@ export interface Target {
   server: string;
   httpPort: number;
   grpcPort: number;
+  /** The binary the PXE ROM must be offered (heph's ipxe.x86_64). */
+  bootFile: string;
   /** Encoded events.EventRequest messages; bytes `idAt` … +20 hold the event id, replaced per machine. */
   events: { bytes: Buffer; idAt: number }[];
 }
@@ -295,7 +297,7 @@ export async function bootOnce(m: MachineIdentity, relay: Relay, target: Target,
   const xid = ((m.index << 8) | ((attempt * 2) & 0xff)) >>> 0;
   const sent = { n: 0 };
   const pxe = await timed(trace, 'dhcp-pxe', () => relay.discover(m, false, xid, undefined, sent));
-  if (pxe.file !== 'ipxe.efi') throw new StepError('dhcp-pxe', `offered ${pxe.file}`);
+  if (pxe.file !== target.bootFile) throw new StepError('dhcp-pxe', `offered ${pxe.file}`);
   await timed(trace, 'tftp', () => tftpGet(m, pxe.siaddr, pxe.file), (n) => n);
   const ipxe = await timed(trace, 'dhcp-ipxe', () => relay.discover(m, true, (xid + 1) >>> 0, undefined, sent));
   trace.dhcpRetransmits = sent.n - 2;
