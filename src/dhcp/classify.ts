@@ -101,7 +101,17 @@ export type IgnoreReason =
 
 export type Classified = { ok: true; client: Client } | { ok: false; reason: IgnoreReason; detail?: string };
 
-const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+// Identities are written as ASCII into one scratch buffer and read out as one flat string: a template literal of
+// 16 byte pairs builds a rope of ~30 intermediate strings, most of a DHCP packet's garbage in the data plane.
+const HEX_DIGIT = Buffer.from('0123456789abcdef', 'latin1');
+const COLON = 0x3a;
+const DASH = 0x2d;
+const UUID_TEXT = Buffer.alloc(36, DASH);
+const MAC_TEXT = Buffer.alloc(17, COLON);
+/** Wire byte order of the UUID's bytes in text order (the first three fields are little-endian on the wire). */
+const UUID_ORDER = [3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15];
+/** Where each byte's two digits go in xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx. */
+const UUID_AT = [0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34];
 
 /**
  * SMBIOS stores the first three GUID fields little-endian and firmware sends them as stored (netboot-lab.md:
@@ -121,15 +131,24 @@ function uuidAt(b: Buffer, at: number): string | undefined {
     or |= b[i]!;
   }
   if (or === 0 || and === 0xff) return undefined;
-  // Spelled out: a helper closure here costs more than the rest of the function (esbuild names every closure).
-  return (
-    `${HEX[b[at + 3]!]}${HEX[b[at + 2]!]}${HEX[b[at + 1]!]}${HEX[b[at + 0]!]}-${HEX[b[at + 5]!]}${HEX[b[at + 4]!]}-${HEX[b[at + 7]!]}${HEX[b[at + 6]!]}-${HEX[b[at + 8]!]}${HEX[b[at + 9]!]}-${HEX[b[at + 10]!]}${HEX[b[at + 11]!]}${HEX[b[at + 12]!]}${HEX[b[at + 13]!]}${HEX[b[at + 14]!]}${HEX[b[at + 15]!]}`
-  );
+  const t = UUID_TEXT;
+  for (let i = 0; i < 16; i++) {
+    const v = b[at + UUID_ORDER[i]!]!;
+    t[UUID_AT[i]!] = HEX_DIGIT[v >> 4]!;
+    t[UUID_AT[i]! + 1] = HEX_DIGIT[v & 15]!;
+  }
+  return t.toString('latin1');
 }
 
 /** The six bytes at `at` in lowercase colon form. */
 export function macString(b: Buffer, at = 0): string {
-  return `${HEX[b[at]!]}:${HEX[b[at + 1]!]}:${HEX[b[at + 2]!]}:${HEX[b[at + 3]!]}:${HEX[b[at + 4]!]}:${HEX[b[at + 5]!]}`;
+  const t = MAC_TEXT;
+  for (let i = 0; i < 6; i++) {
+    const v = b[at + i]!;
+    t[i * 3] = HEX_DIGIT[v >> 4]!;
+    t[i * 3 + 1] = HEX_DIGIT[v & 15]!;
+  }
+  return t.toString('latin1');
 }
 
 const PXE_CLIENT = Buffer.from('PXEClient');

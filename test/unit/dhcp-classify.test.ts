@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ARCHES, classify, uuidFromWire } from '../../src/dhcp/classify.ts';
+import fc from 'fast-check';
+import { ARCHES, classify, macString, uuidFromWire } from '../../src/dhcp/classify.ts';
 import { decode } from '../../src/dhcp/codec.ts';
 import { biosPxe, ipxeBios, ipxeEfi, opt, ovmfBootServerRequest, ovmfHttp, ovmfPxe, packet, UUID, UUID_WIRE, type Header } from './dhcp-fixtures.ts';
 
@@ -66,6 +67,27 @@ describe('dhcp classify: UUID (option 97)', () => {
   it('swaps the SMBIOS mixed-endian fields into the form iPXE prints', () => {
     assert.equal(uuidFromWire(Buffer.from(UUID_WIRE)), UUID);
     assert.equal(uuidFromWire(Buffer.from('00112233445566778899aabbccddeeff', 'hex')), '33221100-5544-7766-8899-aabbccddeeff');
+  });
+  it('spells every byte value right, in UUIDs and MACs, one call after another (shared scratch buffers)', () => {
+    const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 16, maxLength: 16 }), fc.uint8Array({ minLength: 6, maxLength: 6 }), (u, m) => {
+        const w = hex(u);
+        const swapped = `${w.slice(6, 8)}${w.slice(4, 6)}${w.slice(2, 4)}${w.slice(0, 2)}-${w.slice(10, 12)}${w.slice(8, 10)}-${w.slice(14, 16)}${w.slice(12, 14)}-${w.slice(16, 20)}-${w.slice(20)}`;
+        const identity = !u.every((b) => b === 0) && !u.every((b) => b === 0xff);
+        const uuid = uuidFromWire(Buffer.from(u));
+        const mac = macString(Buffer.from(m));
+        assert.equal(uuid, identity ? swapped : undefined);
+        assert.equal(mac, hex(m).replace(/(..)(?!$)/g, '$1:'));
+        // A later call must not change a string handed out before.
+        uuidFromWire(Buffer.alloc(16, 0xab));
+        macString(Buffer.alloc(6, 0xcd));
+        assert.equal(uuid, identity ? swapped : undefined);
+        assert.equal(mac, hex(m).replace(/(..)(?!$)/g, '$1:'));
+      }),
+      { numRuns: 2000 },
+    );
+    for (const b of [0, 0x0f, 0xf0, 0xff]) assert.equal(macString(Buffer.alloc(6, b)), Array(6).fill(b.toString(16).padStart(2, '0')).join(':'));
   });
   it('refuses all-zero and all-FF as identity but still answers and echoes 97', () => {
     for (const fill of [0, 0xff]) {
