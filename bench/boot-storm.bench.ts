@@ -9,7 +9,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnHeph, tempDir } from '../test/helpers/heph.ts';
-import { procUsage, summarize, table, watchPeakRss } from './lib.ts';
+import { procUsage, summarize, table, watchPeakRss, watchSteal } from './lib.ts';
 import type { StormLine } from './storm/client.ts';
 import { startStormClient } from './storm/driver.ts';
 import { createLab, GRPC_PORT, HTTP_PORT, NGINX_PORT, prepareDataDir, SERVER_IP, stormSettings, writeRelease } from './storm/lab.ts';
@@ -65,6 +65,8 @@ try {
   const cpu0 = procUsage(pid).cpuSeconds;
   const rss = watchPeakRss(pid, 50);
   const disk = watchDiskWait(pid, 50);
+  const steal = watchSteal();
+  let stolen = NaN;
   let cpu = NaN;
   let peak = NaN;
   let clientCpu = NaN;
@@ -85,6 +87,7 @@ try {
         cpu = procUsage(pid).cpuSeconds - cpu0;
         peak = rss.stop();
         disk.stop();
+        stolen = steal();
         clientCpu = procUsage(client.proc.pid!).cpuSeconds;
       }
     },
@@ -103,7 +106,7 @@ try {
   console.log(table(rows));
   console.log(`\nmachines completed: ${done}/${N} in ${wallS.toFixed(1)} s; heph CPU ${cpu.toFixed(1)} s (${((100 * cpu) / wallS).toFixed(0)}% of one core), peak RSS ${MiB(peak)} MiB`);
   // The simulated machines share one process: when it is near 100% the latencies above include its own queueing.
-  console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core); load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}`);
+  console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core); load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}; host steal ${stolen.toFixed(1)} % of CPU time`);
   const retransmits = results.reduce((a, r) => a + (r.trace.dhcpRetransmits ?? 0), 0);
   console.log(`DHCP DISCOVER retransmissions (PXE timing 4/8/16/32 s): ${retransmits}; UDP datagrams dropped on a full receive buffer in heph's namespace: ${udpDrops() - drops0}`);
   const reasons = new Map<string, number>();

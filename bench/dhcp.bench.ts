@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { spawnHeph } from '../test/helpers/heph.ts';
 import { Netns, vethPair } from '../test/helpers/netns.ts';
 import { tsharkStarted } from '../test/helpers/system.ts';
-import { median, procUsage, summarize } from './lib.ts';
+import { median, procUsage, summarize, watchSteal } from './lib.ts';
 
 const { values: flags } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, rounds: { type: 'string' }, 'latency-rates': { type: 'string' } } });
 const RATE = Number(flags.rate ?? 30000);
@@ -41,6 +41,8 @@ interface LatencySamples {
   sent: number;
   /** p99 of each round's run, in ms. */
   p99s: number[];
+  /** Host steal during each round's run, in percent of CPU time. */
+  steal: number[];
 }
 
 /**
@@ -62,7 +64,9 @@ async function latency(cli: Netns, dir: string, name: string, rate: number): Pro
   const file = join(dir, `${name}-${rate}.pcap`);
   const cap = cli.spawn('tshark', ['-i', 'eth0', '-n', '-q', '-f', 'udp port 67', '-w', file]);
   await tsharkStarted(cap);
+  const steal = watchSteal();
   await perfdhcp(cli, rate, 2);
+  const stolen = steal();
   await sleep(1000);
   cap.kill('SIGINT');
   await new Promise((r) => cap.once('exit', r));
@@ -75,7 +79,7 @@ async function latency(cli: Netns, dir: string, name: string, rate: number): Pro
     else if (type === '2' && sent.has(xid!)) lat.push((Number(t) - sent.get(xid!)!) * 1000);
   }
   rmSync(file);
-  return { ms: lat, sent: sent.size, p99s: [summarize(lat).p99] };
+  return { ms: lat, sent: sent.size, p99s: [summarize(lat).p99], steal: [stolen] };
 }
 
 
@@ -140,8 +144,8 @@ async function main(): Promise<void> {
       for (const rate of LAT_RATES) {
         for (const l of order) {
           const got = await latency(l.cli, dir, l.name, rate);
-          const pooled = l.latency.get(rate) ?? { ms: [], sent: 0, p99s: [] };
-          l.latency.set(rate, { ms: pooled.ms.concat(got.ms), sent: pooled.sent + got.sent, p99s: pooled.p99s.concat(got.p99s) });
+          const pooled = l.latency.get(rate) ?? { ms: [], sent: 0, p99s: [], steal: [] };
+          l.latency.set(rate, { ms: pooled.ms.concat(got.ms), sent: pooled.sent + got.sent, p99s: pooled.p99s.concat(got.p99s), steal: pooled.steal.concat(got.steal) });
         }
       }
       for (const l of order) l.rounds.push(await throughput(l.cli, l.pid));
@@ -156,15 +160,15 @@ async function main(): Promise<void> {
     }
     const med = (l: Lab, k: 'rate' | 'cpuPerOffer'): number => median(l.rounds.map((r) => r[k]));
     console.log(`latency, DISCOVER → OFFER on the wire (client-side capture), 2 s per rate per round, pooled over ${ROUNDS} rounds`);
-    console.log('server   | rate/s | samples | p50 ms  | p99 ms   | unanswered % | p99 ms per round');
-    const lat = (l: Lab, rate: number): { p50: number; p99: number; n: number; unanswered: number; p99s: number[] } => {
+    console.log('server   | rate/s | samples | p50 ms  | p99 ms   | unanswered % | p99 ms per round | host steal % per round');
+    const lat = (l: Lab, rate: number): { p50: number; p99: number; n: number; unanswered: number; p99s: number[]; steal: number[] } => {
       const x = l.latency.get(rate)!;
-      return { ...summarize(x.ms), unanswered: x.sent ? (100 * (x.sent - x.ms.length)) / x.sent : NaN, p99s: x.p99s };
+      return { ...summarize(x.ms), unanswered: x.sent ? (100 * (x.sent - x.ms.length)) / x.sent : NaN, p99s: x.p99s, steal: x.steal };
     };
     for (const l of labs) {
       for (const rate of LAT_RATES) {
         const x = lat(l, rate);
-        console.log(`${l.name.padEnd(8)} | ${String(rate).padStart(6)} | ${String(x.n).padStart(7)} | ${f(x.p50, 3).padStart(7)} | ${f(x.p99, 3).padStart(8)} | ${f(x.unanswered).padStart(12)} | ${x.p99s.map((p) => f(p, 1)).join(', ')}`);
+        console.log(`${l.name.padEnd(8)} | ${String(rate).padStart(6)} | ${String(x.n).padStart(7)} | ${f(x.p50, 3).padStart(7)} | ${f(x.p99, 3).padStart(8)} | ${f(x.unanswered).padStart(12)} | ${x.p99s.map((p) => f(p, 1)).join(', ').padEnd(16)} | ${x.steal.map((p) => f(p, 1)).join(', ')}`);
       }
     }
     console.log(`ratio heph/dnsmasq throughput (medians): ${f(med(h, 'rate') / med(d, 'rate'))}x (goal >= 1.0), per round ${h.rounds.map((r, i) => f(r.rate / d.rounds[i]!.rate)).join(', ')}; CPU per offer dnsmasq/heph: ${f(med(d, 'cpuPerOffer') / med(h, 'cpuPerOffer'))}x`);
