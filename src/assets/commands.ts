@@ -77,6 +77,7 @@ export const assetsCommand: Command = {
             if (problem) bad++;
             console.log(`${problem ? 'BAD' : 'ok '} ${a.version} ${a.name}${problem ? `: ${problem}` : ''}`);
           }
+          await store.close();
           return bad ? 1 : 0;
         }
         default:

@@ -46,22 +46,22 @@ export function registerAssetRoutes(app: FastifyInstance, store: AssetStore, hoo
       hooks.onRefused(asset, ip, opened.problem);
       return reply.code(503).header('retry-after', '30').send({ error: { code: 'asset_unverified', message: `${asset.name} failed verification; heph will not serve it` } });
     }
-    const { fh, size } = opened;
+    const { fh, size, release } = opened;
     const range = parseRange(req.headers.range, size);
     reply.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('etag', `"${asset.id.slice(0, 32)}"`).header('cache-control', 'no-cache');
     if (range === 'unsatisfiable') {
-      await fh.close();
+      await release();
       return reply.code(416).header('content-range', `bytes */${size}`).send();
     }
     const { start, end } = range ?? { start: 0, end: size - 1 };
     if (range) reply.code(206).header('content-range', `bytes ${start}-${end}/${size}`);
     reply.header('content-length', String(end - start + 1));
     if (req.method === 'HEAD' || size === 0) {
-      await fh.close();
+      await release();
       return reply.send();
     }
     if (start === 0) hooks.onFetch(asset, ip);
-    await sendFileRange(reply, fh, start, end);
+    await sendFileRange(reply, fh, start, end, release);
     return reply;
   };
   app.route({ method: ['GET', 'HEAD'], url: '/assets/:id/:name', exposeHeadRoute: false, handler });

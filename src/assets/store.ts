@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { constants, type BigIntStats } from 'node:fs';
+import { constants, statSync, type BigIntStats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { statement, type DB } from '../inventory/db.ts';
@@ -45,18 +45,37 @@ function identity(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
-export type Opened = { ok: true; fh: FileHandle; size: number } | { ok: false; problem: string };
+/** A verified asset, opened: `fh` may be shared with other responses (read it positionally), `release` when done. */
+export type Opened = { ok: true; fh: FileHandle; size: number; release(): Promise<void> } | { ok: false; problem: string };
+
+/** One open descriptor of a verified file, shared by every response while the file stays as it was hashed. */
+interface Held {
+  fh: FileHandle;
+  identity: string;
+  size: number;
+  users: number;
+  /** False once a newer descriptor replaced it: closed when its last user is done. */
+  current: boolean;
+}
 
 /**
- * Imported Talos assets and their verification. Every open checks the file it actually opened (fstat of the
- * descriptor, not the path) against the identity recorded when it was last hashed; a changed identity means a full
+ * Imported Talos assets and their verification. Every descriptor is checked when opened (fstat of the descriptor,
+ * not the path) against the identity recorded when the file was last hashed; a changed identity means a full
  * SHA-512 re-hash before a single byte is served. A mismatch is reported through `onMismatch` and refused.
+ *
+ * A verified descriptor is kept open and shared: a storm asks for the same two files thousands of times, and an
+ * open, fstat and close each (three thread-pool round trips) per request cost more main-thread time than the rest
+ * of the request. Each request still stats the path: if the name now leads to another file or the file was written
+ * (its identity changed), a new descriptor is opened and verified as above.
  */
 export class AssetStore {
   private readonly verified = new Map<string, { identity: string; ok: boolean }>();
   private readonly hashing = new Map<string, Promise<boolean>>();
+  private readonly held = new Map<string, Held>();
   /** Full SHA-512 passes so far: a request for an unchanged file must not add one. */
   hashes = 0;
+  /** Descriptors opened so far (tests: an unchanged file is opened once). */
+  opens = 0;
 
   constructor(
     private readonly db: DB,
@@ -85,11 +104,19 @@ export class AssetStore {
     return statement<[], Row>(this.db, 'SELECT * FROM assets ORDER BY version, arch, name').all().map(toAsset);
   }
 
-  /** Opens the asset for reading once its bytes are known to match its id. The caller closes `fh`. */
+  /** The asset's verified bytes, for reading; the caller calls `release` (never closes `fh`). */
   async open(a: Asset): Promise<Opened> {
+    const path = join(this.dataDir, a.path);
+    const h = this.held.get(a.id);
+    if (h) {
+      const st = statSync(path, { bigint: true, throwIfNoEntry: false });
+      if (st && identity(st) === h.identity) return this.use(h);
+      this.retire(a.id, h);
+    }
     let fh: FileHandle;
     try {
-      fh = await open(join(this.dataDir, a.path), constants.O_RDONLY | constants.O_NOFOLLOW);
+      fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      this.opens++;
     } catch (err) {
       const problem = `cannot open ${a.path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`;
       this.report(a, problem);
@@ -122,7 +149,12 @@ export class AssetStore {
         await fh.close();
         return { ok: false, problem: `${a.name} (${a.version}/${a.arch}) failed SHA-512 verification` };
       }
-      return { ok: true, fh, size: Number(st.size) };
+      const fresh: Held = { fh, identity: id, size: Number(st.size), users: 0, current: true };
+      // Requests that raced here each opened a descriptor: the last one is kept, the others retire when done.
+      const previous = this.held.get(a.id);
+      if (previous) this.retire(a.id, previous);
+      this.held.set(a.id, fresh);
+      return this.use(fresh);
     } catch (err) {
       await fh.close().catch(() => {});
       throw err;
@@ -133,8 +165,45 @@ export class AssetStore {
   async problem(a: Asset): Promise<string | undefined> {
     const r = await this.open(a);
     if (!r.ok) return r.problem;
-    await r.fh.close();
+    await r.release();
     return undefined;
+  }
+
+  /** Closes every kept descriptor (the daemon, when it stops); later opens start over. */
+  async close(): Promise<void> {
+    for (const [id, h] of [...this.held]) this.retire(id, h);
+    await Promise.all([...this.closing]);
+  }
+
+  private readonly closing = new Set<Promise<void>>();
+
+  private use(h: Held): Opened {
+    h.users++;
+    let released = false;
+    return {
+      ok: true,
+      fh: h.fh,
+      size: h.size,
+      release: async () => {
+        if (released) return;
+        released = true;
+        h.users--;
+        if (!h.current && h.users === 0) await this.closeHeld(h);
+      },
+    };
+  }
+
+  private retire(id: string, h: Held): void {
+    if (this.held.get(id) === h) this.held.delete(id);
+    h.current = false;
+    if (h.users === 0) void this.closeHeld(h);
+  }
+
+  private closeHeld(h: Held): Promise<void> {
+    const p = h.fh.close().catch(() => {});
+    this.closing.add(p);
+    void p.finally(() => this.closing.delete(p));
+    return p;
   }
 
   private report(a: Asset, detail: string): void {

@@ -173,7 +173,9 @@ export const profilesCommand: Command = {
           const choice = chooseProfile(m, catalog.selectors);
           const profile = choice.profile ? catalog.profiles.get(choice.profile) : undefined;
           console.log(`${m.id}: ${profile ? `profile ${profile.name}` : 'no profile'} — ${choice.reason}${choice.profile && !profile ? `, but profile ${choice.profile} does not exist` : ''}`);
-          const files = profile ? await profileAssets(new AssetStore(inv.db, inv.dataDir), profile, m.arch) : undefined;
+          const store = new AssetStore(inv.db, inv.dataDir);
+          const files = profile ? await profileAssets(store, profile, m.arch) : undefined;
+          await store.close();
           const d = decideBoot(m, profile ? { name: profile.name, assetsProblem: files && 'problem' in files ? files.problem : undefined, autoAccept: choice.autoAccept } : null, inv.settings.boot, Date.now());
           console.log(`next network boot: ${d.action} — ${d.reason}`);
           return 0;

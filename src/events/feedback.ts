@@ -57,7 +57,7 @@ export class Feedback {
       // Acknowledged all the same: an error would make Talos reconnect and resend this event forever.
       this.m.malformed.inc({ what: 'payload' });
       this.ctx.log.warn({ ip, type: raw.typeName, eventId: raw.id, err: (err as Error).message }, 'Talos event payload does not decode; kept without data');
-      this.store.addEvent({ eventId: raw.id, machineId: this.ctx.machines.findByIp(ip)?.id ?? null, ip, at, type: raw.typeName, actorId: raw.actorId, data: {} });
+      this.store.addEvent({ eventId: raw.id, machineId: this.ctx.machines.idByIp(ip) ?? null, ip, at, type: raw.typeName, actorId: raw.actorId, data: {} });
       return;
     }
     const event = decoded.known ? decoded.event : undefined;

@@ -125,13 +125,16 @@ function plainFd(sock: Socket | null): number | undefined {
 
 /**
  * Answers with bytes start..end (inclusive) of `file`, whose status and headers (content-length included) are already
- * set on `reply`. Takes ownership of `file` and closes it. Resolves when the response is over, whatever happened.
+ * set on `reply`. Reads are positional, so other responses may share `file`. `release` (closing `file` unless the
+ * caller says otherwise) runs once the response is over, whatever happened; so does the returned promise.
  */
-export async function sendFileRange(reply: FastifyReply, file: FileHandle, start: number, end: number): Promise<void> {
+export async function sendFileRange(reply: FastifyReply, file: FileHandle, start: number, end: number, release: () => Promise<void> = () => file.close()): Promise<void> {
   const fd = plainFd(reply.raw.socket);
   const length = end - start + 1;
   if (fd === undefined || length <= FIRST) {
-    await reply.send(file.createReadStream({ start, end, highWaterMark: 1 << 20, autoClose: true }));
+    const stream = file.createReadStream({ start, end, highWaterMark: 1 << 20, autoClose: false });
+    stream.once('close', () => void release().catch(() => {}));
+    await reply.send(stream);
     return;
   }
   reply.hijack();
@@ -157,6 +160,6 @@ export async function sendFileRange(reply: FastifyReply, file: FileHandle, start
   } catch {
     res.destroy();
   } finally {
-    await file.close();
+    await release();
   }
 }

@@ -185,6 +185,11 @@ export class Machines {
     return r && toMachine(r);
   }
 
+  /** The id of the machine last seen at `ip`: what a timeline entry needs, without reading the machine. */
+  idByIp(ip: string): string | undefined {
+    return statement<[string], { id: string }>(this.db, 'SELECT id FROM machines WHERE last_ip = ? ORDER BY last_seen DESC LIMIT 1').get(ip)?.id;
+  }
+
   /**
    * Finds the machine a sighting belongs to (UUID first, then MAC), creating it on first sight, and merges what
    * the sighting adds. A NIC seen with another machine's UUID moves to that machine: NICs move between boxes,

@@ -196,12 +196,11 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
   registerConfigRoutes(app, delivery, log);
   registerAssetRoutes(app, assets, {
     onFetch(a, ip) {
-      const m = ctx.machines.findByIp(ip);
-      ctx.timeline.append({ machineId: m?.id ?? null, kind: `asset.${a.kind}`, source: 'http', ip, message: `${a.name} (${a.version}) download started`, data: { size: a.size } });
+      ctx.timeline.append({ machineId: ctx.machines.idByIp(ip) ?? null, kind: `asset.${a.kind}`, source: 'http', ip, message: `${a.name} (${a.version}) download started`, data: { size: a.size } });
     },
     onRefused(a, ip) {
-      const m = ctx.machines.findByIp(ip);
-      if (m) ctx.timeline.append({ machineId: m.id, kind: 'asset.refused', source: 'http', ip, message: `${a.name} refused: failed verification` });
+      const id = ctx.machines.idByIp(ip);
+      if (id) ctx.timeline.append({ machineId: id, kind: 'asset.refused', source: 'http', ip, message: `${a.name} refused: failed verification` });
     },
   });
 
@@ -234,6 +233,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     },
     async stop() {
       health = { state: 'stopped' };
+      await assets.close();
     },
     health: () => health,
   };

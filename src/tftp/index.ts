@@ -51,7 +51,7 @@ export function createTftpService(ctx: Context): Service {
   };
   const reporter: TransferReporter = {
     started(t) {
-      const machine = ctx.machines.findByIp(t.client)?.id ?? null;
+      const machine = ctx.machines.idByIp(t.client) ?? null;
       machines.set(t, machine);
       if (log.isLevelEnabled('debug')) log.debug({ ...who(t), file: t.file, size: t.size, blksize: t.blksize, windowsize: t.windowsize, options: t.options }, 'TFTP transfer started');
       ctx.timeline.append({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { parseSha512Sums, versionFrom } from '../../src/assets/import.ts';
@@ -47,6 +47,22 @@ test('verification is cached by file identity, and any write (even with the mtim
     assert.equal(store.hashes, 1);
     await Promise.all([store.problem(a), store.problem(a), store.problem(a)]);
     assert.equal(store.hashes, 1, 'an unchanged file is not hashed again');
+    assert.equal(store.opens, 1, 'nor opened again: its verified descriptor is shared');
+    // A response in flight keeps its descriptor when the file is replaced; the next request opens the new file.
+    const inFlight = await store.open(a);
+    assert.ok(inFlight.ok);
+    const replaced = `${file}.new`;
+    writeFileSync(replaced, body, { mode: 0o400 });
+    renameSync(replaced, file);
+    assert.equal(await store.problem(a), undefined);
+    assert.equal(store.opens, 2, 'a replaced file is opened anew');
+    assert.equal(store.hashes, 2, 'and verified anew');
+    const head = Buffer.alloc(16);
+    await inFlight.fh.read(head, 0, 16, 0);
+    assert.deepEqual(head, body.subarray(0, 16), 'the response in flight still reads its own descriptor');
+    await inFlight.release();
+    assert.equal(inFlight.fh.fd, -1, 'the retired descriptor is closed once its last user is done');
+    await inFlight.release(); // twice is harmless
     const before = statSync(file);
     chmodSync(file, 0o600);
     const bytes = readFileSync(file);
@@ -55,7 +71,7 @@ test('verification is cached by file identity, and any write (even with the mtim
     utimesSync(file, before.atime, before.mtime);
     assert.match((await store.problem(a))!, /failed SHA-512 verification/);
     assert.equal(alerts.length, 1);
-    assert.equal(store.hashes, 2);
+    assert.equal(store.hashes, 3);
     // Restoring the bytes is a new identity again: re-hashed, good again.
     bytes[100] = 7;
     writeFileSync(file, bytes);
@@ -64,6 +80,13 @@ test('verification is cached by file identity, and any write (even with the mtim
     assert.match((await store.problem(a))!, /failed/);
     const gone = { ...a, path: 'assets/missing' };
     assert.match((await store.problem(gone))!, /ENOENT/);
+    // Good again, then closed with the store: nothing stays open.
+    writeFileSync(file, bytes);
+    const kept = await store.open(a);
+    assert.ok(kept.ok);
+    await kept.release();
+    await store.close();
+    assert.equal(kept.fh.fd, -1);
   } finally {
     db.close();
     d.remove();
