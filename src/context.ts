@@ -1,4 +1,5 @@
 import type { DB } from './inventory/db.ts';
+import type { DurableCommits } from './inventory/durable.ts';
 import type { Machines } from './inventory/machines.ts';
 import type { Timeline } from './inventory/timeline.ts';
 import type { WriteBehind } from './inventory/writebehind.ts';
@@ -21,6 +22,8 @@ export interface Context {
   machines: Machines;
   timeline: Timeline;
   writer: WriteBehind;
+  /** Commits whose sync to disk happens off the event loop, shared by everything committing meanwhile. */
+  durable: DurableCommits;
   metrics: Registry;
   /** The machine-facing HTTP server; add routes before the daemon starts it. */
   http: HttpService;

@@ -11,6 +11,7 @@ import { createBootService } from './ipxe/index.ts';
 import { openInventory } from './inventory/db.ts';
 import { Machines } from './inventory/machines.ts';
 import { Timeline } from './inventory/timeline.ts';
+import { DurableCommits } from './inventory/durable.ts';
 import { WriteBehind } from './inventory/writebehind.ts';
 import type { Logger } from './log.ts';
 import { counter, createRegistry } from './metrics.ts';
@@ -39,7 +40,14 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   const metrics = createRegistry();
   const writeErrors = counter(metrics, 'heph_inventory_write_errors_total', 'Buffered inventory writes that failed (retried when the disk was the cause).');
   const writesDropped = counter(metrics, 'heph_inventory_writes_dropped_total', 'Buffered inventory writes dropped because too many waited for the disk.');
+  const durable = new DurableCommits(db);
   const writer = new WriteBehind(db, {
+    // Nothing waits for these rows to be on disk: the commit only asks for the next shared sync.
+    commit: (batch) =>
+      void durable.commit(batch).durable.catch((err: unknown) => {
+        writeErrors.inc();
+        log.error({ err }, 'buffered inventory writes were committed but could not be synced to disk');
+      }),
     onError: (err) => {
       writeErrors.inc();
       log.error({ err }, 'a buffered inventory write failed');
@@ -65,6 +73,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
     machines: new Machines(db),
     timeline: new Timeline(db, writer),
     writer,
+    durable,
     metrics,
     http,
     advertise: advertiseAddress(settings, interfaces),
@@ -73,10 +82,12 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   };
 
   let services: Service[] = [];
-  const closeDb = (): void => {
+  const closeDb = async (): Promise<void> => {
     writer.flush();
     writer.close();
     if (writer.pending > 0) log.error({ pending: writer.pending, reason: writer.stalled }, 'inventory writes could not be saved before exit');
+    await durable.close();
+    // Closing the last connection checkpoints the WAL with synchronous=FULL: whatever is committed is on disk.
     db.close();
   };
   try {
@@ -92,7 +103,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
     const https = trusted.find((s): s is HttpsService => s instanceof HttpsService);
     services = [http, ...trusted, createApiService(ctx), createAdminGrpcService(ctx), events, createTftpService(ctx), boot, createDhcpService(ctx)];
   } catch (err) {
-    closeDb();
+    await closeDb();
     throw err;
   }
   registerOpsRoutes(http.app, metrics, () => healthReport(services, ctx));
@@ -104,7 +115,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
       started.push(s);
     } catch (err) {
       await stopAll(started, settings.shutdown.graceMs, log);
-      closeDb();
+      await closeDb();
       if (err instanceof StartupError) throw err;
       throw new StartupError(`${s.name}: could not start: ${(err as Error).message}`, undefined, { cause: err });
     }
@@ -120,7 +131,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
         log.info({ reason }, 'heph is stopping');
         await stopAll(started, settings.shutdown.graceMs, log);
         await stopFilePump();
-        closeDb();
+        await closeDb();
         log.info('heph stopped');
       })();
       return stopping;

@@ -2,6 +2,7 @@ import { INSTALLED_STATES } from '../boot/decide.ts';
 import type { Catalog } from '../boot/profiles.ts';
 import { audit } from '../inventory/audit.ts';
 import type { DB } from '../inventory/db.ts';
+import type { DurableCommits } from '../inventory/durable.ts';
 import type { Machine, Machines } from '../inventory/machines.ts';
 import type { Timeline } from '../inventory/timeline.ts';
 import type { Logger } from '../log.ts';
@@ -19,6 +20,8 @@ export type Delivery =
 
 export interface DeliveryDeps {
   db: DB;
+  /** How the rows that must precede a config's bytes reach the disk (inventory/durable.ts). */
+  durable: DurableCommits;
   machines: Machines;
   tokens: BootTokens;
   catalog: () => Catalog;
@@ -48,7 +51,7 @@ export class ConfigDelivery {
     return this.refuse(ip, 'no token', undefined, undefined, claimed);
   }
 
-  deliver(token: string, ip: string, now = Date.now()): Delivery {
+  async deliver(token: string, ip: string, now = Date.now()): Promise<Delivery> {
     const check = this.d.tokens.check(token, ip, now);
     if (!check.ok) {
       const ref = check.token && tokenRef(check.token.hash);
@@ -88,24 +91,22 @@ export class ConfigDelivery {
       this.d.log.error({ machine: machine.id, profile: profile.name, errors: r.errors }, 'config does not render; Talos will retry');
       return this.fail(500, machine, ip, `profile ${profile.name} does not render: ${r.errors.join('; ')}`, now);
     }
-    // Fail closed: if these rows cannot be written, the caller gets an exception and answers 5xx, not the config.
-    // One commit (one fsync) for all of them, not one each.
-    this.d.db
-      .transaction(() => {
-        audit(this.d.db, {
-          actor: `machine:${machine.id}`,
-          action: 'config.served',
-          machineId: machine.id,
-          ip,
-          at: now,
-          detail: { sha256: r.sha256, tokenRef: ref, profile: profile.name, wipe: t.wipe, bytes: Buffer.byteLength(r.yaml) },
-        });
-        this.d.tokens.recordUse(t.hash, now);
-        if (t.wipe && machine.reprovision) this.d.machines.update(machine.id, { reprovision: false }, now);
-        if (!INSTALLED_STATES.includes(machine.state)) this.d.machines.setState(machine.id, 'config-served', `profile ${profile.name}`, now);
-        this.d.timeline.appendNow({ machineId: machine.id, kind: 'config.served', source: 'http', ip, message: `config served (profile ${profile.name}${t.wipe ? ', wipes the disk' : ''})`, data: { sha256: r.sha256, profile: profile.name, uses: t.uses + 1 }, at: now });
-      })
-      .immediate();
+    // Fail closed: if these rows cannot be written, or not synced to disk, the caller gets an exception and answers
+    // 5xx, not the config. One commit for all of them, its sync shared with whatever else commits meanwhile.
+    await this.d.durable.commit(() => {
+      audit(this.d.db, {
+        actor: `machine:${machine.id}`,
+        action: 'config.served',
+        machineId: machine.id,
+        ip,
+        at: now,
+        detail: { sha256: r.sha256, tokenRef: ref, profile: profile.name, wipe: t.wipe, bytes: Buffer.byteLength(r.yaml) },
+      });
+      this.d.tokens.recordUse(t.hash, now);
+      if (t.wipe && machine.reprovision) this.d.machines.update(machine.id, { reprovision: false }, now);
+      if (!INSTALLED_STATES.includes(machine.state)) this.d.machines.setState(machine.id, 'config-served', `profile ${profile.name}`, now);
+      this.d.timeline.appendNow({ machineId: machine.id, kind: 'config.served', source: 'http', ip, message: `config served (profile ${profile.name}${t.wipe ? ', wipes the disk' : ''})`, data: { sha256: r.sha256, profile: profile.name, uses: t.uses + 1 }, at: now });
+    }).durable;
     this.d.served.inc({ result: 'served' });
     this.d.log.info({ machine: machine.id, ip, profile: profile.name, sha256: r.sha256, tokenRef: ref }, 'config served');
     return { status: 200, body: r.yaml, sha256: r.sha256 };

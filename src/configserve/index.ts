@@ -13,7 +13,7 @@ export function registerConfigRoutes(app: FastifyInstance, delivery: ConfigDeliv
     reply.header('cache-control', 'no-store');
     let d: Delivery;
     try {
-      d = delivery.deliver(req.params.token, peerAddress(req.socket.remoteAddress));
+      d = await delivery.deliver(req.params.token, peerAddress(req.socket.remoteAddress));
     } catch (err) {
       // Handled here, not by fastify: its error log line would carry the request URL, and the URL is the secret.
       log.error({ err, ip: peerAddress(req.socket.remoteAddress) }, 'config request failed; answered 500 so Talos retries');

@@ -21,7 +21,7 @@ export class Feedback {
   private readonly lastAddresses = new Map<string, string>();
 
   constructor(
-    private readonly ctx: Pick<Context, 'machines' | 'timeline' | 'log' | 'metrics'>,
+    private readonly ctx: Pick<Context, 'machines' | 'timeline' | 'log' | 'metrics' | 'durable'>,
     private readonly store: FeedbackStore,
     private readonly decoder: EventDecoder,
   ) {
@@ -74,7 +74,8 @@ export class Feedback {
     }
     const t = transition(machine.state, event);
     if (t) {
-      this.ctx.machines.setState(machine.id, t.state, t.reason, at);
+      // The event is already acknowledged to Talos whatever happens here; its sync to disk is shared and not waited for.
+      this.ctx.durable.commit(() => this.ctx.machines.setState(machine.id, t.state, t.reason, at));
       this.m.transitions.inc({ state: t.state });
       this.ctx.timeline.append({ machineId: machine.id, source: 'events', kind: 'talos.state', message: `${machine.state} → ${t.state}: ${t.reason}`, ip, data: { from: machine.state, to: t.state, eventId: raw.id }, at });
       forMachine(this.ctx.log, { machine: machine.id, ip }).info({ from: machine.state, to: t.state, reason: t.reason }, 'machine lifecycle changed');

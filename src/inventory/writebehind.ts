@@ -15,6 +15,11 @@ export interface WriteBehindOptions {
   retryMs?: number;
   onError?: (err: unknown) => void;
   onDrop?: (count: number) => void;
+  /**
+   * Runs a batch in one transaction (throwing as the transaction does). Default: an immediate transaction at the
+   * connection's synchronous=FULL, an fsync on this thread; the daemon commits through DurableCommits instead.
+   */
+  commit?: (batch: () => void) => void;
 }
 
 /**
@@ -66,9 +71,11 @@ export class WriteBehind {
     this.queue = [];
     if (batch.length === 0) return;
     try {
-      this.db.transaction(() => {
+      const all = (): void => {
         for (const w of batch) w(this.db);
-      }).immediate();
+      };
+      if (this.opts.commit) this.opts.commit(all);
+      else this.db.transaction(all).immediate();
       this.stalled = undefined;
       this.retryDelay = 0;
     } catch (err) {

@@ -65,6 +65,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     ctx.timeline.appendNow({ machineId: null, kind: 'alert.asset', source: 'system', message: `${a.name} (${a.version}/${a.arch}) failed verification: ${detail}`, data: { asset: a.id.slice(0, 16) } });
   });
   const tokens = new BootTokens(ctx.db);
+  const durable = ctx.durable;
   const cache = new CatalogCache(
     () => loadCatalog(s.profiles.dir || undefined, ctx.db),
     2000,
@@ -72,6 +73,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
   );
   const delivery = new ConfigDelivery({
     db: ctx.db,
+    durable,
     machines: ctx.machines,
     tokens,
     catalog: () => cache.get(),
@@ -118,7 +120,8 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
         return send(reply, 403, 'heph: the claimed MAC does not match this address\n');
       }
     }
-    const { machine: found, created } = dry ? { machine: prospective(claims, ip), created: false } : ctx.machines.resolve({ ...claims, ip });
+    // Not waited for here: the script's own commit below syncs it too (one sync covers every earlier commit).
+    const { machine: found, created } = dry ? { machine: prospective(claims, ip), created: false } : durable.commit(() => ctx.machines.resolve({ ...claims, ip })).value;
     let machine = found;
     const mlog = forMachine(log, { machine: machine.id, mac: claims.mac, uuid: claims.uuid, ip });
     if (created) ctx.timeline.append({ machineId: machine.id, kind: 'machine.discovered', source: 'http', ip, message: 'first seen asking for an iPXE script' });
@@ -135,17 +138,16 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
       'boot decision',
     );
     if (dry) return send(reply, 200, render(decision, machine, profile, files, ip, true));
-    // What this answer records (the acceptance and its audit row, the token, the state) commits at once: with
-    // synchronous=FULL each commit is an fsync, and a storm's scripts would otherwise queue on four per machine.
-    const body = ctx.db
-      .transaction(() => {
-        if (decision.autoAccepted) {
-          machine = ctx.machines.update(machine.id, { acceptance: 'accepted' }) ?? machine;
-          audit(ctx.db, { actor: 'system', action: 'machine.accept', machineId: machine.id, ip, detail: { via: choice.reason } });
-        }
-        return render(decision, machine, profile, files, ip, false);
-      })
-      .immediate();
+    // What this answer records (the acceptance and its audit row, the token, the state) commits at once, and the
+    // script leaves only once that is on disk: the token it carries must exist after a crash.
+    const { value: body, durable: synced } = durable.commit(() => {
+      if (decision.autoAccepted) {
+        machine = ctx.machines.update(machine.id, { acceptance: 'accepted' }) ?? machine;
+        audit(ctx.db, { actor: 'system', action: 'machine.accept', machineId: machine.id, ip, detail: { via: choice.reason } });
+      }
+      return render(decision, machine, profile, files, ip, false);
+    });
+    await synced;
     scripts.inc({ action: decision.action });
     ctx.timeline.append({ machineId: machine.id, kind: 'ipxe.script', source: 'http', ip, message: `${decision.action}: ${decision.reason}`, data: { action: decision.action, reason: decision.reason, profile: profile?.name ?? null, choice: choice.reason } });
     return send(reply, 200, body);

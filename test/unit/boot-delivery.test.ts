@@ -5,6 +5,7 @@ import { loadCatalog } from '../../src/boot/profiles.ts';
 import { ConfigDelivery } from '../../src/configserve/delivery.ts';
 import { BootTokens } from '../../src/configserve/tokens.ts';
 import { openInventory } from '../../src/inventory/db.ts';
+import { DurableCommits } from '../../src/inventory/durable.ts';
 import { Machines } from '../../src/inventory/machines.ts';
 import { Timeline } from '../../src/inventory/timeline.ts';
 import { WriteBehind } from '../../src/inventory/writebehind.ts';
@@ -25,7 +26,7 @@ test('neighbour table: complete entries only', () => {
   assert.equal(neighbourMac('192.0.2.21', ''), undefined);
 });
 
-test('a token used from the right IP but by another NIC is refused and raises an alert', () => {
+test('a token used from the right IP but by another NIC is refused and raises an alert', async () => {
   const d = tempDir();
   const { db } = openInventory(d.path);
   try {
@@ -33,8 +34,10 @@ test('a token used from the right IP but by another NIC is refused and raises an
     const timeline = new Timeline(db, new WriteBehind(db));
     const tokens = new BootTokens(db);
     const catalog = loadCatalog(`${REPO}test/fixtures/profiles`, undefined);
+    const durable = new DurableCommits(db);
     const delivery = new ConfigDelivery({
       db,
+      durable,
       machines,
       tokens,
       catalog: () => catalog,
@@ -46,11 +49,12 @@ test('a token used from the right IP but by another NIC is refused and raises an
     const m = machines.resolve({ mac: '52:54:00:00:00:21', ip: '192.0.2.21' }).machine;
     machines.update(m.id, { acceptance: 'accepted' });
     const good = tokens.mint({ machineId: m.id, ip: '192.0.2.21', profile: 'worker', wipe: false, ttlMs: 3 * 3600_000 });
-    assert.equal(delivery.deliver(good.token, '192.0.2.21').status, 200);
+    assert.equal((await delivery.deliver(good.token, '192.0.2.21')).status, 200);
     const stolen = tokens.mint({ machineId: m.id, ip: '192.0.2.23', profile: 'worker', wipe: false, ttlMs: 3 * 3600_000 });
-    const r = delivery.deliver(stolen.token, '192.0.2.23');
+    const r = await delivery.deliver(stolen.token, '192.0.2.23');
     assert.deepEqual(r, { status: 403, reason: 'wrong-mac' });
     assert.ok(timeline.list(m.id).some((e) => e.kind === 'alert.token-mac'));
+    await durable.close();
   } finally {
     db.close();
     d.remove();
