@@ -109,6 +109,10 @@ try {
   console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core); load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}; host steal ${stolen.toFixed(1)} % of CPU time`);
   const retransmits = results.reduce((a, r) => a + (r.trace.dhcpRetransmits ?? 0), 0);
   console.log(`DHCP DISCOVER retransmissions (PXE timing 4/8/16/32 s): ${retransmits}; UDP datagrams dropped on a full receive buffer in heph's namespace: ${udpDrops() - drops0}`);
+  // heph's own count of what TFTP sent again (an ACK later than tftp.retryTimeoutMs) and refused.
+  const metrics = lab.srv.run('curl', ['-s', `http://${SERVER_IP}:${HTTP_PORT}/metrics`]);
+  const tftpLines = metrics.split('\n').filter((l) => /^heph_tftp_(retransmits_total|errors_total|transfers_total)/.test(l));
+  console.log(`heph TFTP: ${tftpLines.map((l) => l.replace(/^heph_tftp_/, '')).join('; ')}`);
   const reasons = new Map<string, number>();
   for (const r of results) for (const x of r.failures) reasons.set(x.message, (reasons.get(x.message) ?? 0) + 1);
   if (reasons.size) console.log(`failures by reason:\n  ${[...reasons].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([m, n]) => `${n} × ${m}`).join('\n  ')}`);
