@@ -27,12 +27,18 @@ export class DurableCommits {
    * replies without waiting still has its rows made durable by the next sync anyone asks for, or by a checkpoint.
    */
   commit<T>(fn: () => T): { value: T; durable: Promise<void> } {
-    this.db.pragma('synchronous = NORMAL');
     let value: T;
-    try {
-      value = this.db.transaction(fn).immediate();
-    } finally {
-      this.db.pragma('synchronous = FULL');
+    if (this.db.inTransaction) {
+      // Inside a caller's transaction (SQLite refuses to change the safety level there): a savepoint of it. The
+      // caller's commit, synchronous like all of better-sqlite3, happens before the sync below starts.
+      value = this.db.transaction(fn)();
+    } else {
+      this.db.pragma('synchronous = NORMAL');
+      try {
+        value = this.db.transaction(fn).immediate();
+      } finally {
+        this.db.pragma('synchronous = FULL');
+      }
     }
     const durable = this.sync();
     // A caller that does not wait must not see an unhandled rejection; one that waits still gets it.

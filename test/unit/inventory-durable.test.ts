@@ -74,3 +74,30 @@ test('a write that throws commits nothing, throws to its caller and restores syn
     await t.done();
   }
 });
+
+test('inside a caller\'s transaction a durable commit is a savepoint of it, and still settles', async () => {
+  const t = setup();
+  try {
+    let inner: Promise<void> | undefined;
+    t.db.transaction(() => {
+      audit(t.db, { actor: 'test', action: 'outer' });
+      inner = t.durable.commit(() => audit(t.db, { actor: 'test', action: 'inner' })).durable;
+    })();
+    await inner;
+    assert.equal(count(t.db), 2);
+    assert.equal(syncMode(t.db), 2);
+    // A failing one inside rolls back only itself.
+    t.db.transaction(() => {
+      assert.throws(() =>
+        t.durable.commit(() => {
+          audit(t.db, { actor: 'test', action: 'lost' });
+          throw new Error('no');
+        }),
+      );
+      audit(t.db, { actor: 'test', action: 'kept' });
+    })();
+    assert.equal(count(t.db), 3);
+  } finally {
+    await t.done();
+  }
+});
