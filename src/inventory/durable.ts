@@ -8,18 +8,24 @@
 // written before it started, so requests committing meanwhile share the next one: group commit, on the disk's time
 // rather than the main thread's. The WAL's own checksums and commit frames make a synced transaction recoverable
 // exactly as a FULL commit is. Everything else keeps synchronous=FULL.
-import { open, type FileHandle } from 'node:fs/promises';
+import { closeSync, fdatasync, openSync } from 'node:fs';
+import { promisify } from 'node:util';
 import type { DB } from './db.ts';
 
+const datasync = promisify(fdatasync);
+
 export class DurableCommits {
-  private wal: Promise<FileHandle> | undefined;
+  /** The WAL's descriptor, opened up front (the WAL exists once the database is open in WAL mode), else at first sync. */
+  private wal: number | undefined;
   private running: Promise<void> | undefined;
   /** The sync that the commits made since the last one started will wait for; not started yet. */
   private next: Promise<void> | undefined;
   /** fdatasync calls so far (tests: commits in the same turn share one). */
   syncs = 0;
 
-  constructor(private readonly db: DB) {}
+  constructor(private readonly db: DB) {
+    this.wal = this.openWal(false);
+  }
 
   /**
    * Runs `fn` in one immediate transaction now and returns its value at once; `durable` settles when the
@@ -49,9 +55,19 @@ export class DurableCommits {
   /** Closes the WAL descriptor (the daemon, when it stops). */
   async close(): Promise<void> {
     await Promise.allSettled([this.running, this.next]);
-    const wal = this.wal;
+    if (this.wal !== undefined) closeSync(this.wal);
     this.wal = undefined;
-    if (wal) await (await wal.catch(() => undefined))?.close();
+  }
+
+  private openWal(required: true): number;
+  private openWal(required: false): number | undefined;
+  private openWal(required: boolean): number | undefined {
+    try {
+      return openSync(`${this.db.name}-wal`, 'r');
+    } catch (err) {
+      if (required) throw err;
+      return undefined;
+    }
   }
 
   /**
@@ -74,13 +90,9 @@ export class DurableCommits {
 
   private async run(): Promise<void> {
     try {
-      this.wal ??= open(`${this.db.name}-wal`, 'r');
-      const fh = await this.wal.catch((err: unknown) => {
-        this.wal = undefined;
-        throw err;
-      });
+      this.wal ??= this.openWal(true);
       this.syncs++;
-      await fh.datasync();
+      await datasync(this.wal);
     } finally {
       this.running = undefined;
     }
