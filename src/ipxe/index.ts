@@ -7,6 +7,7 @@ import { CatalogCache, loadCatalog, profileAssets, type Catalog, type Profile } 
 import { chooseProfile, type ProfileChoice } from '../boot/selectors.ts';
 import { registerConfigRoutes } from '../configserve/index.ts';
 import { ConfigDelivery } from '../configserve/delivery.ts';
+import { Renderer } from '../configserve/renderer.ts';
 import { BootTokens, TOKEN_LENGTH } from '../configserve/tokens.ts';
 import type { Context } from '../context.ts';
 import { StartupError } from '../errors.ts';
@@ -66,6 +67,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
   });
   const tokens = new BootTokens(ctx.db);
   const durable = ctx.durable;
+  const renderer = new Renderer();
   const cache = new CatalogCache(
     () => loadCatalog(s.profiles.dir || undefined, ctx.db),
     2000,
@@ -81,6 +83,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     log,
     served: counter(ctx.metrics, 'heph_configs_total', 'Config requests, by result.', ['result']),
     configDocuments: hooks.configDocuments,
+    render: (input) => renderer.render(input),
     neighbour: s.boot.neighbourCheck === 'off' ? undefined : (ip) => neighbourMac(ip),
   });
   const app = ctx.http.app;
@@ -236,6 +239,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     async stop() {
       health = { state: 'stopped' };
       await assets.close();
+      await renderer.stop();
     },
     health: () => health,
   };
