@@ -1,7 +1,7 @@
 import { buildSync } from 'esbuild';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
-import { Worker, type TransferListItem } from 'node:worker_threads';
+import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
 
 const bundles = new Map<string, string>();
 
@@ -33,12 +33,12 @@ function bundle(path: string): string {
  * reads the flag when the isolate is created, so it is set until the worker is online (a worker started meanwhile
  * gets it too); other workers keep the default, as each semi-space is memory touched.
  */
-export function startWorker(module: URL, data: unknown, transfer: TransferListItem[] = [], opts: { semiSpaceMb?: number } = {}): Worker {
+export function startWorker(module: URL, data: unknown, transfer: TransferListItem[] = [], opts: { semiSpaceMb?: number; resourceLimits?: ResourceLimits } = {}): Worker {
   const path = fileURLToPath(module);
   // Packages resolve from the module's own directory, as they would unbundled.
   const script = `(function (require, module, exports) {\n${bundle(path)}\n})(require('node:module').createRequire(${JSON.stringify(path)}), { exports: {} }, {});`;
   if (opts.semiSpaceMb) setFlagsFromString(`--min-semi-space-size=${opts.semiSpaceMb}`);
-  const worker = new Worker(script, { eval: true, workerData: { data }, transferList: transfer });
+  const worker = new Worker(script, { eval: true, workerData: { data }, transferList: transfer, ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}) });
   if (opts.semiSpaceMb) {
     const reset = (): void => setFlagsFromString('--min-semi-space-size=0');
     worker.once('online', reset);
