@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import pino from 'pino';
 import { loadCatalog } from '../../src/boot/profiles.ts';
-import { ConfigDelivery } from '../../src/configserve/delivery.ts';
-import { renderConfig } from '../../src/configserve/render.ts';
+import { ConfigDelivery, type DeliveryDeps } from '../../src/configserve/delivery.ts';
+import { renderConfig, type RenderInput, type RenderResult } from '../../src/configserve/render.ts';
 import { BootTokens } from '../../src/configserve/tokens.ts';
 import { openInventory } from '../../src/inventory/db.ts';
 import { DurableCommits } from '../../src/inventory/durable.ts';
@@ -27,26 +27,43 @@ test('neighbour table: complete entries only', () => {
   assert.equal(neighbourMac('192.0.2.21', ''), undefined);
 });
 
-test('a token used from the right IP but by another NIC is refused and raises an alert', async () => {
+/** A ConfigDelivery over a fresh inventory with the test profiles; `deps` adds or replaces what a test needs. */
+function setup(deps: Partial<DeliveryDeps> = {}) {
   const d = tempDir();
   const { db } = openInventory(d.path);
+  const durable = new DurableCommits(db);
+  const machines = new Machines(db);
+  const timeline = new Timeline(db, new WriteBehind(db));
+  const tokens = new BootTokens(db);
+  const catalog = loadCatalog(`${REPO}test/fixtures/profiles`, undefined);
+  const delivery = new ConfigDelivery({
+    db,
+    durable,
+    machines,
+    tokens,
+    catalog: () => catalog,
+    timeline,
+    log: pino({ level: 'silent' }),
+    served: counter(createRegistry(), 'heph_configs_total', 'x', ['result']),
+    ...deps,
+  });
+  return {
+    db,
+    machines,
+    timeline,
+    tokens,
+    delivery,
+    async done() {
+      await durable.close();
+      db.close();
+      d.remove();
+    },
+  };
+}
+
+test('a token used from the right IP but by another NIC is refused and raises an alert', async () => {
+  const { machines, timeline, tokens, delivery, done } = setup({ neighbour: (ip) => neighbourMac(ip, ARP) });
   try {
-    const machines = new Machines(db);
-    const timeline = new Timeline(db, new WriteBehind(db));
-    const tokens = new BootTokens(db);
-    const catalog = loadCatalog(`${REPO}test/fixtures/profiles`, undefined);
-    const durable = new DurableCommits(db);
-    const delivery = new ConfigDelivery({
-      db,
-      durable,
-      machines,
-      tokens,
-      catalog: () => catalog,
-      timeline,
-      log: pino({ level: 'silent' }),
-      served: counter(createRegistry(), 'heph_configs_total', 'x', ['result']),
-      neighbour: (ip) => neighbourMac(ip, ARP),
-    });
     const m = machines.resolve({ mac: '52:54:00:00:00:21', ip: '192.0.2.21' }).machine;
     machines.update(m.id, { acceptance: 'accepted' });
     const good = tokens.mint({ machineId: m.id, ip: '192.0.2.21', profile: 'worker', wipe: false, ttlMs: 3 * 3600_000 });
@@ -55,38 +72,21 @@ test('a token used from the right IP but by another NIC is refused and raises an
     const r = await delivery.deliver(stolen.token, '192.0.2.23');
     assert.deepEqual(r, { status: 403, reason: 'wrong-mac' });
     assert.ok(timeline.list(m.id).some((e) => e.kind === 'alert.token-mac'));
-    await durable.close();
   } finally {
-    db.close();
-    d.remove();
+    await done();
   }
 });
 
 test('a token replaced, or a machine rejected, while its config renders gets no config', async () => {
-  const d = tempDir();
-  const { db } = openInventory(d.path);
-  const durable = new DurableCommits(db);
+  // The render is where the request waits (a worker thread in the daemon): things happen meanwhile.
+  let meanwhile = (): void => {};
+  const render = async (input: RenderInput): Promise<RenderResult> => {
+    await new Promise((r) => setImmediate(r));
+    meanwhile();
+    return renderConfig(input);
+  };
+  const { db, machines, tokens, delivery, done } = setup({ render });
   try {
-    const machines = new Machines(db);
-    const tokens = new BootTokens(db);
-    const catalog = loadCatalog(`${REPO}test/fixtures/profiles`, undefined);
-    // The render is where the request waits (a worker thread in the daemon): things happen meanwhile.
-    let meanwhile = (): void => {};
-    const delivery = new ConfigDelivery({
-      db,
-      durable,
-      machines,
-      tokens,
-      catalog: () => catalog,
-      timeline: new Timeline(db, new WriteBehind(db)),
-      log: pino({ level: 'silent' }),
-      served: counter(createRegistry(), 'heph_configs_total', 'x', ['result']),
-      render: async (input) => {
-        await new Promise((r) => setImmediate(r));
-        meanwhile();
-        return renderConfig(input);
-      },
-    });
     const m = machines.resolve({ mac: '52:54:00:00:00:31', ip: '192.0.2.31' }).machine;
     machines.update(m.id, { acceptance: 'accepted' });
     const mint = (): string => tokens.mint({ machineId: m.id, ip: '192.0.2.31', profile: 'worker', wipe: false, ttlMs: 3600_000 }).token;
@@ -104,8 +104,6 @@ test('a token replaced, or a machine rejected, while its config renders gets no 
     assert.equal((await delivery.deliver(mint(), '192.0.2.31')).status, 200);
     assert.equal(served(), 1);
   } finally {
-    await durable.close();
-    db.close();
-    d.remove();
+    await done();
   }
 });
