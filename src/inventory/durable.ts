@@ -24,7 +24,15 @@ export class DurableCommits {
   syncs = 0;
 
   constructor(private readonly db: DB) {
-    this.wal = this.openWal(false);
+    try {
+      this.wal = openSync(this.walPath, 'r');
+    } catch {
+      // Not there yet: the first sync opens it (and reports if it still cannot).
+    }
+  }
+
+  private get walPath(): string {
+    return `${this.db.name}-wal`;
   }
 
   /**
@@ -59,17 +67,6 @@ export class DurableCommits {
     this.wal = undefined;
   }
 
-  private openWal(required: true): number;
-  private openWal(required: false): number | undefined;
-  private openWal(required: boolean): number | undefined {
-    try {
-      return openSync(`${this.db.name}-wal`, 'r');
-    } catch (err) {
-      if (required) throw err;
-      return undefined;
-    }
-  }
-
   /**
    * Settles once a sync that started after this call has finished. The sync starts in the next check phase, so
    * every commit of this turn of the event loop shares it; if one is still running (it may have started before
@@ -90,7 +87,7 @@ export class DurableCommits {
 
   private async run(): Promise<void> {
     try {
-      this.wal ??= this.openWal(true);
+      this.wal ??= openSync(this.walPath, 'r');
       this.syncs++;
       await datasync(this.wal);
     } finally {

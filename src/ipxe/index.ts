@@ -66,7 +66,6 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     ctx.timeline.appendNow({ machineId: null, kind: 'alert.asset', source: 'system', message: `${a.name} (${a.version}/${a.arch}) failed verification: ${detail}`, data: { asset: a.id.slice(0, 16) } });
   });
   const tokens = new BootTokens(ctx.db);
-  const durable = ctx.durable;
   const renderer = new Renderer();
   const cache = new CatalogCache(
     () => loadCatalog(s.profiles.dir || undefined, ctx.db),
@@ -75,7 +74,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
   );
   const delivery = new ConfigDelivery({
     db: ctx.db,
-    durable,
+    durable: ctx.durable,
     machines: ctx.machines,
     tokens,
     catalog: () => cache.get(),
@@ -124,7 +123,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
       }
     }
     // Not waited for here: the script's own commit below syncs it too (one sync covers every earlier commit).
-    const { machine: found, created } = dry ? { machine: prospective(claims, ip), created: false } : durable.commit(() => ctx.machines.resolve({ ...claims, ip })).value;
+    const { machine: found, created } = dry ? { machine: prospective(claims, ip), created: false } : ctx.durable.commit(() => ctx.machines.resolve({ ...claims, ip })).value;
     let machine = found;
     const mlog = forMachine(log, { machine: machine.id, mac: claims.mac, uuid: claims.uuid, ip });
     if (created) ctx.timeline.append({ machineId: machine.id, kind: 'machine.discovered', source: 'http', ip, message: 'first seen asking for an iPXE script' });
@@ -143,7 +142,7 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     if (dry) return send(reply, 200, render(decision, machine, profile, files, ip, true));
     // What this answer records (the acceptance and its audit row, the token, the state) commits at once, and the
     // script leaves only once that is on disk: the token it carries must exist after a crash.
-    const { value: body, durable: synced } = durable.commit(() => {
+    const { value: body, durable: synced } = ctx.durable.commit(() => {
       if (decision.autoAccepted) {
         machine = ctx.machines.update(machine.id, { acceptance: 'accepted' }) ?? machine;
         audit(ctx.db, { actor: 'system', action: 'machine.accept', machineId: machine.id, ip, detail: { via: choice.reason } });
