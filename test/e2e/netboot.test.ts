@@ -12,6 +12,7 @@ import { HEPH_IP, identity, Lab, labUnavailable, type MachineIdentity } from './
 import { HEPH_PORTS, hephCli, startLabHeph, type LabHeph, type TimelineEntry } from './lab/heph.ts';
 import { ensurePayload, readInstalled } from './lab/payload.ts';
 import { startVm, type BootPath, type Vm } from './lab/vm.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const skip = labUnavailable();
 
@@ -98,7 +99,7 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
       const machineId = heph.machineId(c.machine.mac);
       assert.ok(machineId, `${c.path}: heph has no machine with MAC ${c.machine.mac}`);
       // After the reboot the firmware netboots again; heph must now send it to its disk.
-      const local = await until(() => heph.timeline(machineId).find((e) => e.kind === 'ipxe.script' && e.data.action === 'local'), 300_000, `${c.path}: local-boot answer`);
+      const local = await eventually(() => heph.timeline(machineId).find((e) => e.kind === 'ipxe.script' && e.data.action === 'local'), `${c.path}: local-boot answer`, 300_000, 500);
       assert.ok(local);
       return { vm, serial: vm.serial().replace(/\x1b\[[0-9;?]*[A-Za-z]/g, ''), configUrl: cmdline[1]!, sink: cmdline[2]!, kernelLog: cmdline[3]!, sha256: fetched[2]!, installed: installed.config, machineId, timeline: heph.timeline(machineId) };
     } finally {
@@ -180,13 +181,3 @@ describe('netboot with real firmware', { skip: skip ?? false }, () => {
     assert.ok(refused.some((e) => e.ip === b.machine.ip), `a refusal from ${b.machine.ip} is on A's timeline`);
   });
 });
-
-async function until<T>(fn: () => T | undefined, timeoutMs: number, what: string): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { HEPH_IP, identity, Lab, labUnavailable, PEER_PORTS } from './lab/lab.ts';
 import { decodeEventRequest, ensurePayload, readInstalled, type Payload } from './lab/payload.ts';
 import { startVm } from './lab/vm.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const skip = labUnavailable();
 const TALOS_CONFIG = `version: v1alpha1
@@ -52,7 +53,7 @@ test('payload boots under TCG, fetches and installs its config, reports events a
       buf = buf.slice(i + 1);
     }
   });
-  await waitFor(() => seen.some((e) => e.kind === 'ready'), 30_000, 'peer ready');
+  await eventually(() => (seen.some((e) => e.kind === 'ready') ? true : undefined), 'peer ready', 30_000, 100);
 
   const m = identity(1);
   const append = [
@@ -125,11 +126,3 @@ test('payload boots under TCG, fetches and installs its config, reports events a
   assert.ok(klog.some((l) => l.facility === 'kern' && /^Linux version /.test(String(l.msg))));
   assert.ok(klog.some((l) => l.facility === 'user' && String(l.msg).includes('heph-payload: config fetched')));
 });
-
-async function waitFor(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}

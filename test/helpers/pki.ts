@@ -25,6 +25,9 @@ export function run(cmd: string, args: string[], input?: string): Promise<{ stat
     p.stderr.on('data', (d: Buffer) => (err += d.toString()));
     p.on('error', reject);
     p.on('close', (code) => resolve({ status: code ?? -1, out, err }));
+    // A command that exits without reading stdin (curl refused at once) closes the pipe first: its exit status is
+    // the result, the EPIPE is not.
+    p.stdin.on('error', () => {});
     p.stdin.end(input ?? '');
   });
 }

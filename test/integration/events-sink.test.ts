@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import type { EventsService } from '../../src/events/index.ts';
 import { HEPH_BIN, inProcessHeph, REPO } from '../helpers/heph.ts';
+import { eventually } from '../helpers/wait.ts';
 import { BOOT_RUN, eventRequest, EXPECTED_STATES, grpcFrame, INSTALL_RUN, protocEncode, xids, type Step } from '../helpers/talos-events.ts';
 
 const run = promisify(execFile);
@@ -26,17 +27,6 @@ after(async () => {
 });
 
 const ctx = (): typeof heph.daemon.ctx => heph.daemon.ctx;
-
-async function eventually<T>(fn: () => T | undefined, what: string, ms = 5000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    ctx().writer.flush();
-    const v = fn();
-    if (v !== undefined) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 async function metric(name: string, labels = ''): Promise<number> {
   const text = await (await fetch(`${heph.url}/metrics`)).text();

@@ -5,6 +5,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { inProcessHeph, tempDir } from '../helpers/heph.ts';
+import { eventually } from '../helpers/wait.ts';
 import { run, sample, tftpOf } from './tftp-raw.ts';
 
 type Heph = Awaited<ReturnType<typeof inProcessHeph>>;
@@ -107,8 +108,12 @@ test('the machine\'s timeline gets start and done; /metrics counts transfers and
   const o = out();
   await run('curl', ['-sS', '--tftp-blksize', '1468', '-o', o, `tftp://127.0.0.1:${port}/f513.bin`]);
   same(o, 'f513.bin');
-  heph.daemon.ctx.writer.flush();
-  const events = heph.daemon.ctx.timeline.list(machine.id).filter((e) => e.source === 'tftp');
+  // curl exits on the last block; the worker reports done when the final ACK arrives, a moment later.
+  const events = await eventually(() => {
+    heph.daemon.ctx.writer.flush();
+    const tftp = heph.daemon.ctx.timeline.list(machine.id).filter((e) => e.source === 'tftp');
+    return tftp.length >= 2 ? tftp : undefined;
+  }, 'the tftp.done event');
   assert.deepEqual(events.map((e) => e.kind), ['tftp.start', 'tftp.done']);
   assert.equal(events[0]!.ip, '127.0.0.1');
   assert.equal(events[0]!.data.file, 'f513.bin');

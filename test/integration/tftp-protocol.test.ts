@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { encodeRequest, ErrorCode, Op } from '../../src/tftp/codec.ts';
 import { inProcessHeph, tempDir } from '../helpers/heph.ts';
+import { eventually } from '../helpers/wait.ts';
 import { ack, pacedCurl, RawPeer, sample, tftpOf, type Got } from './tftp-raw.ts';
 
 type Heph = Awaited<ReturnType<typeof inProcessHeph>>;
@@ -278,8 +279,11 @@ test('an ERROR from the client (EDK2\'s tsize probe) ends the transfer quietly, 
   } finally {
     await peer.close();
   }
-  await new Promise((r) => setTimeout(r, 50));
-  const after = await metrics();
+  // The last ACK ends the transfer in the worker after the peer has its bytes.
+  const after = await eventually(async () => {
+    const m = await metrics();
+    return sample(m, 'heph_tftp_transfers_total{outcome="done"}') > sample(before, 'heph_tftp_transfers_total{outcome="done"}') ? m : undefined;
+  }, 'the transfer to end');
   const delta = (name: string): number => sample(after, name) - sample(before, name);
   assert.equal(delta('heph_tftp_transfers_total{outcome="client-ended"}'), 1);
   assert.equal(delta('heph_tftp_transfers_total{outcome="done"}'), 1);
@@ -310,8 +314,9 @@ test('per-client and global limits refuse with ERROR 0 and free up when a transf
     others[2]!.rrq(port, 'small.bin');
     assert.ok(isError(await others[2]!.next(), ErrorCode.UNDEFINED), 'the global limit (5) is reached');
     // The first client ends one of its transfers: its slot is free again at once.
+    const ended = sample(await metrics(), 'heph_tftp_transfers_total{outcome="client-ended"}');
     peers[0]!.send(Buffer.from('\0\x05\0\x00bye\0', 'latin1'), tids[0]!);
-    await new Promise((r) => setTimeout(r, 50));
+    await eventually(async () => (sample(await metrics(), 'heph_tftp_transfers_total{outcome="client-ended"}') > ended ? true : undefined), 'the ended transfer');
     peers[3]!.rrq(port, 'small.bin');
     assert.equal((await peers[3]!.next()).p.op, Op.DATA);
   } finally {
