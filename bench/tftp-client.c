@@ -3,7 +3,10 @@
  * (OACK), 2348 (blksize), 2349 (tsize) and 7440 (windowsize). It writes nothing to disk: it counts the bytes and
  * hashes them, and it fetches the same file K times in one process, so the timings hold no process start-up.
  *
- *   tftp-client [-b BLKSIZE] [-w WINDOWSIZE] [-s] [-n K] [-m TIMEOUT_MS] [-r RETRIES] HOST PORT FILE
+ *   tftp-client [-b BLKSIZE] [-w WINDOWSIZE] [-s] [-n K | -S] [-m TIMEOUT_MS] [-r RETRIES] HOST PORT FILE
+ *
+ * With -S (storm mode, for bench/boot-storm) it fetches FILE once per request line on stdin, many at a time: see
+ * storm() below.
  *
  * -b and -w ask for the option (absent: not asked); -s asks for tsize and checks the byte count against it.
  * One line per fetch on stdout:  fetch I bytes N hash HHHHHHHH seconds S blksize B windowsize W oack 0|1
@@ -17,12 +20,14 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -103,14 +108,25 @@ static size_t build_rrq(const struct opts *o, uint8_t *p) {
 
 struct fetch {
   int fd;
+  const struct opts *o;
+  uint8_t rrq[1024];
+  size_t rrq_len;
   unsigned blksize, windowsize; /* in force: 512 and 1 unless the OACK said otherwise */
   int oack;
   long long tsize; /* -1: unknown */
   struct hash hash;
+  int started;       /* the server's TID is known and the socket connected to it */
+  uint16_t next;     /* the block we wait for; wraps 65535 -> 0 like the server's */
+  unsigned in_window;
+  int reacked;       /* a gap re-ACK for the current `next` went out already */
+  unsigned timeouts; /* in a row, without an answer */
 };
 
+/* Why the last fetch failed; the one-shot mode prints it to stderr, the storm mode on the fetch's line. */
+static char failure[640];
+
 static int fail(const char *what) {
-  fprintf(stderr, "tftp-client: %s\n", what);
+  snprintf(failure, sizeof failure, "%s", what);
   return -1;
 }
 
@@ -138,7 +154,8 @@ static long long number(const char *s) {
 }
 
 /* RFC 2347: the OACK may only hold options we asked for, with values no larger than asked. */
-static int accept_oack(struct fetch *f, const struct opts *o, const uint8_t *p, size_t n) {
+static int accept_oack(struct fetch *f, const uint8_t *p, size_t n) {
+  const struct opts *o = f->o;
   const char *s = (const char *)p + 2, *end = (const char *)p + n;
   if (n < 2 || p[n - 1] != 0) return send_error(f, 8, "malformed OACK"), fail("malformed OACK");
   while (s < end) {
@@ -162,103 +179,225 @@ static int report_error(const uint8_t *p, size_t n) {
   return fail(msg);
 }
 
-/*
- * One fetch. The receive loop takes up to BATCH datagrams per recvmmsg. Blocks that arrive in order are hashed and
- * counted; the last block of each window is ACKed (every block in lock-step). A block out of order means one was
- * lost or reordered: RFC 7440 says to ACK the last block received in order, and the server restarts its window
- * after it. That re-ACK goes out once per position (a broken window delivers its remaining blocks out of order
- * too), while a block we already have (the server timed out and resent) is re-ACKed once per batch.
- */
-static int fetch_once(const struct opts *o, uint8_t (*bufs)[MAX_PACKET], struct fetch *f) {
-  uint8_t rrq[1024];
-  size_t rrq_len = build_rrq(o, rrq);
+enum { MORE = 1, DONE = 0, FAILED = -1 };
+
+/* Opens the fetch's socket (bound to `source` when given) and sends the RRQ. */
+static int fetch_start(struct fetch *f, const struct opts *o, const struct sockaddr_in *source, int flags) {
+  f->o = o;
+  f->rrq_len = build_rrq(o, f->rrq);
   f->blksize = 512, f->windowsize = 1, f->oack = 0, f->tsize = -1;
+  f->started = 0, f->next = 1, f->in_window = 0, f->reacked = 0, f->timeouts = 0;
   hash_init(&f->hash);
-  f->fd = socket(o->server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  f->fd = socket(o->server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | flags, 0);
   if (f->fd < 0) return fail("socket");
   int rcvbuf = 4 << 20;
   setsockopt(f->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
-  struct timeval tv = {o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000};
-  if (setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv)) return fail("SO_RCVTIMEO");
-  if (sendto(f->fd, rrq, rrq_len, 0, (const struct sockaddr *)&o->server, o->server_len) != (ssize_t)rrq_len) return fail("send RRQ");
+  if (source && bind(f->fd, (const struct sockaddr *)source, sizeof *source)) return fail("bind to the source address");
+  if (sendto(f->fd, f->rrq, f->rrq_len, 0, (const struct sockaddr *)&o->server, o->server_len) != (ssize_t)f->rrq_len) return fail("send RRQ");
+  return 0;
+}
 
+/* No answer within the timeout: before the first answer the RRQ may have been lost; after it, our last ACK. */
+static int fetch_timeout(struct fetch *f) {
+  if (++f->timeouts > f->o->retries) return fail("timed out");
+  if (!f->started) {
+    if (sendto(f->fd, f->rrq, f->rrq_len, 0, (const struct sockaddr *)&f->o->server, f->o->server_len) != (ssize_t)f->rrq_len) return fail("send RRQ");
+  } else if (send_ack(f, (uint16_t)(f->next - 1))) return FAILED;
+  f->in_window = 0;
+  return MORE;
+}
+
+/*
+ * One batch of datagrams. Blocks that arrive in order are hashed and counted; the last block of each window is
+ * ACKed (every block in lock-step). A block out of order means one was lost or reordered: RFC 7440 says to ACK the
+ * last block received in order, and the server restarts its window after it. That re-ACK goes out once per position
+ * (a broken window delivers its remaining blocks out of order too), while a block we already have (the server
+ * timed out and resent) is re-ACKed once per batch.
+ */
+static int fetch_input(struct fetch *f, uint8_t (*bufs)[MAX_PACKET], struct mmsghdr *msgs, struct sockaddr_storage *from, int got) {
+  const struct opts *o = f->o;
+  f->timeouts = 0;
+  int ack_due = 0, reack = 0;
+  for (int i = 0; i < got; i++) {
+    const uint8_t *p = bufs[i];
+    size_t n = msgs[i].msg_len;
+    if (n < 4) continue; /* too short to be anything we expect: dropped */
+    if (!f->started) {
+      /* The first answer fixes the server's TID; connecting drops datagrams from anyone else. */
+      const struct sockaddr_in *a = (const struct sockaddr_in *)&from[i], *s = (const struct sockaddr_in *)&o->server;
+      if (o->server.ss_family == AF_INET && a->sin_addr.s_addr != s->sin_addr.s_addr) continue;
+      if (connect(f->fd, (const struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen)) return fail("connect");
+      f->started = 1;
+      if (p[1] == OP_OACK && p[0] == 0) {
+        if (accept_oack(f, p, n)) return FAILED;
+        if (send_ack(f, 0)) return FAILED;
+        continue;
+      }
+      /* Anything else must be DATA 1 (the server ignored our options) or an ERROR, handled below. */
+    }
+    uint16_t op = (uint16_t)(p[0] << 8 | p[1]), block = (uint16_t)(p[2] << 8 | p[3]);
+    if (op == OP_ERROR) return report_error(p, n);
+    if (op == OP_OACK) continue; /* a repeated OACK: our ACK 0 was lost; the timeout resends it */
+    if (op != OP_DATA) return send_error(f, 4, "unexpected opcode"), fail("unexpected opcode");
+    size_t len = n - 4;
+    if (len > f->blksize) return send_error(f, 4, "block too large"), fail("DATA larger than blksize");
+    if (block != f->next) {
+      uint16_t ahead = (uint16_t)(block - f->next);
+      if (ahead < 32768) { /* a gap: blocks lost or reordered */
+        if (!f->reacked) reack = 1, f->reacked = 1;
+      } else {
+        reack = 1; /* old data again: the server did not get our ACK */
+      }
+      continue;
+    }
+    hash_update(&f->hash, p + 4, len);
+    f->next++, f->reacked = 0;
+    if (len < f->blksize) {
+      /* The last block. A lost final ACK leaves the server to time out; nothing here depends on it. */
+      if (send_ack(f, block)) return FAILED;
+      if (f->tsize >= 0 && (unsigned long long)f->tsize != f->hash.len) return fail("byte count differs from tsize");
+      return DONE;
+    }
+    if (++f->in_window == f->windowsize) ack_due = 1, f->in_window = 0;
+  }
+  if (ack_due || reack) {
+    if (send_ack(f, (uint16_t)(f->next - 1))) return FAILED;
+    if (reack) f->in_window = 0; /* the server starts a fresh window after the block we ACKed */
+  }
+  return MORE;
+}
+
+struct batch {
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
   struct sockaddr_storage from[BATCH];
-  int started = 0;    /* the server's TID is known and the socket connected to it */
-  uint16_t next = 1;  /* the block we wait for; wraps 65535 -> 0 like the server's */
-  unsigned in_window = 0;
-  int reacked = 0;    /* a gap re-ACK for the current `next` went out already */
-  unsigned timeouts = 0;
+  uint8_t (*bufs)[MAX_PACKET];
+};
+
+static void batch_reset(struct batch *b) {
+  for (int i = 0; i < BATCH; i++) {
+    b->iov[i].iov_base = b->bufs[i], b->iov[i].iov_len = MAX_PACKET;
+    memset(&b->msgs[i].msg_hdr, 0, sizeof b->msgs[i].msg_hdr);
+    b->msgs[i].msg_hdr.msg_iov = &b->iov[i], b->msgs[i].msg_hdr.msg_iovlen = 1;
+    b->msgs[i].msg_hdr.msg_name = &b->from[i], b->msgs[i].msg_hdr.msg_namelen = sizeof b->from[i];
+  }
+}
+
+/* One fetch on a blocking socket: the receive loop takes up to BATCH datagrams per recvmmsg. */
+static int fetch_once(const struct opts *o, struct batch *b, struct fetch *f) {
+  if (fetch_start(f, o, NULL, 0)) return FAILED;
+  struct timeval tv = {o->timeout_ms / 1000, (o->timeout_ms % 1000) * 1000};
+  if (setsockopt(f->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv)) return fail("SO_RCVTIMEO");
   for (;;) {
-    for (int i = 0; i < BATCH; i++) {
-      iov[i].iov_base = bufs[i], iov[i].iov_len = MAX_PACKET;
-      memset(&msgs[i].msg_hdr, 0, sizeof msgs[i].msg_hdr);
-      msgs[i].msg_hdr.msg_iov = &iov[i], msgs[i].msg_hdr.msg_iovlen = 1;
-      msgs[i].msg_hdr.msg_name = &from[i], msgs[i].msg_hdr.msg_namelen = sizeof from[i];
-    }
+    batch_reset(b);
     /* Blocks for the first datagram only (up to SO_RCVTIMEO), then takes whatever else is queued: one syscall. */
-    int got = recvmmsg(f->fd, msgs, BATCH, MSG_WAITFORONE, NULL);
+    int got = recvmmsg(f->fd, b->msgs, BATCH, MSG_WAITFORONE, NULL);
+    int r;
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      if (++timeouts > o->retries) return fail("timed out");
-      /* Before the first answer the RRQ may have been lost; after it, our last ACK. */
-      if (!started) {
-        if (sendto(f->fd, rrq, rrq_len, 0, (const struct sockaddr *)&o->server, o->server_len) != (ssize_t)rrq_len) return fail("send RRQ");
-      } else if (send_ack(f, (uint16_t)(next - 1))) return -1;
-      in_window = 0;
-      continue;
-    }
-    if (got < 0) return fail("recvmmsg");
-    timeouts = 0;
-    int ack_due = 0, reack = 0;
-    for (int i = 0; i < got; i++) {
-      const uint8_t *p = bufs[i];
-      size_t n = msgs[i].msg_len;
-      if (n < 4) continue; /* too short to be anything we expect: dropped */
-      if (!started) {
-        /* The first answer fixes the server's TID; connecting drops datagrams from anyone else. */
-        const struct sockaddr_in *a = (const struct sockaddr_in *)&from[i], *s = (const struct sockaddr_in *)&o->server;
-        if (o->server.ss_family == AF_INET && a->sin_addr.s_addr != s->sin_addr.s_addr) continue;
-        if (connect(f->fd, (const struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen)) return fail("connect");
-        started = 1;
-        if (p[1] == OP_OACK && p[0] == 0) {
-          if (accept_oack(f, o, p, n)) return -1;
-          if (send_ack(f, 0)) return -1;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) r = fetch_timeout(f);
+    else if (got < 0) return fail("recvmmsg");
+    else r = fetch_input(f, b->bufs, b->msgs, b->from, got);
+    if (r != MORE) return r;
+  }
+}
+
+/*
+ * Storm mode (-S): many fetches at once, one non-blocking socket each, all in one epoll set, so that a boot-storm
+ * bench's client stays a small fraction of a CPU however many machines fetch. Requests arrive on stdin, one per
+ * line: `ID SOURCE-IPV4` (the file and options are the command line's); each socket binds to its source address,
+ * like a machine of its own. Each fetch ends with one line on stdout, timed from its RRQ to its last block:
+ *   done ID bytes N hash HHHHHHHH seconds S       or       failed ID REASON
+ * stdin's end lets the fetches in flight finish; then the `cpu` line, and exit 0.
+ */
+struct slot {
+  struct fetch f;
+  long long id;
+  double t0, deadline;
+  int busy;
+};
+
+static int storm(const struct opts *o, struct batch *b) {
+  struct rlimit nofile;
+  if (!getrlimit(RLIMIT_NOFILE, &nofile)) nofile.rlim_cur = nofile.rlim_max, setrlimit(RLIMIT_NOFILE, &nofile);
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) return fail("epoll_create1"), 1;
+  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
+  struct epoll_event in = {.events = EPOLLIN, .data.ptr = NULL};
+  if (epoll_ctl(ep, EPOLL_CTL_ADD, 0, &in)) return fail("epoll_ctl stdin"), 1;
+  size_t cap = 64, active = 0;
+  struct slot **slots = calloc(cap, sizeof *slots);
+  char line[256];
+  size_t have = 0;
+  int eof = 0;
+  const double timeout = o->timeout_ms / 1000.0;
+  double next_scan = now() + 0.05;
+  while (!eof || active) {
+    struct epoll_event ev[64];
+    int n = epoll_wait(ep, ev, 64, 50);
+    if (n < 0 && errno != EINTR) return fail("epoll_wait"), 1;
+    for (int i = 0; i < n; i++) {
+      struct slot *s = ev[i].data.ptr;
+      if (s) {
+        if (!s->busy) continue; /* ended earlier in this same batch of events */
+        batch_reset(b);
+        int got = recvmmsg(s->f.fd, b->msgs, BATCH, MSG_DONTWAIT, NULL);
+        if (got <= 0) continue;
+        int r = fetch_input(&s->f, b->bufs, b->msgs, b->from, got);
+        if (r == MORE) {
+          s->deadline = now() + timeout;
           continue;
         }
-        /* Anything else must be DATA 1 (the server ignored our options) or an ERROR, handled below. */
-      }
-      uint16_t op = (uint16_t)(p[0] << 8 | p[1]), block = (uint16_t)(p[2] << 8 | p[3]);
-      if (op == OP_ERROR) return report_error(p, n);
-      if (op == OP_OACK) continue; /* a repeated OACK: our ACK 0 was lost; the timeout resends it */
-      if (op != OP_DATA) return send_error(f, 4, "unexpected opcode"), fail("unexpected opcode");
-      size_t len = n - 4;
-      if (len > f->blksize) return send_error(f, 4, "block too large"), fail("DATA larger than blksize");
-      if (block != next) {
-        uint16_t ahead = (uint16_t)(block - next);
-        if (ahead < 32768) { /* a gap: blocks lost or reordered */
-          if (!reacked) reack = 1, reacked = 1;
-        } else {
-          reack = 1; /* old data again: the server did not get our ACK */
-        }
+        if (r == DONE) printf("done %lld bytes %llu hash %08x seconds %.6f\n", s->id, (unsigned long long)s->f.hash.len, hash_final(&s->f.hash), now() - s->t0);
+        else printf("failed %lld %s\n", s->id, failure);
+        close(s->f.fd), s->busy = 0, active--;
         continue;
       }
-      hash_update(&f->hash, p + 4, len);
-      next++, reacked = 0;
-      if (len < f->blksize) {
-        /* The last block. A lost final ACK leaves the server to time out; nothing here depends on it. */
-        if (send_ack(f, block)) return -1;
-        if (f->tsize >= 0 && (unsigned long long)f->tsize != f->hash.len) return fail("byte count differs from tsize");
-        return 0;
+      /* stdin: new requests */
+      for (;;) {
+        ssize_t r = read(0, line + have, sizeof line - 1 - have);
+        if (r == 0) eof = 1, epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
+        if (r <= 0) break;
+        have += (size_t)r;
+        char *nl;
+        while ((nl = memchr(line, '\n', have))) {
+          *nl = 0;
+          long long id;
+          char ip[64];
+          struct sockaddr_in src = {.sin_family = AF_INET};
+          if (sscanf(line, "%lld %63s", &id, ip) != 2 || inet_pton(AF_INET, ip, &src.sin_addr) != 1) {
+            printf("failed -1 bad request line: %s\n", line);
+          } else {
+            size_t k = 0;
+            while (k < cap && slots[k] && slots[k]->busy) k++;
+            if (k == cap) slots = realloc(slots, 2 * cap * sizeof *slots), memset(slots + cap, 0, cap * sizeof *slots), cap *= 2;
+            if (!slots[k]) slots[k] = calloc(1, sizeof **slots);
+            struct slot *s = slots[k];
+            s->id = id, s->t0 = now(), s->deadline = s->t0 + timeout;
+            struct epoll_event e = {.events = EPOLLIN, .data.ptr = s};
+            if (fetch_start(&s->f, o, &src, SOCK_NONBLOCK) || (epoll_ctl(ep, EPOLL_CTL_ADD, s->f.fd, &e) && fail("epoll_ctl"))) {
+              printf("failed %lld %s\n", id, failure);
+              if (s->f.fd >= 0) close(s->f.fd);
+            } else s->busy = 1, active++;
+          }
+          have -= (size_t)(nl + 1 - line);
+          memmove(line, nl + 1, have);
+        }
+        if (have == sizeof line - 1) return fail("request line too long"), 1;
       }
-      if (++in_window == f->windowsize) ack_due = 1, in_window = 0;
     }
-    if (ack_due || reack) {
-      if (send_ack(f, (uint16_t)(next - 1))) return -1;
-      if (reack) in_window = 0; /* the server starts a fresh window after the block we ACKed */
+    double t = now();
+    if (t >= next_scan) {
+      next_scan = t + 0.05;
+      for (size_t k = 0; k < cap; k++) {
+        struct slot *s = slots[k];
+        if (!s || !s->busy || t < s->deadline) continue;
+        if (fetch_timeout(&s->f) == MORE) s->deadline = t + timeout;
+        else printf("failed %lld %s\n", s->id, failure), close(s->f.fd), s->busy = 0, active--;
+      }
     }
+    fflush(stdout);
   }
+  return 0;
 }
 
 static int resolve(const char *host, const char *port, struct opts *o) {
@@ -283,7 +422,8 @@ static unsigned arg(const char *s, unsigned lo, unsigned hi) {
 int main(int argc, char **argv) {
   struct opts o = {0, 0, 0, 1, 1000, 5, NULL, {0}, 0};
   int c;
-  while ((c = getopt(argc, argv, "b:w:sn:m:r:")) != -1) {
+  int storm_mode = 0;
+  while ((c = getopt(argc, argv, "b:w:sn:m:r:S")) != -1) {
     switch (c) {
       case 'b': o.blksize = arg(optarg, 8, MAX_BLKSIZE); break;
       case 'w': o.windowsize = arg(optarg, 1, 65535); break;
@@ -291,29 +431,32 @@ int main(int argc, char **argv) {
       case 'n': o.count = arg(optarg, 1, 1000000); break;
       case 'm': o.timeout_ms = arg(optarg, 1, 600000); break;
       case 'r': o.retries = arg(optarg, 0, 1000); break;
+      case 'S': storm_mode = 1; break;
       default: return 2;
     }
   }
   if (argc - optind != 3 || strlen(argv[optind + 2]) > 512) {
-    fprintf(stderr, "usage: tftp-client [-b BLKSIZE] [-w WINDOWSIZE] [-s] [-n K] [-m TIMEOUT_MS] [-r RETRIES] HOST PORT FILE\n");
+    fprintf(stderr, "usage: tftp-client [-b BLKSIZE] [-w WINDOWSIZE] [-s] [-n K | -S] [-m TIMEOUT_MS] [-r RETRIES] HOST PORT FILE\n");
     return 2;
   }
-  if (resolve(argv[optind], argv[optind + 1], &o)) return fail("cannot resolve the server"), 2;
+  if (resolve(argv[optind], argv[optind + 1], &o)) return fprintf(stderr, "tftp-client: cannot resolve the server\n"), 2;
   o.file = argv[optind + 2];
-  uint8_t(*bufs)[MAX_PACKET] = malloc(sizeof *bufs * BATCH);
-  if (!bufs) return fail("out of memory"), 1;
-  for (unsigned i = 0; i < o.count; i++) {
+  struct batch b;
+  b.bufs = malloc(sizeof *b.bufs * BATCH);
+  if (!b.bufs) return fprintf(stderr, "tftp-client: out of memory\n"), 1;
+  if (storm_mode && storm(&o, &b)) return fprintf(stderr, "tftp-client: %s\n", failure), 1;
+  for (unsigned i = 0; !storm_mode && i < o.count; i++) {
     struct fetch f;
     double t0 = now();
-    int r = fetch_once(&o, bufs, &f);
+    int r = fetch_once(&o, &b, &f);
     double t = now() - t0;
     if (f.fd >= 0) close(f.fd);
-    if (r) return 1;
+    if (r) return fprintf(stderr, "tftp-client: %s\n", failure), 1;
     printf("fetch %u bytes %llu hash %08x seconds %.6f blksize %u windowsize %u oack %d\n", i, (unsigned long long)f.hash.len, hash_final(&f.hash), t, f.blksize,
            f.windowsize, f.oack);
     fflush(stdout);
   }
-  free(bufs);
+  free(b.bufs);
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   printf("cpu %.6f\n", ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);

@@ -1,6 +1,6 @@
 // The bench's own TFTP client (bench/tftp-client.c): compiled at start with the system C compiler, run K fetches per
 // process, and its output parsed and checked here, so the bench and its test read it the same way.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
 const SOURCE = join(import.meta.dirname, 'tftp-client.c');
@@ -45,14 +45,23 @@ export interface Fetch {
   oack: boolean;
 }
 
-/** Client arguments for one run: K fetches of `file`, with the options asked for (absent: not asked). */
-export function clientArgs(host: string, port: number, file: string, o: { blksize?: number; windowsize?: number; tsize?: boolean; count?: number; timeoutMs?: number }): string[] {
+interface FetchOptions {
+  blksize?: number;
+  windowsize?: number;
+  tsize?: boolean;
+  timeoutMs?: number;
+  retries?: number;
+}
+
+/** Client arguments for one run: K fetches of `file` (or storm mode), with the options asked for (absent: not asked). */
+export function clientArgs(host: string, port: number, file: string, o: FetchOptions & { count?: number; storm?: boolean }): string[] {
   return [
     ...(o.blksize === undefined ? [] : ['-b', String(o.blksize)]),
     ...(o.windowsize === undefined ? [] : ['-w', String(o.windowsize)]),
     ...(o.tsize ? ['-s'] : []),
-    '-n', String(o.count ?? 1),
+    ...(o.storm ? ['-S'] : ['-n', String(o.count ?? 1)]),
     '-m', String(o.timeoutMs ?? 1000),
+    ...(o.retries === undefined ? [] : ['-r', String(o.retries)]),
     host, String(port), file,
   ];
 }
@@ -83,5 +92,74 @@ export function verifyFetches(fetches: Fetch[], data: Buffer, count: number, wha
   const want = wordHash(data);
   for (const [i, f] of fetches.entries()) {
     if (f.bytes !== data.length || f.hash !== want) throw new Error(`${what}: fetch ${i}: ${f.bytes} bytes hash ${f.hash}, want ${data.length} bytes hash ${want}`);
+  }
+}
+
+const STORM_LINE = /^(?:done (\d+) bytes (\d+) hash ([0-9a-f]{8}) seconds ([0-9.]+)|failed (-?\d+) (.*))$/;
+
+/**
+ * The client in storm mode (-S): one process fetches `file` from `host` for many source addresses at once, each
+ * fetch timed by the client itself from its RRQ to its last block, so a busy Node process that asked for it does
+ * not add its own queueing to the figure.
+ */
+export class TftpStorm {
+  private readonly pending = new Map<number, { resolve: (f: Pick<Fetch, 'bytes' | 'hash' | 'seconds'>) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+  private buf = '';
+  private cpu = NaN;
+  private readonly exited: Promise<void>;
+  private readonly proc: ChildProcess;
+
+  constructor(path: string, readonly host: string, port: number, readonly file: string, o: FetchOptions) {
+    const proc = spawn(path, clientArgs(host, port, file, { ...o, storm: true }), { stdio: ['pipe', 'pipe', 'pipe'] });
+    this.proc = proc;
+    let err = '';
+    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    proc.stdout!.on('data', (d: Buffer) => this.read(d.toString()));
+    this.exited = new Promise((resolve) =>
+      proc.once('exit', (code) => {
+        for (const p of this.pending.values()) p.reject(new Error(`tftp-client exited ${String(code)}: ${err.trim()}`));
+        this.pending.clear();
+        resolve();
+      }),
+    );
+  }
+
+  /** Fetches the file once from `sourceIp`. */
+  fetch(sourceIp: string): Promise<Pick<Fetch, 'bytes' | 'hash' | 'seconds'>> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.proc.stdin!.write(`${id} ${sourceIp}\n`);
+    });
+  }
+
+  /** Lets the fetches in flight finish; resolves with the client's CPU seconds. */
+  async end(): Promise<number> {
+    this.proc.stdin!.end();
+    await this.exited;
+    return this.cpu;
+  }
+
+  private read(chunk: string): void {
+    this.buf += chunk;
+    let i: number;
+    while ((i = this.buf.indexOf('\n')) >= 0) {
+      const l = this.buf.slice(0, i);
+      this.buf = this.buf.slice(i + 1);
+      const cpu = /^cpu ([0-9.]+)$/.exec(l);
+      if (cpu) {
+        this.cpu = Number(cpu[1]);
+        continue;
+      }
+      const m = STORM_LINE.exec(l);
+      if (!m) throw new Error(`tftp-client: unexpected output line: ${l}`);
+      const id = Number(m[1] ?? m[5]);
+      const p = this.pending.get(id);
+      if (!p) throw new Error(`tftp-client: a line for no request: ${l}`);
+      this.pending.delete(id);
+      if (m[1] !== undefined) p.resolve({ bytes: Number(m[2]), hash: m[3]!, seconds: Number(m[4]) });
+      else p.reject(new Error(m[6]!));
+    }
   }
 }

@@ -1,6 +1,10 @@
 // The storm's client side, run as its own process inside the client namespace (a process cannot switch its own
 // network namespace): `ip netns exec <cli> node --import tsx bench/storm/client.ts '<json StormRequest>'`.
 // Writes one JSON line per event to stdout: progress (each machine attempt), storm (all results), assets.
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildClient, TftpStorm, wordHash } from '../tftp-client.ts';
 import { assetPhase } from './assets.ts';
 import { RELAY_IP } from './lab.ts';
 import { Relay, type Trace } from './machine.ts';
@@ -23,12 +27,22 @@ export interface StormRequest {
 
 export type StormLine =
   | { kind: 'progress'; ip: string; done: boolean; configPath?: string; configServed?: boolean; failures: number }
-  | { kind: 'storm'; wallS: number; results: MachineResult[] }
+  | { kind: 'storm'; wallS: number; results: MachineResult[]; tftpClientCpuS: number }
   | { kind: 'assets'; server: string; bytesPerS: number; failures: number; p50: number; p99: number };
 
 const emit = (l: StormLine): void => void process.stdout.write(`${JSON.stringify(l)}\n`);
 
 const req = JSON.parse(process.argv[2] ?? '{}') as StormRequest;
+const bootFile = req.bootFile ?? 'ipxe.efi';
+// The TFTP step runs in the bench's C client (storm mode): in this process it took most of a CPU at N = 1000,
+// and the step's times then held this process's own queueing. The EDK2 PXE options: blksize 1468, tsize, windowsize 4.
+const bin = mkdtempSync(join(tmpdir(), 'heph-storm-client-'));
+const built = buildClient(bin);
+if ('missing' in built) throw new Error(`the storm's TFTP client: ${built.missing}`);
+const tftp = new TftpStorm(built.path, req.server, 69, bootFile, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 5 });
+// heph serves Debian's binary; when it is here too, every fetch's bytes are checked against it.
+const local = join('/usr/lib/ipxe', bootFile);
+const want = existsSync(local) ? wordHash(readFileSync(local)) : undefined;
 const relay = await Relay.open(RELAY_IP, req.server);
 try {
   const t0 = performance.now();
@@ -36,12 +50,25 @@ try {
     n: req.n,
     concurrency: req.concurrency,
     relay,
-    target: { server: req.server, httpPort: req.httpPort, grpcPort: req.grpcPort, bootFile: req.bootFile ?? 'ipxe.efi', events: stormEvents() },
+    target: {
+      server: req.server,
+      httpPort: req.httpPort,
+      grpcPort: req.grpcPort,
+      bootFile,
+      events: stormEvents(),
+      tftp: async (m, server, file) => {
+        if (server !== tftp.host || file !== tftp.file) throw new Error(`offered ${file} from ${server}, not ${tftp.file} from ${tftp.host}`);
+        const got = await tftp.fetch(m.ip);
+        if (want !== undefined && got.hash !== want) throw new Error(`${got.bytes} bytes with hash ${got.hash}, not ${local}'s ${want}`);
+        return { bytes: got.bytes, ms: got.seconds * 1000 };
+      },
+    },
     runId: req.runId,
     ...(req.retryForMs === undefined ? {} : { retryUntil: Date.now() + req.retryForMs }),
     ...(req.progress ? { onProgress: (r: MachineResult) => emit({ kind: 'progress', ip: r.m.ip, done: r.done, ...pick(r.trace), failures: r.failures.length }) } : {}),
   });
-  emit({ kind: 'storm', wallS: (performance.now() - t0) / 1000, results });
+  const wallS = (performance.now() - t0) / 1000;
+  emit({ kind: 'storm', wallS, results, tftpClientCpuS: await tftp.end() });
   if (req.assets) {
     const ok = results.filter((r) => r.done);
     const base = `http://${req.server}:${req.httpPort}`;
@@ -53,6 +80,8 @@ try {
   }
 } finally {
   relay.close();
+  await tftp.end();
+  rmSync(bin, { recursive: true, force: true });
 }
 
 function pick(t: Trace): { configPath?: string; configServed?: boolean } {

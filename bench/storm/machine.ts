@@ -19,6 +19,11 @@ export interface Target {
   bootFile: string;
   /** Encoded events.EventRequest messages; bytes `idAt` … +20 hold the event id, replaced per machine. */
   events: { bytes: Buffer; idAt: number }[];
+  /**
+   * Fetches the boot file over TFTP and times it itself (bench/tftp-client.c in storm mode); without it, tftpGet
+   * in this process, timed here.
+   */
+  tftp?: (m: MachineIdentity, server: string, file: string) => Promise<{ bytes: number; ms: number }>;
 }
 
 export interface MachineIdentity {
@@ -298,7 +303,10 @@ export async function bootOnce(m: MachineIdentity, relay: Relay, target: Target,
   const sent = { n: 0 };
   const pxe = await timed(trace, 'dhcp-pxe', () => relay.discover(m, false, xid, undefined, sent));
   if (pxe.file !== target.bootFile) throw new StepError('dhcp-pxe', `offered ${pxe.file}`);
-  await timed(trace, 'tftp', () => tftpGet(m, pxe.siaddr, pxe.file), (n) => n);
+  if (target.tftp) {
+    const got = await timed(trace, 'tftp', () => target.tftp!(m, pxe.siaddr, pxe.file), (r) => r.bytes);
+    trace.ms.tftp = got.ms;
+  } else await timed(trace, 'tftp', () => tftpGet(m, pxe.siaddr, pxe.file), (n) => n);
   const ipxe = await timed(trace, 'dhcp-ipxe', () => relay.discover(m, true, (xid + 1) >>> 0, undefined, sent));
   trace.dhcpRetransmits = sent.n - 2;
   if (ipxe.file !== `${base}/boot.ipxe`) throw new StepError('dhcp-ipxe', `offered ${ipxe.file}`);
