@@ -46,7 +46,7 @@ export function registerAssetRoutes(app: FastifyInstance, store: AssetStore, hoo
       hooks.onRefused(asset, ip, opened.problem);
       return reply.code(503).header('retry-after', '30').send({ error: { code: 'asset_unverified', message: `${asset.name} failed verification; heph will not serve it` } });
     }
-    const { fh, size, release } = opened;
+    const { fh, size, head, release } = opened;
     const range = parseRange(req.headers.range, size);
     reply.header('accept-ranges', 'bytes').header('content-type', 'application/octet-stream').header('etag', `"${asset.id.slice(0, 32)}"`).header('cache-control', 'no-cache');
     if (range === 'unsatisfiable') {
@@ -61,7 +61,7 @@ export function registerAssetRoutes(app: FastifyInstance, store: AssetStore, hoo
       return reply.send();
     }
     if (start === 0) hooks.onFetch(asset, ip);
-    await sendFileRange(reply, fh, start, end, release);
+    await sendFileRange(reply, fh, start, end, release, head);
     return reply;
   };
   app.route({ method: ['GET', 'HEAD'], url: '/assets/:id/:name', exposeHeadRoute: false, handler });

@@ -45,14 +45,21 @@ function identity(st: BigIntStats): string {
   return `${st.dev}:${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
 }
 
-/** A verified asset, opened: `fh` may be shared with other responses (read it positionally), `release` when done. */
-export type Opened = { ok: true; fh: FileHandle; size: number; release(): Promise<void> } | { ok: false; problem: string };
+/**
+ * A verified asset, opened: `fh` may be shared with other responses (read it positionally), `release` when done.
+ * `head` is its first bytes (up to HEAD_BYTES), read once per descriptor: what a response sends before sendfile
+ * takes over, without a read and a buffer of its own.
+ */
+export type Opened = { ok: true; fh: FileHandle; size: number; head: Buffer; release(): Promise<void> } | { ok: false; problem: string };
+
+const HEAD_BYTES = 64 * 1024;
 
 /** One open descriptor of a verified file, shared by every response while the file stays as it was hashed. */
 interface Held {
   fh: FileHandle;
   identity: string;
   size: number;
+  head: Buffer;
   users: number;
   /** False once a newer descriptor replaced it: closed when its last user is done. */
   current: boolean;
@@ -149,7 +156,13 @@ export class AssetStore {
         await fh.close();
         return { ok: false, problem: `${a.name} (${a.version}/${a.arch}) failed SHA-512 verification` };
       }
-      const fresh: Held = { fh, identity: id, size: Number(st.size), users: 0, current: true };
+      const head = Buffer.allocUnsafe(Math.min(HEAD_BYTES, Number(st.size)));
+      const { bytesRead } = await fh.read(head, 0, head.length, 0);
+      if (bytesRead !== head.length) {
+        await fh.close();
+        return { ok: false, problem: `${a.name} (${a.version}/${a.arch}) is shorter than when it was hashed` };
+      }
+      const fresh: Held = { fh, identity: id, size: Number(st.size), head, users: 0, current: true };
       // Requests that raced here each opened a descriptor: the last one is kept, the others retire when done.
       const previous = this.held.get(a.id);
       if (previous) this.retire(a.id, previous);
@@ -184,6 +197,7 @@ export class AssetStore {
       ok: true,
       fh: h.fh,
       size: h.size,
+      head: h.head,
       release: async () => {
         if (released) return;
         released = true;

@@ -39,6 +39,7 @@ export class FilePump {
   private readonly pending = new Map<number, (r: PumpResult) => void>();
   private nextId = 0;
   private sys: Sys | undefined;
+  private wakeQueued = false;
 
   /** `idleMs`: a reader that takes nothing for this long loses its connection. */
   constructor(private readonly idleMs = IDLE_MS) {}
@@ -72,9 +73,19 @@ export class FilePump {
     this.worker = undefined;
   }
 
+  /**
+   * Queues the request and wakes the worker once per turn of the event loop, not per request: in a storm each
+   * wake-up made the two threads trade the CPU, and the worker takes every queued request per wake anyway.
+   */
   private post(req: PumpRequest): void {
+    const sys = this.start();
     this.port!.postMessage(req);
-    eventfdSignal(this.start(), this.wakeFd);
+    if (this.wakeQueued) return;
+    this.wakeQueued = true;
+    setImmediate(() => {
+      this.wakeQueued = false;
+      eventfdSignal(sys, this.wakeFd);
+    });
   }
 
   /**
@@ -127,8 +138,9 @@ function plainFd(sock: Socket | null): number | undefined {
  * Answers with bytes start..end (inclusive) of `file`, whose status and headers (content-length included) are already
  * set on `reply`. Reads are positional, so other responses may share `file`. `release` (closing `file` unless the
  * caller says otherwise) runs once the response is over, whatever happened; so does the returned promise.
+ * `head`, the file's first bytes when the caller keeps them, spares a response from byte 0 its own read.
  */
-export async function sendFileRange(reply: FastifyReply, file: FileHandle, start: number, end: number, release: () => Promise<void> = () => file.close()): Promise<void> {
+export async function sendFileRange(reply: FastifyReply, file: FileHandle, start: number, end: number, release: () => Promise<void> = () => file.close(), head?: Buffer): Promise<void> {
   const fd = plainFd(reply.raw.socket);
   const length = end - start + 1;
   if (fd === undefined || length <= FIRST) {
@@ -140,14 +152,12 @@ export async function sendFileRange(reply: FastifyReply, file: FileHandle, start
   reply.hijack();
   const res = reply.raw;
   try {
-    const head = Buffer.allocUnsafe(FIRST);
-    const { bytesRead } = await file.read(head, 0, FIRST, start);
-    if (bytesRead !== FIRST) throw new Error('file shorter than its recorded size');
+    const first = start === 0 && head && head.length >= FIRST ? head.subarray(0, FIRST) : await readFirst(file, start);
     for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) res.setHeader(k, v);
     res.writeHead(reply.statusCode);
     const flushed = await new Promise<boolean>((resolve) => {
       res.once('close', () => resolve(false));
-      res.write(head, (err) => resolve(!err));
+      res.write(first, (err) => resolve(!err));
     });
     if (!flushed || res.destroyed) return;
     const job = pump.send(fd, file.fd, start + FIRST, length - FIRST);
@@ -162,4 +172,11 @@ export async function sendFileRange(reply: FastifyReply, file: FileHandle, start
   } finally {
     await release();
   }
+}
+
+async function readFirst(file: FileHandle, start: number): Promise<Buffer> {
+  const first = Buffer.allocUnsafe(FIRST);
+  const { bytesRead } = await file.read(first, 0, FIRST, start);
+  if (bytesRead !== FIRST) throw new Error('file shorter than its recorded size');
+  return first;
 }

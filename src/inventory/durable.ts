@@ -10,7 +10,7 @@
 // exactly as a FULL commit is. Everything else keeps synchronous=FULL.
 import { closeSync, fdatasync, openSync } from 'node:fs';
 import { promisify } from 'node:util';
-import type { DB } from './db.ts';
+import { statement, type DB } from './db.ts';
 
 const datasync = promisify(fdatasync);
 
@@ -47,11 +47,12 @@ export class DurableCommits {
       // caller's commit, synchronous like all of better-sqlite3, happens before the sync below starts.
       value = this.db.transaction(fn)();
     } else {
-      this.db.pragma('synchronous = NORMAL');
+      // Prepared once: db.pragma() prepares its statement on every call, twice per commit here.
+      statement(this.db, 'PRAGMA synchronous = NORMAL').run();
       try {
         value = this.db.transaction(fn).immediate();
       } finally {
-        this.db.pragma('synchronous = FULL');
+        statement(this.db, 'PRAGMA synchronous = FULL').run();
       }
     }
     const durable = this.sync();

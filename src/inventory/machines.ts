@@ -266,15 +266,23 @@ export class Machines {
     if (patch.reprovision !== undefined) (sets.push('reprovision = @reprovision'), (params.reprovision = patch.reprovision ? 1 : 0));
     if (patch.labels !== undefined) (sets.push('labels = @labels'), (params.labels = JSON.stringify(patch.labels)));
     if (patch.lastIp !== undefined) (sets.push('last_ip = @lastIp'), (params.lastIp = patch.lastIp));
+    // Only a move into or out of 'rejected' changes the set (a storm auto-accepts every machine: each reload of
+    // the set reads every rejected machine and reaches the DHCP worker).
+    const wasRejected = patch.acceptance !== undefined && this.isRejected(id);
     statement(this.db, `UPDATE machines SET ${sets.join(', ')} WHERE id = @id`).run(params);
-    if (patch.acceptance !== undefined) this.rejectionsChanged();
+    if (patch.acceptance !== undefined && wasRejected !== (patch.acceptance === 'rejected')) this.rejectionsChanged();
     return this.get(id);
   }
 
   delete(id: string): boolean {
+    const wasRejected = this.isRejected(id);
     const deleted = this.db.prepare('DELETE FROM machines WHERE id = ?').run(id).changes > 0;
-    if (deleted) this.rejectionsChanged();
+    if (deleted && wasRejected) this.rejectionsChanged();
     return deleted;
+  }
+
+  private isRejected(id: string): boolean {
+    return statement(this.db, `SELECT 1 FROM machines WHERE id = ? AND acceptance = 'rejected'`).get(id) !== undefined;
   }
 
   list(opts: { state?: MachineState; limit?: number; offset?: number } = {}): Machine[] {

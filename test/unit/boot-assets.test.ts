@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -34,7 +34,8 @@ test('verification is cached by file identity, and any write (even with the mtim
   const d = tempDir();
   const { db } = openInventory(d.path);
   try {
-    const body = Buffer.alloc(256 * 1024, 7);
+    const body = randomBytes(256 * 1024);
+    body[100] = 7;
     const id = createHash('sha512').update(body).digest('hex');
     mkdirSync(join(d.path, 'assets'), { recursive: true });
     const file = join(d.path, 'assets', id);
@@ -51,6 +52,7 @@ test('verification is cached by file identity, and any write (even with the mtim
     // A response in flight keeps its descriptor when the file is replaced; the next request opens the new file.
     const inFlight = await store.open(a);
     assert.ok(inFlight.ok);
+    assert.deepEqual(inFlight.head, body.subarray(0, 64 * 1024), 'the first 64 KiB are kept, read once with the descriptor');
     const replaced = `${file}.new`;
     writeFileSync(replaced, body, { mode: 0o400 });
     renameSync(replaced, file);
@@ -84,6 +86,7 @@ test('verification is cached by file identity, and any write (even with the mtim
     writeFileSync(file, bytes);
     const kept = await store.open(a);
     assert.ok(kept.ok);
+    assert.deepEqual(kept.head, bytes.subarray(0, 64 * 1024), 'a new descriptor reads its own head');
     await kept.release();
     await store.close();
     assert.equal(kept.fh.fd, -1);

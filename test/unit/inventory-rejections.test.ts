@@ -46,7 +46,12 @@ it('rejected identities follow every writer of acceptance, NICs and UUIDs, and e
     assert.deepEqual(m.rejectedIdentities().nics, [['52:54:00:00:00:03', U1]]);
 
     m.update(b.id, { hostname: 'b' });
-    assert.equal(calls, 4, 'other updates say nothing');
+    m.update(b.id, { acceptance: 'accepted' });
+    m.update(b.id, { acceptance: 'pending' });
+    m.delete(m.resolve({ mac: '52:54:00:00:00:09' }).machine.id);
+    assert.equal(calls, 4, 'other updates, acceptance changes that do not involve rejected, deleting a machine not rejected: nothing');
+    m.update(a.id, { acceptance: 'rejected' });
+    assert.equal(calls, 4, 'rejected again: no change');
     m.update(a.id, { acceptance: 'accepted' });
     assert.equal(calls, 5);
     assert.deepEqual(m.rejectedIdentities(), { uuids: [], nics: [] });
