@@ -4,8 +4,8 @@
 //                               [--efi ipxe.efi|snponly.efi]
 // Flow per machine: DHCP DISCOVER as an x64 UEFI PXE ROM (relayed) → TFTP ipxe.efi → DHCP as iPXE → /boot.ipxe →
 // /ipxe (auto-accepted by a selector) → kernel + initrd → /config/<token> → 4 Talos events over gRPC.
-// The machines are one Node process (bench/storm/client.ts) plus, for TFTP, the bench's C client in storm mode
-// (bench/tftp-client.c -S), which times each fetch itself from RRQ to last block.
+// The machines are one Node process (bench/storm/client.ts) plus two C helpers it drives, for TFTP (bench/tftp-client.c
+// -S) and for the kernel, initrd and asset-step downloads (bench/http-client.c), which time each transfer themselves.
 import { statSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -108,7 +108,7 @@ try {
   console.log(table(rows));
   console.log(`\nmachines completed: ${done}/${N} in ${wallS.toFixed(1)} s; heph CPU ${cpu.toFixed(1)} s (${((100 * cpu) / wallS).toFixed(0)}% of one core), peak RSS ${MiB(peak)} MiB`);
   // The simulated machines share one process: when it is near 100% the latencies above include its own queueing.
-  console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core) + its C TFTP stage ${storm.tftpClientCpuS.toFixed(1)} s (${((100 * storm.tftpClientCpuS) / wallS).toFixed(0)}%); load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}; host steal ${stolen.toFixed(1)} % of CPU time`);
+  console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core) + its C helpers: TFTP ${storm.helperCpuS.tftp.toFixed(1)} s, kernel and initrd ${storm.helperCpuS.http.toFixed(1)} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}; host steal ${stolen.toFixed(1)} % of CPU time`);
   const retransmits = results.reduce((a, r) => a + (r.trace.dhcpRetransmits ?? 0), 0);
   console.log(`DHCP DISCOVER retransmissions (PXE timing 4/8/16/32 s): ${retransmits}; UDP datagrams dropped on a full receive buffer in heph's namespace: ${udpDrops() - drops0}`);
   // heph's own count of what TFTP sent again (an ACK later than tftp.retryTimeoutMs) and refused.

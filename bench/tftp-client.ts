@@ -1,23 +1,10 @@
 // The bench's own TFTP client (bench/tftp-client.c): compiled at start with the system C compiler, run K fetches per
 // process, and its output parsed and checked here, so the bench and its test read it the same way.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
-
-const SOURCE = join(import.meta.dirname, 'tftp-client.c');
+import { buildC, CStage } from './c-stage.ts';
 
 /** Compiles the client into `dir`; returns its path, or why it could not (no compiler, a compile error). */
 export function buildClient(dir: string): { path: string } | { missing: string } {
-  const path = join(dir, 'tftp-client');
-  for (const cc of ['cc', 'gcc']) {
-    try {
-      execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-o', path, SOURCE], { stdio: ['ignore', 'ignore', 'pipe'] });
-      return { path };
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
-      if (e.code !== 'ENOENT') return { missing: `${cc} failed: ${e.stderr?.toString().trim() ?? e.message}` };
-    }
-  }
-  return { missing: 'no C compiler (cc or gcc) on this machine' };
+  return buildC(dir, 'tftp-client');
 }
 
 /** The client's hash: FNV-1a over little-endian 32-bit words, a zero-padded tail word, then the 64-bit length. */
@@ -95,71 +82,14 @@ export function verifyFetches(fetches: Fetch[], data: Buffer, count: number, wha
   }
 }
 
-const STORM_LINE = /^(?:done (\d+) bytes (\d+) hash ([0-9a-f]{8}) seconds ([0-9.]+)|failed (-?\d+) (.*))$/;
-
 /**
  * The client in storm mode (-S): one process fetches `file` from `host` for many source addresses at once, each
  * fetch timed by the client itself from its RRQ to its last block, so a busy Node process that asked for it does
- * not add its own queueing to the figure.
+ * not add its own queueing to the figure. `fetch(sourceIp)` resolves with the fetch's bytes, hash and seconds.
  */
-export class TftpStorm {
-  private readonly pending = new Map<number, { resolve: (f: Pick<Fetch, 'bytes' | 'hash' | 'seconds'>) => void; reject: (e: Error) => void }>();
-  private nextId = 0;
-  private buf = '';
-  private cpu = NaN;
-  private readonly exited: Promise<void>;
-  private readonly proc: ChildProcess;
-
-  constructor(path: string, readonly host: string, port: number, readonly file: string, o: FetchOptions) {
-    const proc = spawn(path, clientArgs(host, port, file, { ...o, storm: true }), { stdio: ['pipe', 'pipe', 'pipe'] });
-    this.proc = proc;
-    let err = '';
-    proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    proc.stdout!.on('data', (d: Buffer) => this.read(d.toString()));
-    this.exited = new Promise((resolve) =>
-      proc.once('exit', (code) => {
-        for (const p of this.pending.values()) p.reject(new Error(`tftp-client exited ${String(code)}: ${err.trim()}`));
-        this.pending.clear();
-        resolve();
-      }),
-    );
-  }
-
-  /** Fetches the file once from `sourceIp`. */
-  fetch(sourceIp: string): Promise<Pick<Fetch, 'bytes' | 'hash' | 'seconds'>> {
-    const id = this.nextId++;
-    return new Promise((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.proc.stdin!.write(`${id} ${sourceIp}\n`);
-    });
-  }
-
-  /** Lets the fetches in flight finish; resolves with the client's CPU seconds. */
-  async end(): Promise<number> {
-    this.proc.stdin!.end();
-    await this.exited;
-    return this.cpu;
-  }
-
-  private read(chunk: string): void {
-    this.buf += chunk;
-    let i: number;
-    while ((i = this.buf.indexOf('\n')) >= 0) {
-      const l = this.buf.slice(0, i);
-      this.buf = this.buf.slice(i + 1);
-      const cpu = /^cpu ([0-9.]+)$/.exec(l);
-      if (cpu) {
-        this.cpu = Number(cpu[1]);
-        continue;
-      }
-      const m = STORM_LINE.exec(l);
-      if (!m) throw new Error(`tftp-client: unexpected output line: ${l}`);
-      const id = Number(m[1] ?? m[5]);
-      const p = this.pending.get(id);
-      if (!p) throw new Error(`tftp-client: a line for no request: ${l}`);
-      this.pending.delete(id);
-      if (m[1] !== undefined) p.resolve({ bytes: Number(m[2]), hash: m[3]!, seconds: Number(m[4]) });
-      else p.reject(new Error(m[6]!));
-    }
-  }
+export function tftpStorm(path: string, host: string, port: number, file: string, o: FetchOptions): CStage<Pick<Fetch, 'bytes' | 'hash' | 'seconds'>> {
+  return new CStage(path, clientArgs(host, port, file, { ...o, storm: true }), (rest) => {
+    const m = /^bytes (\d+) hash ([0-9a-f]{8}) seconds ([0-9.]+)$/.exec(rest);
+    return m ? { bytes: Number(m[1]), hash: m[2]!, seconds: Number(m[3]) } : undefined;
+  });
 }

@@ -1,5 +1,7 @@
 import { summarize } from '../lib.ts';
-import { httpGet } from './machine.ts';
+import type { Download } from './http-stage.ts';
+
+type Get = (ip: string, url: string) => Promise<Pick<Download, 'status' | 'bytes'>>;
 
 export interface AssetPass {
   bytes: number;
@@ -10,7 +12,7 @@ export interface AssetPass {
 }
 
 /** Every machine downloads its URLs in turn, `concurrency` machines at a time. */
-export async function assetPass(machines: { ip: string; urls: string[] }[], concurrency: number): Promise<AssetPass> {
+export async function assetPass(machines: { ip: string; urls: string[] }[], concurrency: number, get: Get): Promise<AssetPass> {
   let next = 0;
   let bytes = 0;
   let failures = 0;
@@ -23,7 +25,7 @@ export async function assetPass(machines: { ip: string; urls: string[] }[], conc
         for (const url of m.urls) {
           const s = performance.now();
           try {
-            const r = await httpGet(m.ip, url, { timeoutMs: 300_000 });
+            const r = await get(m.ip, url);
             if (r.status === 200) bytes += r.bytes;
             else failures++;
             latencies.push(performance.now() - s);
@@ -41,9 +43,9 @@ export async function assetPass(machines: { ip: string; urls: string[] }[], conc
  * The asset step against several servers, each measured twice in mirrored order (A B B A): whatever drifts during
  * the phase (heph finishing the storm's writes, a neighbour on the machine) weighs on every server alike.
  */
-export async function assetPhase(servers: { name: string; machines: { ip: string; urls: string[] }[] }[], concurrency: number): Promise<{ server: string; bytesPerS: number; failures: number; p50: number; p99: number }[]> {
+export async function assetPhase(servers: { name: string; machines: { ip: string; urls: string[] }[] }[], concurrency: number, get: Get): Promise<{ server: string; bytesPerS: number; failures: number; p50: number; p99: number }[]> {
   const passes = new Map<string, AssetPass[]>(servers.map((s) => [s.name, []]));
-  for (const s of [...servers, ...[...servers].reverse()]) passes.get(s.name)!.push(await assetPass(s.machines, concurrency));
+  for (const s of [...servers, ...[...servers].reverse()]) passes.get(s.name)!.push(await assetPass(s.machines, concurrency, get));
   return servers.map((s) => {
     const ps = passes.get(s.name)!;
     const sum = (k: 'bytes' | 'seconds' | 'failures'): number => ps.reduce((a, p) => a + p[k], 0);

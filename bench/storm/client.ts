@@ -4,7 +4,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildClient, TftpStorm, wordHash } from '../tftp-client.ts';
+import { buildC } from '../c-stage.ts';
+import { tftpStorm, wordHash } from '../tftp-client.ts';
+import { httpStage } from './http-stage.ts';
 import { assetPhase } from './assets.ts';
 import { RELAY_IP } from './lab.ts';
 import { Relay, type Trace } from './machine.ts';
@@ -27,19 +29,23 @@ export interface StormRequest {
 
 export type StormLine =
   | { kind: 'progress'; ip: string; done: boolean; configPath?: string; configServed?: boolean; failures: number }
-  | { kind: 'storm'; wallS: number; results: MachineResult[]; tftpClientCpuS: number }
+  | { kind: 'storm'; wallS: number; results: MachineResult[]; helperCpuS: { tftp: number; http: number } }
   | { kind: 'assets'; server: string; bytesPerS: number; failures: number; p50: number; p99: number };
 
 const emit = (l: StormLine): void => void process.stdout.write(`${JSON.stringify(l)}\n`);
 
 const req = JSON.parse(process.argv[2] ?? '{}') as StormRequest;
 const bootFile = req.bootFile ?? 'ipxe.efi';
-// The TFTP step runs in the bench's C client (storm mode): in this process it took most of a CPU at N = 1000,
-// and the step's times then held this process's own queueing. The EDK2 PXE options: blksize 1468, tsize, windowsize 4.
+// TFTP and the large downloads run in the bench's C helpers: in this process they took most of a CPU at N = 1000,
+// and the steps' times then held this process's own queueing. The EDK2 PXE options: blksize 1468, tsize, windowsize 4.
 const bin = mkdtempSync(join(tmpdir(), 'heph-storm-client-'));
-const built = buildClient(bin);
-if ('missing' in built) throw new Error(`the storm's TFTP client: ${built.missing}`);
-const tftp = new TftpStorm(built.path, req.server, 69, bootFile, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 5 });
+const [tftpBin, httpBin] = ['tftp-client', 'http-client'].map((name) => {
+  const built = buildC(bin, name);
+  if ('missing' in built) throw new Error(`the storm's ${name}: ${built.missing}`);
+  return built.path;
+});
+const tftp = tftpStorm(tftpBin!, req.server, 69, bootFile, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 5 });
+const downloads = httpStage(httpBin!, 300_000);
 // heph serves Debian's binary; when it is here too, every fetch's bytes are checked against it.
 const local = join('/usr/lib/ipxe', bootFile);
 const want = existsSync(local) ? wordHash(readFileSync(local)) : undefined;
@@ -57,18 +63,20 @@ try {
       bootFile,
       events: stormEvents(),
       tftp: async (m, server, file) => {
-        if (server !== tftp.host || file !== tftp.file) throw new Error(`offered ${file} from ${server}, not ${tftp.file} from ${tftp.host}`);
-        const got = await tftp.fetch(m.ip);
+        if (server !== req.server || file !== bootFile) throw new Error(`offered ${file} from ${server}, not ${bootFile} from ${req.server}`);
+        const got = await tftp.request(m.ip);
         if (want !== undefined && got.hash !== want) throw new Error(`${got.bytes} bytes with hash ${got.hash}, not ${local}'s ${want}`);
         return { bytes: got.bytes, ms: got.seconds * 1000 };
       },
+      download: (m, url) => downloads.request(`${m.ip} ${url}`),
     },
     runId: req.runId,
     ...(req.retryForMs === undefined ? {} : { retryUntil: Date.now() + req.retryForMs }),
     ...(req.progress ? { onProgress: (r: MachineResult) => emit({ kind: 'progress', ip: r.m.ip, done: r.done, ...pick(r.trace), failures: r.failures.length }) } : {}),
   });
   const wallS = (performance.now() - t0) / 1000;
-  emit({ kind: 'storm', wallS, results, tftpClientCpuS: await tftp.end() });
+  const [tftpCpuS, httpCpuS] = await Promise.all([tftp.end(), downloads.end()]);
+  emit({ kind: 'storm', wallS, results, helperCpuS: { tftp: tftpCpuS, http: httpCpuS } });
   if (req.assets) {
     const ok = results.filter((r) => r.done);
     const base = `http://${req.server}:${req.httpPort}`;
@@ -76,11 +84,16 @@ try {
       { name: 'heph', machines: ok.map((r) => ({ ip: r.m.ip, urls: [`${base}${r.trace.kernelPath}`, `${base}${r.trace.initrdPath}`] })) },
       ...req.assets.references.map((ref) => ({ name: ref.name, machines: ok.map((x) => ({ ip: x.m.ip, urls: ref.files.map((f) => `${ref.base}/${f}`) })) })),
     ];
-    for (const r of await assetPhase(servers, req.assets.concurrency)) emit({ kind: 'assets', ...r });
+    const phase = httpStage(httpBin!, 300_000);
+    try {
+      for (const r of await assetPhase(servers, req.assets.concurrency, (ip, url) => phase.request(`${ip} ${url}`))) emit({ kind: 'assets', ...r });
+    } finally {
+      await phase.end();
+    }
   }
 } finally {
   relay.close();
-  await tftp.end();
+  await Promise.all([tftp.end(), downloads.end()]);
   rmSync(bin, { recursive: true, force: true });
 }
 
