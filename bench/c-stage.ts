@@ -40,7 +40,8 @@ export class CStage<R> {
     this.proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     this.proc.stdout!.on('data', (d: Buffer) => this.read(d.toString()));
     this.exited = new Promise((resolve) =>
-      this.proc.once('exit', (code) => {
+      // 'close', not 'exit': the last lines (the cpu line) may still be in the pipe when the process has exited.
+      this.proc.once('close', (code) => {
         for (const p of this.pending.values()) p.reject(new Error(`${path} exited ${String(code)}: ${err.trim()}`));
         this.pending.clear();
         resolve();
