@@ -52,6 +52,7 @@ function identity(st: BigIntStats): string {
  */
 export type Opened = { ok: true; fh: FileHandle; size: number; head: Buffer; release(): Promise<void> } | { ok: false; problem: string };
 
+/** As much as http/sendfile.ts sends itself before sendfile takes over (its FIRST); less, and responses read their own. */
 const HEAD_BYTES = 64 * 1024;
 
 /** One open descriptor of a verified file, shared by every response while the file stays as it was hashed. */
