@@ -85,7 +85,7 @@ export function verifyFetches(fetches: Fetch[], data: Buffer, count: number, wha
 /**
  * The client in storm mode (-S): one process fetches `file` from `host` for many source addresses at once, each
  * fetch timed by the client itself from its RRQ to its last block, so a busy Node process that asked for it does
- * not add its own queueing to the figure. `fetch(sourceIp)` resolves with the fetch's bytes, hash and seconds.
+ * not add its own queueing to the figure. `request(sourceIp)` resolves with the fetch's bytes, hash and seconds.
  */
 export function tftpStorm(path: string, host: string, port: number, file: string, o: FetchOptions): CStage<Pick<Fetch, 'bytes' | 'hash' | 'seconds'>> {
   return new CStage(path, clientArgs(host, port, file, { ...o, storm: true }), (rest) => {

@@ -281,6 +281,7 @@ export async function publishEvents(m: MachineIdentity, target: Target, runId: s
 
 // ---------------------------------------------------------------------------------------------------------------
 
+/** Times the step here, unless its result carries `ms` of its own (a C helper that timed the transfer itself). */
 async function timed<T>(trace: Trace, step: Step, fn: () => Promise<T>, bytes?: (r: T) => number): Promise<T> {
   const t0 = performance.now();
   let r: T;
@@ -289,7 +290,8 @@ async function timed<T>(trace: Trace, step: Step, fn: () => Promise<T>, bytes?: 
   } catch (err) {
     throw new StepError(step, (err as Error).message);
   }
-  trace.ms[step] = performance.now() - t0;
+  const own = (r as { ms?: unknown }).ms;
+  trace.ms[step] = typeof own === 'number' ? own : performance.now() - t0;
   if (bytes) trace.bytes[step] = bytes(r);
   return r;
 }
@@ -305,10 +307,8 @@ export async function bootOnce(m: MachineIdentity, relay: Relay, target: Target,
   const sent = { n: 0 };
   const pxe = await timed(trace, 'dhcp-pxe', () => relay.discover(m, false, xid, undefined, sent));
   if (pxe.file !== target.bootFile) throw new StepError('dhcp-pxe', `offered ${pxe.file}`);
-  if (target.tftp) {
-    const got = await timed(trace, 'tftp', () => target.tftp!(m, pxe.siaddr, pxe.file), (r) => r.bytes);
-    trace.ms.tftp = got.ms;
-  } else await timed(trace, 'tftp', () => tftpGet(m, pxe.siaddr, pxe.file), (n) => n);
+  const fetchBoot = (): Promise<{ bytes: number; ms?: number }> => (target.tftp ? target.tftp(m, pxe.siaddr, pxe.file) : tftpGet(m, pxe.siaddr, pxe.file).then((bytes) => ({ bytes })));
+  await timed(trace, 'tftp', fetchBoot, (r) => r.bytes);
   const ipxe = await timed(trace, 'dhcp-ipxe', () => relay.discover(m, true, (xid + 1) >>> 0, undefined, sent));
   trace.dhcpRetransmits = sent.n - 2;
   if (ipxe.file !== `${base}/boot.ipxe`) throw new StepError('dhcp-ipxe', `offered ${ipxe.file}`);
@@ -327,7 +327,6 @@ export async function bootOnce(m: MachineIdentity, relay: Relay, target: Target,
   for (const [step, url] of [['kernel', kernel], ['initrd', initrd]] as const) {
     const get = (): Promise<{ status: number; bytes: number; ms?: number }> => (target.download ? target.download(m, url) : httpGet(m.ip, url, { timeoutMs: 120_000 }));
     const r = await timed(trace, step, get, (x) => x.bytes);
-    if (r.ms !== undefined) trace.ms[step] = r.ms;
     expectStatus(step, r);
   }
   const cfg = await timed(trace, 'config', () => httpGet(m.ip, config, { keep: true }), (r) => r.bytes);
