@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Document } from 'yaml';
 import { documentId, findDocument, isLegacy, V1ALPHA1 } from './documents.ts';
 import { applyPatch, parsePatch, upsertDocuments } from './patch.ts';
+import { fromStencil } from './stencil.ts';
 import { hostnameProblem, validateDocuments } from './validate.ts';
 import {
   deleteKey,
@@ -47,7 +48,7 @@ const prefixed = (prefix: string, errors: string[]): string[] => errors.map((e) 
 
 export function renderConfig(input: RenderInput): RenderResult {
   try {
-    return render(input);
+    return fromStencil(input, renderFull) ?? renderFull(input);
   } catch (e) {
     // A bug here must become a refused config (5xx, Talos retries), never an exception in the request path.
     return fail([`internal error while rendering: ${e instanceof Error ? e.message : String(e)}`]);
@@ -95,7 +96,8 @@ function buildTemplate(input: RenderInput): Template {
   return { docs: config };
 }
 
-function render(input: RenderInput): RenderResult {
+/** The whole way for one machine: template, facts, write, read back, validate (stencil.ts avoids most of it). */
+export function renderFull(input: RenderInput): RenderResult {
   const t = template(input);
   if ('errors' in t) return fail(t.errors);
   // The cached template is never edited: each machine gets its own copy.
@@ -137,7 +139,11 @@ function unattendedInstallDisk(doc: YAMLMap, facts: MachineFacts): string[] {
 /** The map under `key`, created when absent or null. */
 function childMap(map: YAMLMap, key: string, path: string): YAMLMap | string {
   const existing = findPair(map, key)?.value;
-  if (isMap(existing)) return existing;
+  if (isMap(existing)) {
+    // `network: {}` in gen-config output: what a machine adds is written in block style, not as one flow line.
+    existing.flow = false;
+    return existing;
+  }
   if (!isNullNode(existing)) return `${path} is ${describeNode(existing)}, not a map`;
   const created = new YAMLMap();
   setKey(map, key, created);
