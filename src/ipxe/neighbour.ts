@@ -6,10 +6,13 @@ import { readFileSync } from 'node:fs';
  * the NIC with that MAC on the local segment.
  */
 export function neighbourMac(ip: string, table = readArpTable()): string | undefined {
-  for (const line of table.split('\n').slice(1)) {
-    const [addr, , flags, mac] = line.trim().split(/\s+/);
+  // Only the lines of this address are split: a storm's table has a line per machine, read on every request.
+  const needle = `\n${ip} `;
+  for (let at = table.indexOf(needle); at >= 0; at = table.indexOf(needle, at + 1)) {
+    const end = table.indexOf('\n', at + 1);
+    const [, , flags, mac] = table.slice(at + 1, end < 0 ? undefined : end).trim().split(/\s+/);
     // Flag 0x2 = ATF_COM: the entry is complete (resolved).
-    if (addr === ip && flags !== undefined && (parseInt(flags, 16) & 0x2) !== 0 && mac) return mac.toLowerCase();
+    if (flags !== undefined && (parseInt(flags, 16) & 0x2) !== 0 && mac) return mac.toLowerCase();
   }
   return undefined;
 }

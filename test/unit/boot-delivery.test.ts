@@ -25,6 +25,10 @@ test('neighbour table: complete entries only', () => {
   assert.equal(neighbourMac('192.0.2.22', ARP), undefined, 'incomplete entry');
   assert.equal(neighbourMac('192.0.2.2', ARP), undefined, 'a prefix of another address is not a match');
   assert.equal(neighbourMac('192.0.2.21', ''), undefined);
+  // The same address on two interfaces, the complete entry last and without a final newline.
+  const twice = `${ARP}192.0.2.22       0x1         0x2         52:54:00:00:00:22     *        eth2`;
+  assert.equal(neighbourMac('192.0.2.22', twice), '52:54:00:00:00:22');
+  assert.equal(neighbourMac('IP', ARP), undefined, 'the header is not an entry');
 });
 
 /** A ConfigDelivery over a fresh inventory with the test profiles; `deps` adds or replaces what a test needs. */

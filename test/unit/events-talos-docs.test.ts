@@ -18,3 +18,11 @@ test('talos-docs: EventSinkConfig and KmsgLogConfig documents, joinable into a m
   ]);
   for (const d of docs) assert.ok(d.endsWith('\n') && !d.includes('---'));
 });
+
+test('talos-docs: the documents are written once, and again when a port or the address changes', () => {
+  const a = feedbackDocuments({ grpc: 4002, kmsg: 4003 }, '10.5.0.1');
+  assert.equal(feedbackDocuments({ grpc: 4002, kmsg: 4003 }, '10.5.0.1'), a);
+  assert.match(feedbackDocuments({ grpc: 5002, kmsg: 4003 }, '10.5.0.1')[0]!, /endpoint: 10\.5\.0\.1:5002/);
+  assert.match(feedbackDocuments({ grpc: 5002, kmsg: 5003 }, '10.5.0.1')[1]!, /url: tcp:\/\/10\.5\.0\.1:5003\//);
+  assert.match(feedbackDocuments({ grpc: 5002, kmsg: 5003 }, '10.5.0.9')[0]!, /endpoint: 10\.5\.0\.9:5002/);
+});
