@@ -1,5 +1,6 @@
-import { constants } from 'node:os';
+import { constants, networkInterfaces } from 'node:os';
 import type { Context } from '../context.ts';
+import type { RejectedIdentities } from '../inventory/machines.ts';
 import { bindFailure, StartupError } from '../errors.ts';
 import { ipxeBinaries } from '../ipxe/binaries.ts';
 import { counter } from '../metrics.ts';
@@ -43,6 +44,8 @@ const DATA_VERSION_MS = 1000;
 const BATCH = 64;
 /** How long the worker holds its records before waking the main thread: counters and sightings lag by at most this. */
 const FLUSH_MS = 50;
+/** How often the served interfaces are looked up again (checkLinks). */
+const LINK_CHECK_MS = 2000;
 
 class DhcpService implements Service {
   readonly name = 'dhcp';
@@ -55,9 +58,17 @@ class DhcpService implements Service {
   private readonly lastWarn = new Map<string, number>();
   private readonly rogue;
   private readonly intake;
-  /** Per interface index, for re-deriving an outcome the worker reported (the same config it answers with). */
+  /** Per interface index: what the worker is started with, and the same for re-deriving an outcome it reported. */
+  private plain: PlainRespondConfig[] = [];
   private configs: RespondConfig[] = [];
+  /** The rejected machines, as the worker is started with them and as this thread checks them. */
+  private rejected: RejectedIdentities = { uuids: [], nics: [] };
   private rejections = new RejectionSet();
+  private listening: Record<string, string> = {};
+  /** Each served interface's kernel index when its sockets were bound. */
+  private links: number[] = [];
+  private linkTimer: NodeJS.Timeout | undefined;
+  private linkCheck: Promise<void> | undefined;
   private reloadQueued = false;
   private unwatch: (() => void) | undefined;
   private versionTimer: NodeJS.Timeout | undefined;
@@ -78,50 +89,21 @@ class DhcpService implements Service {
       malformed: counter(ctx.metrics, 'heph_dhcp_malformed_total', 'DHCP datagrams dropped as malformed, by reason.', ['reason']),
       sendErrors: counter(ctx.metrics, 'heph_dhcp_send_errors_total', 'Proxy-DHCP replies the kernel refused to send.'),
       restarts: counter(ctx.metrics, 'heph_dhcp_dataplane_restarts_total', 'Times the DHCP data-plane worker died and was started again.'),
+      rebinds: counter(ctx.metrics, 'heph_dhcp_rebinds_total', 'Times the DHCP sockets were bound again because a served interface was deleted and created again.'),
       sightingsDropped: counter(ctx.metrics, 'heph_dhcp_sightings_dropped_total', 'PXE sightings not written to the inventory because new machines arrived faster than the write budget (flood protection).'),
     };
   }
 
   async start(): Promise<void> {
     this.state = { state: 'starting' };
-    const { port, proxyPort } = this.ctx.settings.dhcp;
-    const listening: Record<string, string> = {};
     try {
-      const rejected = this.ctx.machines.rejectedIdentities();
-      this.rejections = new RejectionSet(rejected);
+      this.rejected = this.ctx.machines.rejectedIdentities();
+      this.rejections = new RejectionSet(this.rejected);
       this.dataVersion = this.ctx.machines.dataVersion();
-      const sockets: WorkerInit['sockets'] = [];
-      const plain = this.ctx.interfaces.map((iface) => this.config(iface));
-      this.configs = plain.map((p) => respondConfig(p, () => this.rejections));
-      for (const [index, iface] of this.ctx.interfaces.entries()) {
-        for (const [via, p, setting] of [['dhcp', port, 'dhcp.port'], ['proxy', proxyPort, 'dhcp.proxyPort']] as const) {
-          let fd: number;
-          try {
-            fd = deviceFd(iface.name, p);
-          } catch (err) {
-            throw bindFailure({ service: 'dhcp', proto: 'UDP', address: `0.0.0.0 (device ${iface.name})`, port: p, setting, disable: 'dhcp.enabled', err });
-          }
-          this.fds.push(fd);
-          sockets.push({ fd, iface: index, via });
-          listening[`udp/${via}/${iface.name}`] = `0.0.0.0:${p}`;
-        }
-      }
-      this.dataPath = await DataPath.start(
-        { sockets, configs: plain, rejections: rejected, batch: BATCH, flushMs: FLUSH_MS },
-        {
-          outcomes: (m) => this.guarded(() => this.onOutcomes(m.records, m.length, m.sendErrors, m.lastSendError)),
-          socketError: (iface, message) => this.log.error({ err: message, iface: this.ctx.interfaces[iface]?.name }, 'DHCP socket error'),
-          died: (err, retryMs) => {
-            this.m.restarts.inc();
-            this.log.error({ err, retryMs }, 'the DHCP data plane stopped: proxy-DHCP is not answering until it restarts');
-            this.state = { state: 'failed', detail: `data-plane worker: ${err.message}; restarting in ${retryMs} ms` };
-          },
-          restarted: () => {
-            this.log.warn('the DHCP data plane restarted: proxy-DHCP answers again');
-            this.state = { state: 'up', listening };
-          },
-        },
-      );
+      this.plain = this.ctx.interfaces.map((iface) => this.config(iface));
+      this.configs = this.plain.map((p) => respondConfig(p, () => this.rejections));
+      this.links = this.linkIndexes();
+      await this.open();
     } catch (err) {
       await this.stop();
       this.state = { state: 'failed', detail: (err as Error).message };
@@ -137,20 +119,118 @@ class DhcpService implements Service {
       }
     }, DATA_VERSION_MS);
     this.versionTimer.unref();
-    if (this.ctx.settings.dhcp.watchForeign) for (const name of await this.rogue.start(this.ctx.interfaces)) listening[`udp/watch/${name}`] = `0.0.0.0:${CLIENT_PORT}`;
-    this.state = { state: 'up', listening };
+    this.linkTimer = setInterval(() => {
+      this.linkCheck ??= this.checkLinks().finally(() => (this.linkCheck = undefined));
+    }, LINK_CHECK_MS);
+    this.linkTimer.unref();
+    this.state = { state: 'up', listening: this.listening };
   }
 
   async stop(): Promise<void> {
     this.unwatch?.();
     this.unwatch = undefined;
     clearInterval(this.versionTimer);
+    clearInterval(this.linkTimer);
+    // A rebind under way would otherwise open sockets after these are closed.
+    await this.linkCheck;
+    await this.close();
+    this.state = { state: 'stopped' };
+  }
+
+  /** The device-bound sockets, the data plane serving them and the foreign-offer watch. */
+  private async open(): Promise<void> {
+    const { port, proxyPort } = this.ctx.settings.dhcp;
+    const listening: Record<string, string> = {};
+    const sockets: WorkerInit['sockets'] = [];
+    for (const [index, iface] of this.ctx.interfaces.entries()) {
+      for (const [via, p, setting] of [['dhcp', port, 'dhcp.port'], ['proxy', proxyPort, 'dhcp.proxyPort']] as const) {
+        let fd: number;
+        try {
+          fd = deviceFd(iface.name, p);
+        } catch (err) {
+          throw bindFailure({ service: 'dhcp', proto: 'UDP', address: `0.0.0.0 (device ${iface.name})`, port: p, setting, disable: 'dhcp.enabled', err });
+        }
+        this.fds.push(fd);
+        sockets.push({ fd, iface: index, via });
+        listening[`udp/${via}/${iface.name}`] = `0.0.0.0:${p}`;
+      }
+    }
+    this.dataPath = await DataPath.start(
+      { sockets, configs: this.plain, rejections: this.rejected, batch: BATCH, flushMs: FLUSH_MS },
+      {
+        outcomes: (m) => this.guarded(() => this.onOutcomes(m.records, m.length, m.sendErrors, m.lastSendError)),
+        socketError: (iface, message) => this.log.error({ err: message, iface: this.ctx.interfaces[iface]?.name }, 'DHCP socket error'),
+        died: (err, retryMs) => {
+          this.m.restarts.inc();
+          this.log.error({ err, retryMs }, 'the DHCP data plane stopped: proxy-DHCP is not answering until it restarts');
+          this.state = { state: 'failed', detail: `data-plane worker: ${err.message}; restarting in ${retryMs} ms` };
+        },
+        restarted: () => {
+          this.log.warn('the DHCP data plane restarted: proxy-DHCP answers again');
+          this.state = { state: 'up', listening: this.listening };
+        },
+      },
+    );
+    if (this.ctx.settings.dhcp.watchForeign) for (const name of await this.rogue.start(this.ctx.interfaces)) listening[`udp/watch/${name}`] = `0.0.0.0:${CLIENT_PORT}`;
+    this.listening = listening;
+  }
+
+  private async close(): Promise<void> {
     const dp = this.dataPath;
     this.dataPath = undefined;
     await Promise.all([this.rogue.stop(), dp?.stop()]);
     for (const fd of this.fds) loadSys().close(fd);
     this.fds = [];
-    this.state = { state: 'stopped' };
+  }
+
+  /** The kernel's index of each served interface; 0 while one does not exist. */
+  private linkIndexes(): number[] {
+    const sys = loadSys();
+    return this.ctx.interfaces.map((i) => sys.if_nametoindex(i.name));
+  }
+
+  /**
+   * A socket bound to a device keeps the index the device had: once the interface is deleted and created again (a
+   * bridge rebuilt by the network manager, a VLAN re-added) it hears nothing, with no error anywhere. So the
+   * interfaces are looked up every LINK_CHECK_MS, and a new index means new sockets.
+   */
+  private async checkLinks(): Promise<void> {
+    const now = this.linkIndexes();
+    const gone = this.ctx.interfaces.filter((_, k) => now[k] === 0).map((i) => i.name);
+    if (gone.length > 0) {
+      const detail = `interface ${gone.join(', ')} is gone: no proxy-DHCP answers there until it is back`;
+      if (this.state.detail !== detail) this.log.error({ interfaces: gone }, 'a served interface is gone: proxy-DHCP cannot answer on it until it is back');
+      this.state = { state: 'failed', detail };
+      return;
+    }
+    const recreated = this.ctx.interfaces.filter((_, k) => now[k] !== this.links[k]).map((i) => i.name);
+    if (recreated.length === 0) return;
+    try {
+      await this.close();
+      await this.open();
+      this.links = now;
+      this.m.rebinds.inc();
+      const moved = this.movedAddresses();
+      this.log.warn({ interfaces: recreated }, 'a served interface was created again: the DHCP sockets are bound to it anew');
+      this.state = { state: 'up', listening: this.listening };
+      if (moved.length > 0) {
+        this.state.detail = `${moved.join('; ')}: restart heph to tell machines the new address`;
+        this.log.error({ moved }, 'a served interface came back with another address: machines are still told the old one until heph restarts');
+      }
+    } catch (err) {
+      // The index stays the old one, so the next check tries again.
+      this.log.error({ err }, 'could not bind the DHCP sockets to a recreated interface; retrying');
+      this.state = { state: 'failed', detail: `rebinding to a recreated interface: ${(err as Error).message}` };
+    }
+  }
+
+  /** Served interfaces whose first IPv4 address is no longer the one heph started with. */
+  private movedAddresses(): string[] {
+    const now = networkInterfaces();
+    return this.ctx.interfaces.flatMap((i) => {
+      const v4 = now[i.name]?.find((a) => a.family === 'IPv4')?.address;
+      return v4 === undefined || v4 === i.address ? [] : [`${i.name} is now ${v4}, was ${i.address}`];
+    });
   }
 
   health(): ServiceHealth {
@@ -179,6 +259,7 @@ class DhcpService implements Service {
       this.reloadQueued = false;
       this.guarded(() => {
         const ids = this.ctx.machines.rejectedIdentities();
+        this.rejected = ids;
         this.rejections = new RejectionSet(ids);
         this.dataPath?.setRejections(ids);
       });

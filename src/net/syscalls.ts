@@ -52,6 +52,8 @@ export interface Sys {
   sendfile(out: number, inFd: number, offset: Buffer, count: number): number;
   fcntl(fd: number, cmd: number, arg: number): number;
   sched_yield(): number;
+  /** 0 when there is no interface of that name (in this thread's network namespace). */
+  if_nametoindex(name: string): number;
 }
 
 let sys: Sys | undefined;
@@ -78,6 +80,7 @@ export function loadSys(): Sys {
       write: f('long write(int, const void *, size_t)'),
       close: f('int close(int)'),
       sendfile: f('long sendfile(int, int, void *, size_t)'),
+      if_nametoindex: f('unsigned int if_nametoindex(const char *)'),
       fcntl: f('int fcntl(int, int, int)'),
       sched_yield: f('int sched_yield()'),
     };
