@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { format } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { Ajv, type ValidateFunction } from 'ajv';
@@ -169,6 +170,9 @@ export class AdminGrpcService implements Service {
     const hosts = this.ctx.settings.api.hosts.map((h) => h.replace(/^\[|\]$/g, ''));
     const ips = [...new Set(['127.0.0.1', ...(s.listen === '0.0.0.0' ? [] : [s.listen]), ...hosts.filter((h) => isIP(h))])];
     const cert = await issueServerCert(ca, { commonName: 'heph admin gRPC', ipAddresses: ips, dnsNames: ['localhost', ...hosts.filter((h) => !isIP(h))] });
+    // grpc-js writes its own errors to stderr; send them to heph's log instead (one logger per thread: the Talos
+    // event sink's thread sets its own).
+    grpc.setLogger({ error: (...args: unknown[]) => this.ctx.log.warn({ svc: 'api' }, `grpc-js: ${format(...args)}`) });
     const server = new grpc.Server();
     const impl: grpc.UntypedServiceImplementation = {};
     for (const [method, h] of Object.entries(this.handlers())) {

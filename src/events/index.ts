@@ -58,7 +58,9 @@ export class EventsService implements Service {
   }
 
   health(): ServiceHealth {
-    return this.state;
+    // The sink's thread died and is being started again: Talos's calls fail meanwhile (it retries them).
+    const problem = this.sink.problem;
+    return problem && this.state.state === 'up' ? { ...this.state, state: 'failed', detail: `Talos event sink: ${problem}` } : this.state;
   }
 
   /** Where Talos should report to: the bound ports, known once started. */

@@ -1,0 +1,59 @@
+// The Talos event sink's transport, on a thread of its own. grpc-js, HTTP/2 and the calls' framing cost heph's main
+// thread more than recording the events does (`npm run bench -- events`: about half of ~250 µs per event), and every
+// boot request waits behind that thread. Here calls are taken and answered; the calls of one turn go to the main
+// thread in one message, which records them and sends back each call's status: a call is answered only once its
+// event is recorded, as when the server ran on the main thread.
+import * as grpc from '@grpc/grpc-js';
+import { format } from 'node:util';
+import { parentPort, workerData } from 'node:worker_threads';
+import { peerIp, SERVICE, type FromSink, type SinkCall, type SinkWorkerInit, type ToSink } from './sink-wire.ts';
+
+const init = (workerData as { data: SinkWorkerInit }).data;
+const port = parentPort!;
+const post = (m: FromSink): void => port.postMessage(m);
+
+// grpc-js writes its own errors to stderr; they go to heph's log on the main thread instead.
+grpc.setLogger({ error: (...args: unknown[]) => post({ kind: 'log', text: format(...args) }) });
+
+const waiting = new Map<number, grpc.sendUnaryData<unknown>>();
+let batch: SinkCall[] = [];
+let nextId = 0;
+
+function flush(): void {
+  const calls = batch;
+  batch = [];
+  post({ kind: 'calls', calls });
+}
+
+// Channelz (grpc-js's introspection, which heph does not serve) would keep per-session trackers for every machine.
+const server = new grpc.Server({ 'grpc.enable_channelz': 0 });
+server.addService(SERVICE, {
+  Publish: (call: grpc.ServerUnaryCall<Buffer, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+    const id = ++nextId;
+    waiting.set(id, callback);
+    if (batch.length === 0) setImmediate(flush);
+    batch.push({ id, ip: peerIp(call.getPeer()), bytes: call.request });
+  },
+});
+
+port.on('message', (m: ToSink) => {
+  if (m.kind === 'answers') {
+    for (const [id, code, details] of m.answers) {
+      const callback = waiting.get(id);
+      waiting.delete(id);
+      if (code === 0) callback?.(null, {});
+      else callback?.({ code, details });
+    }
+    return;
+  }
+  // Calls in flight finish; connections Talos keeps open are closed after a second.
+  const force = setTimeout(() => (server.forceShutdown(), post({ kind: 'stopped' })), 1000);
+  server.tryShutdown(() => (clearTimeout(force), post({ kind: 'stopped' })));
+});
+
+server.bindAsync(`${init.listen}:${init.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
+  if (!err) return post({ kind: 'bound', port: bound });
+  server.forceShutdown();
+  // grpc-js folds the errno into its message; recover it so the operator gets the usual advice.
+  post({ kind: 'bind-failed', message: err.message, code: /EADDRINUSE|EACCES|EADDRNOTAVAIL/.exec(err.message)?.[0] });
+});
