@@ -7,7 +7,7 @@ import type { Machine, Machines } from '../inventory/machines.ts';
 import type { Timeline } from '../inventory/timeline.ts';
 import type { Logger } from '../log.ts';
 import type { Counter } from '../metrics.ts';
-import { renderConfig, type RenderInput, type RenderResult } from './render.ts';
+import { renderConfig, type RenderInput } from './render.ts';
 import { tokenRef, type BootTokens } from './tokens.ts';
 
 /** Appended to the profile's patches when the operator asked for a reprovision: Talos wipes the install disk. */
@@ -35,8 +35,6 @@ export interface DeliveryDeps {
   neighbour?: ((ip: string) => string | undefined) | undefined;
   /** Whole documents every config carries (EventSinkConfig, KmsgLogConfig …), wired by the daemon. */
   configDocuments?: ((m: Machine) => string[]) | undefined;
-  /** Where configs are rendered (the daemon: a worker thread, renderer.ts); default here, on this thread. */
-  render?: ((input: RenderInput) => Promise<RenderResult>) | undefined;
 }
 
 
@@ -88,16 +86,16 @@ export class ConfigDelivery {
     };
     const extra = this.d.configDocuments?.(machine);
     if (extra?.length) input.extraDocuments = extra;
-    const r = this.d.render ? await this.d.render(input) : renderConfig(input);
+    const r = renderConfig(input);
     if (!r.ok) {
       this.d.log.error({ machine: machine.id, profile: profile.name, errors: r.errors }, 'config does not render; Talos will retry');
       return this.fail(500, machine, ip, `profile ${profile.name} does not render: ${r.errors.join('; ')}`, now);
     }
     // Fail closed: if these rows cannot be written, or not synced to disk, the caller gets an exception and answers
     // 5xx, not the config. One commit for all of them, its sync shared with whatever else commits meanwhile.
+    // Rendered on this thread, between the checks above and this commit: nothing else can have revoked the token
+    // or rejected the machine meanwhile.
     const served = this.d.durable.commit(() => {
-      // The render took a while: a newer script may have replaced this token, or an operator rejected the machine.
-      if (!this.d.tokens.check(token, ip, now).ok || this.d.machines.get(machine.id)?.acceptance !== 'accepted') return false;
       audit(this.d.db, {
         actor: `machine:${machine.id}`,
         action: 'config.served',
@@ -110,9 +108,7 @@ export class ConfigDelivery {
       if (t.wipe && machine.reprovision) this.d.machines.update(machine.id, { reprovision: false }, now);
       if (!INSTALLED_STATES.includes(machine.state)) this.d.machines.setState(machine.id, 'config-served', `profile ${profile.name}`, now);
       this.d.timeline.appendNow({ machineId: machine.id, kind: 'config.served', source: 'http', ip, message: `config served (profile ${profile.name}${t.wipe ? ', wipes the disk' : ''})`, data: { sha256: r.sha256, profile: profile.name, uses: t.uses + 1 }, at: now });
-      return true;
     });
-    if (!served.value) return this.refuse(ip, 'revoked while rendering', machine.id, ref);
     await served.durable;
     this.d.served.inc({ result: 'served' });
     this.d.log.info({ machine: machine.id, ip, profile: profile.name, sha256: r.sha256, tokenRef: ref }, 'config served');

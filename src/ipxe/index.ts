@@ -7,7 +7,6 @@ import { CatalogCache, loadCatalog, profileAssets, type Catalog, type Profile } 
 import { chooseProfile, type ProfileChoice } from '../boot/selectors.ts';
 import { registerConfigRoutes } from '../configserve/index.ts';
 import { ConfigDelivery } from '../configserve/delivery.ts';
-import { Renderer } from '../configserve/renderer.ts';
 import { BootTokens, TOKEN_LENGTH } from '../configserve/tokens.ts';
 import type { Context } from '../context.ts';
 import { StartupError } from '../errors.ts';
@@ -66,7 +65,6 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     ctx.timeline.appendNow({ machineId: null, kind: 'alert.asset', source: 'system', message: `${a.name} (${a.version}/${a.arch}) failed verification: ${detail}`, data: { asset: a.id.slice(0, 16) } });
   });
   const tokens = new BootTokens(ctx.db);
-  const renderer = new Renderer();
   const cache = new CatalogCache(
     () => loadCatalog(s.profiles.dir || undefined, ctx.db),
     2000,
@@ -82,7 +80,6 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     log,
     served: counter(ctx.metrics, 'heph_configs_total', 'Config requests, by result.', ['result']),
     configDocuments: hooks.configDocuments,
-    render: (input) => renderer.render(input),
     neighbour: s.boot.neighbourCheck === 'off' ? undefined : (ip) => neighbourMac(ip),
   });
   const app = ctx.http.app;
@@ -238,7 +235,6 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
     async stop() {
       health = { state: 'stopped' };
       await assets.close();
-      await renderer.stop();
     },
     health: () => health,
   };

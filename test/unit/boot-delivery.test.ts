@@ -3,7 +3,6 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { loadCatalog } from '../../src/boot/profiles.ts';
 import { ConfigDelivery, type DeliveryDeps } from '../../src/configserve/delivery.ts';
-import { renderConfig, type RenderInput, type RenderResult } from '../../src/configserve/render.ts';
 import { BootTokens } from '../../src/configserve/tokens.ts';
 import { openInventory } from '../../src/inventory/db.ts';
 import { DurableCommits } from '../../src/inventory/durable.ts';
@@ -81,33 +80,3 @@ test('a token used from the right IP but by another NIC is refused and raises an
   }
 });
 
-test('a token replaced, or a machine rejected, while its config renders gets no config', async () => {
-  // The render is where the request waits (a worker thread in the daemon): things happen meanwhile.
-  let meanwhile = (): void => {};
-  const render = async (input: RenderInput): Promise<RenderResult> => {
-    await new Promise((r) => setImmediate(r));
-    meanwhile();
-    return renderConfig(input);
-  };
-  const { db, machines, tokens, delivery, done } = setup({ render });
-  try {
-    const m = machines.resolve({ mac: '52:54:00:00:00:31', ip: '192.0.2.31' }).machine;
-    machines.update(m.id, { acceptance: 'accepted' });
-    const mint = (): string => tokens.mint({ machineId: m.id, ip: '192.0.2.31', profile: 'worker', wipe: false, ttlMs: 3600_000 }).token;
-    const served = (): number => (db.prepare("SELECT count(*) AS n FROM audit WHERE action = 'config.served'").get() as { n: number }).n;
-
-    const first = mint();
-    meanwhile = () => void mint(); // a newer script for the same machine revokes `first`
-    assert.deepEqual(await delivery.deliver(first, '192.0.2.31'), { status: 403, reason: 'revoked while rendering' });
-    const second = mint();
-    meanwhile = () => void machines.update(m.id, { acceptance: 'rejected' });
-    assert.deepEqual(await delivery.deliver(second, '192.0.2.31'), { status: 403, reason: 'revoked while rendering' });
-    assert.equal(served(), 0, 'no config.served row for either');
-    machines.update(m.id, { acceptance: 'accepted' });
-    meanwhile = () => {};
-    assert.equal((await delivery.deliver(mint(), '192.0.2.31')).status, 200);
-    assert.equal(served(), 1);
-  } finally {
-    await done();
-  }
-});
