@@ -63,3 +63,84 @@ export class RestartBackoff {
     return Math.min(30_000, 1000 * 2 ** this.deaths++);
   }
 }
+
+/**
+ * One worker thread kept running. launch() resolves when the worker says it serves and rejects if it fails before
+ * that; a worker that fails after that is reported (`died`) and started again after RestartBackoff's delay
+ * (`restarted` once it serves again).
+ */
+export class Supervisor<M> {
+  worker: Worker | undefined;
+  private exited: Promise<void> = Promise.resolve();
+  private stopping = false;
+  private retry: NodeJS.Timeout | undefined;
+  private readonly backoff = new RestartBackoff();
+
+  constructor(
+    /** Names the worker in errors: "the <what> exited". */
+    private readonly what: string,
+    private readonly hooks: {
+      start(): Worker;
+      /** 'ready' once the worker serves; an Error if it cannot (before that: launch() rejects with it). */
+      message(m: M, worker: Worker): 'ready' | Error | undefined;
+      died(err: Error, retryMs: number): void;
+      restarted(): void;
+    },
+  ) {}
+
+  launch(): Promise<void> {
+    const worker = this.hooks.start();
+    this.worker = worker;
+    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
+    return new Promise((resolve, reject) => {
+      let up = false;
+      let failed = false;
+      const fail = (err: Error): void => {
+        if (failed) return;
+        failed = true;
+        if (!up) reject(err);
+        else if (!this.stopping) this.died(err);
+      };
+      worker.on('error', fail);
+      worker.on('message', (m: M) => {
+        const verdict = this.hooks.message(m, worker);
+        if (verdict === 'ready') {
+          up = true;
+          this.backoff.up();
+          resolve();
+        } else if (verdict instanceof Error) {
+          fail(verdict);
+          void worker.terminate();
+        }
+      });
+      void this.exited.then(() => fail(new Error(up ? `the ${this.what} exited` : `the ${this.what} exited at start`)));
+    });
+  }
+
+  /** Asks the worker to stop (`ask` sends it whatever it needs), and ends it if it has not exited after `waitMs`. */
+  async stop(ask: (worker: Worker) => void, waitMs: number): Promise<void> {
+    if (this.stopping) return this.exited;
+    this.stopping = true;
+    clearTimeout(this.retry);
+    const worker = this.worker;
+    if (!worker) return;
+    ask(worker);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), waitMs)));
+    if ((await Promise.race([this.exited, late])) === 'late') await worker.terminate();
+    clearTimeout(timer);
+  }
+
+  private died(err: Error): void {
+    const retryMs = this.backoff.next();
+    this.hooks.died(err, retryMs);
+    this.retry = setTimeout(() => {
+      this.retry = undefined;
+      if (this.stopping) return;
+      this.launch().then(
+        () => this.hooks.restarted(),
+        (e: unknown) => this.stopping || this.died(e as Error),
+      );
+    }, retryMs);
+  }
+}

@@ -1,10 +1,9 @@
 // The main thread's handle on the DHCP data-plane worker (datapath-worker.ts): starts it on descriptors the main
 // thread opened (so bind errors surface at startup, with their errno), pushes rejection-set changes to it, and
 // hands its outcome records to the service. Stopping wakes the worker through an eventfd: no timeouts to wait out.
-import type { Worker } from 'node:worker_threads';
 import type { RejectedIdentities } from '../inventory/machines.ts';
 import { eventfdCreate, eventfdSignal, loadSys } from '../net/syscalls.ts';
-import { RestartBackoff, startWorker } from '../threads.ts';
+import { startWorker, Supervisor } from '../threads.ts';
 import type { PlainRespondConfig } from './policy.ts';
 
 export interface WorkerInit {
@@ -40,17 +39,26 @@ const STOP_WAIT_MS = 2000;
 const SEMI_SPACE_MB = 8;
 
 export class DataPath {
-  private worker!: Worker;
-  private exited: Promise<void> = Promise.resolve();
-  private stopping = false;
-  private readonly backoff = new RestartBackoff();
-  private retry: NodeJS.Timeout | undefined;
+  private readonly sup: Supervisor<ToMain>;
+  private stopped: Promise<void> | undefined;
 
   private constructor(
     private readonly init: Omit<WorkerInit, 'wakeFd'>,
-    private readonly on: DataPathHandlers,
+    on: DataPathHandlers,
     private readonly wakeFd: number,
-  ) {}
+  ) {
+    this.sup = new Supervisor<ToMain>('DHCP data-plane worker', {
+      start: () => startWorker(new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit, [], { semiSpaceMb: SEMI_SPACE_MB }),
+      message: (m) => {
+        if (m.type === 'ready') return 'ready';
+        if (m.type === 'outcomes') on.outcomes(m);
+        else on.socketError(m.iface, m.message);
+        return undefined;
+      },
+      died: (err, retryMs) => on.died(err, retryMs),
+      restarted: () => on.restarted(),
+    });
+  }
 
   /**
    * Resolves once the worker waits on the sockets. The descriptors stay the caller's to close (after stop()); they
@@ -59,52 +67,12 @@ export class DataPath {
   static async start(init: Omit<WorkerInit, 'wakeFd'>, on: DataPathHandlers): Promise<DataPath> {
     const dp = new DataPath({ ...init }, on, eventfdCreate(loadSys()));
     try {
-      await dp.launch();
+      await dp.sup.launch();
     } catch (err) {
       loadSys().close(dp.wakeFd);
       throw err;
     }
     return dp;
-  }
-
-  /** Starts a worker: resolves when it serves, rejects when it fails before that. */
-  private launch(): Promise<void> {
-    const worker = startWorker(new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit, [], { semiSpaceMb: SEMI_SPACE_MB });
-    this.worker = worker;
-    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
-    return new Promise((resolve, reject) => {
-      let up = false;
-      let failed = false;
-      const fail = (err: Error): void => {
-        if (failed) return;
-        failed = true;
-        if (!up) reject(err);
-        else if (!this.stopping) this.died(err);
-      };
-      worker.on('error', fail);
-      worker.on('message', (m: ToMain) => {
-        if (m.type === 'ready') {
-          up = true;
-          this.backoff.up();
-          resolve();
-        } else if (m.type === 'outcomes') this.on.outcomes(m);
-        else this.on.socketError(m.iface, m.message);
-      });
-      void this.exited.then(() => fail(new Error(up ? 'the DHCP data-plane worker exited' : 'the DHCP data-plane worker exited at start')));
-    });
-  }
-
-  private died(err: Error): void {
-    const retryMs = this.backoff.next();
-    this.on.died(err, retryMs);
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      if (this.stopping) return;
-      this.launch().then(
-        () => this.on.restarted(),
-        (e: unknown) => this.stopping || this.died(e as Error),
-      );
-    }, retryMs);
   }
 
   setRejections(ids: RejectedIdentities): void {
@@ -114,20 +82,15 @@ export class DataPath {
   }
 
   /** Stops the worker; its last records arrive before this resolves. */
-  async stop(): Promise<void> {
-    if (this.stopping) return this.exited;
-    this.stopping = true;
-    clearTimeout(this.retry);
-    this.send({ type: 'stop' });
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), STOP_WAIT_MS)));
-    if ((await Promise.race([this.exited, late])) === 'late') await this.worker.terminate();
-    clearTimeout(timer);
-    loadSys().close(this.wakeFd);
+  stop(): Promise<void> {
+    this.stopped ??= this.sup.stop(() => this.send({ type: 'stop' }), STOP_WAIT_MS).then(() => {
+      loadSys().close(this.wakeFd);
+    });
+    return this.stopped;
   }
 
   private send(m: ToWorker): void {
-    this.worker.postMessage(m);
+    this.sup.worker?.postMessage(m);
     eventfdSignal(loadSys(), this.wakeFd);
   }
 }

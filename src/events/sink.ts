@@ -1,7 +1,7 @@
 import type { Worker } from 'node:worker_threads';
 import { bindFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { RestartBackoff, startWorker } from '../threads.ts';
+import { startWorker, Supervisor } from '../threads.ts';
 import type { FromSink, SinkAnswer, SinkCall, SinkWorkerInit, ToSink } from './sink-wire.ts';
 
 export { peerIp, PUBLISH_PATH } from './sink-wire.ts';
@@ -18,11 +18,7 @@ const STOP_WAIT_MS = 3000;
  * `handle`, and the call is answered after that. A thread that dies is started again on the same port.
  */
 export class EventSinkServer {
-  private worker: Worker | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  private stopping = false;
-  private retry: NodeJS.Timeout | undefined;
-  private readonly backoff = new RestartBackoff();
+  private readonly sup: Supervisor<FromSink>;
   port = 0;
   /** Set while the thread is down and being started again: what /healthz says. */
   problem: string | undefined;
@@ -33,74 +29,57 @@ export class EventSinkServer {
     private readonly opts: { listen: string; port: number },
     private readonly handle: PublishHandler,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.sup = new Supervisor<FromSink>('event sink thread', {
+      start: () => {
+        this.starts++;
+        // A thread started again binds the port its predecessor had (the one chosen, when the setting is 0).
+        const init: SinkWorkerInit = { listen: opts.listen, port: this.port || opts.port };
+        return startWorker(new URL('./sink-worker.ts', import.meta.url), init, [], { resourceLimits: { maxYoungGenerationSizeMb: 1 } });
+      },
+      message: (m, worker) => this.onMessage(m, worker),
+      died: (err, retryMs) => {
+        this.problem = `${err.message}; starting it again in ${retryMs / 1000} s`;
+        log.error({ svc: 'events', err: err.message, retryMs }, 'the Talos event sink thread died: events are refused until it is started again');
+      },
+      restarted: () => {
+        this.problem = undefined;
+        log.warn({ svc: 'events' }, 'the Talos event sink is back');
+      },
+    });
+  }
 
   async start(): Promise<void> {
-    this.stopping = false;
     const { listen, port } = this.opts;
     try {
-      this.port = await this.launch(port);
+      await this.sup.launch();
     } catch (err) {
       throw bindFailure({ service: 'events', proto: 'TCP', address: listen, port, setting: 'grpc.port', err });
     }
   }
 
   /** Calls in flight are answered; connections Talos keeps open are closed after a second. */
-  async stop(): Promise<void> {
-    this.stopping = true;
-    clearTimeout(this.retry);
-    const worker = this.worker;
-    if (!worker) return;
-    worker.postMessage({ kind: 'stop' } satisfies ToSink);
-    let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), STOP_WAIT_MS)));
-    if ((await Promise.race([this.exited, late])) === 'late') await worker.terminate();
-    clearTimeout(timer);
-    this.worker = undefined;
+  stop(): Promise<void> {
+    return this.sup.stop((w) => w.postMessage({ kind: 'stop' } satisfies ToSink), STOP_WAIT_MS);
   }
 
-  /** Starts a thread bound to `port`: resolves with the port it bound, rejects if it fails before that. */
-  private launch(port: number): Promise<number> {
-    const worker = startWorker(new URL('./sink-worker.ts', import.meta.url), { listen: this.opts.listen, port } satisfies SinkWorkerInit, [], {
-      resourceLimits: { maxYoungGenerationSizeMb: 1 },
-    });
-    this.worker = worker;
-    this.starts++;
-    this.exited = new Promise((resolve) => worker.once('exit', () => resolve()));
-    return new Promise((resolve, reject) => {
-      let up = false;
-      let failed = false;
-      const fail = (err: Error): void => {
-        if (failed) return;
-        failed = true;
-        if (!up) reject(err);
-        else if (!this.stopping) this.died(err);
-      };
-      worker.on('error', fail);
-      worker.on('message', (m: FromSink) => {
-        switch (m.kind) {
-          case 'bound':
-            up = true;
-            this.backoff.up();
-            resolve(m.port);
-            break;
-          case 'bind-failed':
-            fail(Object.assign(new Error(m.message), m.code ? { code: m.code } : {}));
-            void worker.terminate();
-            break;
-          case 'calls':
-            worker.postMessage({ kind: 'answers', answers: m.calls.map((c) => this.answer(c)) } satisfies ToSink);
-            break;
-          case 'log':
-            this.log.warn({ svc: 'events' }, `grpc-js: ${m.text}`);
-            break;
-          case 'stopped':
-            void worker.terminate();
-            break;
-        }
-      });
-      void this.exited.then(() => fail(new Error(up ? 'the event sink thread exited' : 'the event sink thread exited at start')));
-    });
+  private onMessage(m: FromSink, worker: Worker): 'ready' | Error | undefined {
+    switch (m.kind) {
+      case 'bound':
+        this.port = m.port;
+        return 'ready';
+      case 'bind-failed':
+        return Object.assign(new Error(m.message), m.code ? { code: m.code } : {});
+      case 'calls':
+        worker.postMessage({ kind: 'answers', answers: m.calls.map((c) => this.answer(c)) } satisfies ToSink);
+        return undefined;
+      case 'log':
+        this.log.warn({ svc: 'events' }, `grpc-js: ${m.text}`);
+        return undefined;
+      case 'stopped':
+        void worker.terminate();
+        return undefined;
+    }
   }
 
   private answer(c: SinkCall): SinkAnswer {
@@ -112,22 +91,5 @@ export class EventSinkServer {
       this.log.error({ svc: 'events', ip: c.ip, err: (err as Error).message }, 'a Talos event could not be recorded; answered UNKNOWN');
       return [c.id, 2, 'heph could not record the event'];
     }
-  }
-
-  private died(err: Error): void {
-    const retryMs = this.backoff.next();
-    this.problem = `${err.message}; starting it again in ${retryMs / 1000} s`;
-    this.log.error({ svc: 'events', err: err.message, retryMs }, 'the Talos event sink thread died: events are refused until it is started again');
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      if (this.stopping) return;
-      this.launch(this.port).then(
-        () => {
-          this.problem = undefined;
-          this.log.warn({ svc: 'events' }, 'the Talos event sink is back');
-        },
-        (e: unknown) => this.stopping || this.died(e as Error),
-      );
-    }, retryMs);
   }
 }

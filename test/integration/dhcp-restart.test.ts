@@ -33,7 +33,7 @@ async function ask(ms = 1500): Promise<Buffer | undefined> {
  * it dies at an ordinary moment of its loop.
  */
 async function kill(dp: DataPath): Promise<void> {
-  const dead = (dp as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+  const dead = (dp as unknown as { sup: { worker: { terminate(): Promise<number> } } }).sup.worker.terminate();
   client.send(Buffer.from('wake up'), port, '127.0.0.1');
   await dead;
 }

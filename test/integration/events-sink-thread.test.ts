@@ -54,7 +54,7 @@ test('a sink thread that dies is started again on the same port, and says so unt
   await withSink(() => (n++, { ok: true }), async (sink, client) => {
     assert.equal(await call(client, Buffer.from('before')), null);
     const port = sink.port;
-    await (sink as unknown as { worker: { terminate(): Promise<number> } }).worker.terminate();
+    await (sink as unknown as { sup: { worker: { terminate(): Promise<number> } } }).sup.worker.terminate();
     assert.match(await eventually(() => sink.problem, 'the sink to report its thread gone'), /event sink thread exited; starting it again in 1 s/);
     await eventually(() => (sink.problem === undefined ? true : undefined), 'the sink thread to be back', 5000);
     assert.equal(sink.port, port);
