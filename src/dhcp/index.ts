@@ -69,6 +69,8 @@ class DhcpService implements Service {
   private links: number[] = [];
   private linkTimer: NodeJS.Timeout | undefined;
   private linkCheck: Promise<void> | undefined;
+  /** Health says an interface is gone (cleared when it is back). */
+  private linksGone = false;
   private reloadQueued = false;
   private unwatch: (() => void) | undefined;
   private versionTimer: NodeJS.Timeout | undefined;
@@ -201,27 +203,39 @@ class DhcpService implements Service {
       const detail = `interface ${gone.join(', ')} is gone: no proxy-DHCP answers there until it is back`;
       if (this.state.detail !== detail) this.log.error({ interfaces: gone }, 'a served interface is gone: proxy-DHCP cannot answer on it until it is back');
       this.state = { state: 'failed', detail };
+      this.linksGone = true;
       return;
     }
     const recreated = this.ctx.interfaces.filter((_, k) => now[k] !== this.links[k]).map((i) => i.name);
-    if (recreated.length === 0) return;
+    if (recreated.length === 0) {
+      // Back under the index it had (renamed away and back): the sockets never lost it.
+      if (this.linksGone) {
+        this.linksGone = false;
+        this.log.warn('the served interfaces are back under the same kernel index: proxy-DHCP answers again');
+        this.state = this.upState();
+      }
+      return;
+    }
     try {
       await this.close();
       await this.open();
       this.links = now;
+      this.linksGone = false;
       this.m.rebinds.inc();
-      const moved = this.movedAddresses();
       this.log.warn({ interfaces: recreated }, 'a served interface was created again: the DHCP sockets are bound to it anew');
-      this.state = { state: 'up', listening: this.listening };
-      if (moved.length > 0) {
-        this.state.detail = `${moved.join('; ')}: restart heph to tell machines the new address`;
-        this.log.error({ moved }, 'a served interface came back with another address: machines are still told the old one until heph restarts');
-      }
+      this.state = this.upState();
+      if (this.state.detail) this.log.error({ moved: this.state.detail }, 'a served interface came back with another address: machines are still told the old one until heph restarts');
     } catch (err) {
       // The index stays the old one, so the next check tries again.
       this.log.error({ err }, 'could not bind the DHCP sockets to a recreated interface; retrying');
       this.state = { state: 'failed', detail: `rebinding to a recreated interface: ${(err as Error).message}` };
     }
+  }
+
+  /** Up, serving every interface; the detail says when one came back with another address than heph started with. */
+  private upState(): ServiceHealth {
+    const moved = this.movedAddresses();
+    return moved.length === 0 ? { state: 'up', listening: this.listening } : { state: 'up', listening: this.listening, detail: `${moved.join('; ')}: restart heph to tell machines the new address` };
   }
 
   /** Served interfaces whose first IPv4 address is no longer the one heph started with. */

@@ -74,4 +74,17 @@ describe('proxy-DHCP when its interface is recreated', { skip: !canUseNetns() &&
     const d = await eventually(() => offer(), 'an OFFER after the second rebind', 8000, 100);
     assert.equal(d.ok && d.packet.siaddr, '10.79.0.1');
   });
+
+  it('an interface renamed away and back keeps its index: health comes back with no rebind, and it answers', async () => {
+    srv.run('ip', ['link', 'set', 'eth0', 'down']);
+    srv.run('ip', ['link', 'set', 'eth0', 'name', 'eth9']);
+    await eventually(() => (dhcpHealth().state === 'failed' ? true : undefined), 'health to say the interface is gone', 8000, 200);
+    srv.run('ip', ['link', 'set', 'eth9', 'name', 'eth0']);
+    srv.run('ip', ['link', 'set', 'eth0', 'up']);
+    await eventually(() => (dhcpHealth().state === 'up' ? true : undefined), 'health to be up again', 8000, 200);
+    // Still the moved address of the test before: that is still true.
+    assert.match(dhcpHealth().detail ?? '', /eth0 is now 10\.79\.0\.2, was 10\.79\.0\.1/);
+    assert.ok(await eventually(() => offer(), 'an OFFER on the same interface', 8000, 100));
+    assert.equal(rebinds(), 2, 'the same index: no rebind');
+  });
 });
