@@ -7,7 +7,7 @@
 // No peer publishes a Talos event sink to compare with (Omni and Sidero Metal take events over SideroLink), so
 // there is no ratio here: the figure is heph's own, to watch as the events path changes.
 import { execFile } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnHeph, tempDir } from '../test/helpers/heph.ts';
@@ -18,14 +18,6 @@ const { values: f } = parseArgs({ options: { events: { type: 'string' }, rounds:
 const EVENTS = Number(f.events ?? 4000);
 const ROUNDS = Number(f.rounds ?? 2);
 const SCENARIOS = [1, 20, 200];
-const TICK_S = 0.01; // USER_HZ
-
-/** CPU seconds (user + system) of one thread. */
-function threadCpu(pid: number, tid: number): number {
-  const fields = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8').split(') ')[1]!.split(' ');
-  return (Number(fields[11]) + Number(fields[12])) * TICK_S;
-}
-
 const tmp = tempDir('heph-events-');
 let heph: Awaited<ReturnType<typeof spawnHeph>> | undefined;
 try {
@@ -74,10 +66,10 @@ try {
     const rate: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const file = requests();
-      const m0 = threadCpu(pid, pid);
+      const m0 = procUsage(pid, pid).cpuSeconds;
       const p0 = procUsage(pid).cpuSeconds;
       const ms = await publish(sessions, file);
-      main.push(((threadCpu(pid, pid) - m0) * 1e6) / EVENTS);
+      main.push(((procUsage(pid, pid).cpuSeconds - m0) * 1e6) / EVENTS);
       all.push(((procUsage(pid).cpuSeconds - p0) * 1e6) / EVENTS);
       rate.push(EVENTS / (ms / 1000));
     }

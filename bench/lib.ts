@@ -28,9 +28,9 @@ export function summarize(samplesMs: number[]): LatencySummary {
 const CLK_TCK = 100;
 const PAGE = 4096;
 
-/** CPU seconds (user + system) and resident memory of a process, read from /proc. */
-export function procUsage(pid: number): { cpuSeconds: number; rssBytes: number } {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+/** CPU seconds (user + system) and resident memory of a process, or with `tid` of one of its threads, from /proc. */
+export function procUsage(pid: number, tid?: number): { cpuSeconds: number; rssBytes: number } {
+  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   // Fields after the command name, which may itself contain spaces and parentheses.
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const utime = Number(fields[11]);
