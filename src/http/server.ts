@@ -1,5 +1,6 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { bindFailure } from '../errors.ts';
+import { acceptEagerly } from './accept.ts';
 import type { Logger } from '../log.ts';
 import type { Registry } from '../metrics.ts';
 import type { Service, ServiceHealth } from '../service.ts';
@@ -50,6 +51,7 @@ export class HttpService implements Service {
     try {
       // A rack powering on opens connections faster than one event loop accepts them; Node's default backlog is 511.
       await this.app.listen({ host: this.opts.listen, port: this.opts.port, backlog: 4096 });
+      acceptEagerly(this.app.server);
     } catch (err) {
       this.state = { state: 'failed', detail: (err as Error).message };
       await this.app.close().catch(() => {});

@@ -8,8 +8,8 @@ import { errnoError, libc } from './libc.ts';
 
 export const AF_INET = 2;
 const SOCK_DGRAM = 2;
-const SOCK_NONBLOCK = 0o4000;
-const SOCK_CLOEXEC = 0o2000000;
+export const SOCK_NONBLOCK = 0o4000;
+export const SOCK_CLOEXEC = 0o2000000;
 export const MSG_DONTWAIT = 0x40;
 const SOL_SOCKET = 1;
 const SO_RCVBUF = 8;
@@ -52,6 +52,8 @@ export interface Sys {
   sendfile(out: number, inFd: number, offset: Buffer, count: number): number;
   fcntl(fd: number, cmd: number, arg: number): number;
   sched_yield(): number;
+  /** addr and len may be null; flags SOCK_NONBLOCK | SOCK_CLOEXEC. */
+  accept4(fd: number, addr: Buffer | null, len: Buffer | null, flags: number): number;
   /** 0 when there is no interface of that name (in this thread's network namespace). */
   if_nametoindex(name: string): number;
 }
@@ -83,6 +85,7 @@ export function loadSys(): Sys {
       if_nametoindex: f('unsigned int if_nametoindex(const char *)'),
       fcntl: f('int fcntl(int, int, int)'),
       sched_yield: f('int sched_yield()'),
+      accept4: f('int accept4(int, void *, void *, int)'),
     };
   }
   return sys;

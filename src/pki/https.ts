@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:https';
 import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { bindFailure } from '../errors.ts';
+import { acceptEagerly } from '../http/accept.ts';
 import type { Logger } from '../log.ts';
 import type { Service, ServiceHealth } from '../service.ts';
 import { issueServerCert, type CA } from './ca.ts';
@@ -67,6 +68,7 @@ export class HttpsService implements Service {
       throw bindFailure({ service: this.name, proto: 'TCP', address: o.listen, port: o.port, setting: 'tls.port', disable: 'tls.enabled', err });
     }
     this.server = server;
+    acceptEagerly(server);
     this.state = { state: 'up', listening: { tcp: `${o.listen}:${this.port}` } };
     o.log.info({ ipAddresses, dnsNames: o.dnsNames, notAfter: cert.notAfter.toISOString(), caFingerprint: o.ca.fingerprint }, 'HTTPS listening with a certificate from heph CA');
   }

@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
 import { statSync } from 'node:fs';
+import type { Server } from 'node:net';
+import { connect } from 'node:tls';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { HttpsService } from '../../src/pki/https.ts';
 import { inProcessHeph } from '../helpers/heph.ts';
+import { queuedConnections } from '../helpers/net.ts';
 import { run, writeTmp } from '../helpers/pki.ts';
 
 const curl = (args: string[]) => run('curl', ['-sS', '--max-time', '10', ...args]);
@@ -44,6 +48,32 @@ describe('HTTPS for the machine-facing endpoints', () => {
     assert.match(r.out, /New, TLSv1\.[23], Cipher is/);
     // The root is sent along: iPXE finds trusted roots only among the certificates it receives.
     assert.match(r.out, / 1 s:CN = heph CA [^\n]*\n\s+i:CN = heph CA /, 'the chain sent is leaf + root');
+  });
+
+  it('accepts a queue of waiting connections at once, and each completes its handshake and request', async () => {
+    const server = (heph.daemon.services.find((s) => s.name === 'https') as unknown as { server: Server }).server;
+    let accepted = 0;
+    const count = (): void => void accepted++;
+    server.on('connection', count);
+    try {
+      const socks = queuedConnections(httpsPort, 40);
+      await once(server, 'connection');
+      // Node 20 by itself accepts 1 per event-loop turn.
+      assert.equal(accepted, 40);
+      const statuses = await Promise.all(
+        socks.map(async (raw) => {
+          const tls = connect({ socket: raw, ca: heph.daemon.ctx.ca.certPem, servername: 'heph.test' });
+          let text = '';
+          tls.on('data', (d: Buffer) => (text += d.toString()));
+          tls.end('GET /healthz HTTP/1.1\r\nHost: heph.test\r\nConnection: close\r\n\r\n');
+          await once(tls, 'close');
+          return text.split('\r\n')[0];
+        }),
+      );
+      assert.deepEqual(new Set(statuses), new Set(['HTTP/1.1 200 OK']));
+    } finally {
+      server.off('connection', count);
+    }
   });
 
   it('keeps the CA key 0600 in the 0700 data dir', () => {
