@@ -28,6 +28,11 @@ export class EventsService implements Service {
         throw err;
       }
     }, ctx.log);
+    // Events waiting for the main thread are recorded before each machine request, not only at the end of a turn.
+    ctx.http.app.addHook('onRequest', (_req, _reply, done) => {
+      this.sink.takeWaiting();
+      done();
+    });
     this.kmsg = new KmsgReceiver(kmsg, {
       line: (ip, proto, line) => this.feedback.kernelLine(ip, proto, line),
       dropped: (proto, reason) => this.feedback.kernelDropped(proto, reason),

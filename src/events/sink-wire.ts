@@ -1,6 +1,7 @@
 // What the event sink's two threads share: the gRPC method table, how grpc-js names a peer, and the messages
 // between sink.ts (main thread: records events) and sink-worker.ts (its own thread: gRPC and HTTP/2).
 import type * as grpc from '@grpc/grpc-js';
+import type { MessagePort } from 'node:worker_threads';
 import { plainIp } from './kmsg.ts';
 
 export const PUBLISH_PATH = '/events.EventSinkService/Publish';
@@ -31,6 +32,8 @@ export function peerIp(peer: string): string {
 export interface SinkWorkerInit {
   listen: string;
   port: number;
+  /** Where each turn's calls go (as SinkCall[]); answers come back through the worker's parent port. */
+  calls: MessagePort;
 }
 
 /** One Publish call: who sent it and its request bytes. */
@@ -44,7 +47,6 @@ export interface SinkCall {
 export type FromSink =
   | { kind: 'bound'; port: number }
   | { kind: 'bind-failed'; message: string; code: string | undefined }
-  | { kind: 'calls'; calls: SinkCall[] }
   | { kind: 'log'; text: string }
   | { kind: 'stopped' };
 

@@ -1,7 +1,7 @@
 // The Talos event sink's transport, on a thread of its own. grpc-js, HTTP/2 and the calls' framing cost heph's main
 // thread more than recording the events does (`npm run bench -- events`: about half of ~250 µs per event), and every
 // boot request waits behind that thread. Here calls are taken and answered; the calls of one turn go to the main
-// thread in one message, which records them and sends back each call's status: a call is answered only once its
+// thread in one message (on a port of their own, which the main thread also reads between requests), which records them and sends back each call's status: a call is answered only once its
 // event is recorded, as when the server ran on the main thread.
 import * as grpc from '@grpc/grpc-js';
 import { format } from 'node:util';
@@ -22,7 +22,7 @@ let nextId = 0;
 function flush(): void {
   const calls = batch;
   batch = [];
-  post({ kind: 'calls', calls });
+  init.calls.postMessage(calls);
 }
 
 // Channelz (grpc-js's introspection, which heph does not serve) would keep per-session trackers for every machine.

@@ -1,4 +1,4 @@
-import type { Worker } from 'node:worker_threads';
+import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { bindFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { startWorker, Supervisor } from '../threads.ts';
@@ -24,6 +24,8 @@ export class EventSinkServer {
   problem: string | undefined;
   /** Threads started so far (tests). */
   starts = 0;
+  /** Where the thread sends its calls: a port of their own, so takeWaiting() can read it between other work. */
+  private calls: MessagePort | undefined;
 
   constructor(
     private readonly opts: { listen: string; port: number },
@@ -34,8 +36,14 @@ export class EventSinkServer {
       start: () => {
         this.starts++;
         // A thread started again binds the port its predecessor had (the one chosen, when the setting is 0).
-        const init: SinkWorkerInit = { listen: opts.listen, port: this.port || opts.port };
-        return startWorker(new URL('./sink-worker.ts', import.meta.url), init, [], { resourceLimits: { maxYoungGenerationSizeMb: 1 } });
+        const { port1, port2 } = new MessageChannel();
+        this.calls?.close();
+        this.calls = port1;
+        port1.on('message', (calls: SinkCall[]) => this.record(calls));
+        // The worker keeps the process alive; its port need not.
+        port1.unref();
+        const init: SinkWorkerInit = { listen: opts.listen, port: this.port || opts.port, calls: port2 };
+        return startWorker(new URL('./sink-worker.ts', import.meta.url), init, [port2], { resourceLimits: { maxYoungGenerationSizeMb: 1 } });
       },
       message: (m, worker) => this.onMessage(m, worker),
       died: (err, retryMs) => {
@@ -70,9 +78,6 @@ export class EventSinkServer {
         return 'ready';
       case 'bind-failed':
         return Object.assign(new Error(m.message), m.code ? { code: m.code } : {});
-      case 'calls':
-        worker.postMessage({ kind: 'answers', answers: m.calls.map((c) => this.answer(c)) } satisfies ToSink);
-        return undefined;
       case 'log':
         this.log.warn({ svc: 'events' }, `grpc-js: ${m.text}`);
         return undefined;
@@ -80,6 +85,22 @@ export class EventSinkServer {
         void worker.terminate();
         return undefined;
     }
+  }
+
+  /**
+   * Records the calls that have reached this thread but not yet its event loop. In a boot storm one turn of the
+   * main thread serves hundreds of requests (hundreds of milliseconds), and a machine's events go one call at a
+   * time: answered at turn ends, its four install events took four turns, 1.5–2 s. Called between requests, they
+   * are answered within a request's time.
+   */
+  takeWaiting(): void {
+    const port = this.calls;
+    if (!port) return;
+    for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) this.record(m.message as SinkCall[]);
+  }
+
+  private record(calls: SinkCall[]): void {
+    this.sup.worker?.postMessage({ kind: 'answers', answers: calls.map((c) => this.answer(c)) } satisfies ToSink);
   }
 
   private answer(c: SinkCall): SinkAnswer {

@@ -2,10 +2,15 @@
 // (OK, INVALID_ARGUMENT, UNKNOWN when it throws) and only after it ran; a thread that dies is started again on the
 // same port, and /healthz says so meanwhile. A real grpc-js client on loopback.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { EventSinkServer, PUBLISH_PATH, type PublishHandler } from '../../src/events/sink.ts';
+import { tempDir } from '../helpers/heph.ts';
 import { eventually } from '../helpers/wait.ts';
 
 const bytes = (b: Buffer): Buffer => b;
@@ -46,6 +51,27 @@ test('each call gets the status the main-thread handler chose, after it ran', as
     const many = await Promise.all(Array.from({ length: 50 }, (_, i) => call(client, Buffer.from(i % 5 === 0 ? 'bad' : `n${i}`))));
     many.forEach((err, i) => assert.equal(err?.code, i % 5 === 0 ? grpc.status.INVALID_ARGUMENT : undefined, `call ${i}`));
     assert.equal(seen.length, 53);
+  });
+});
+
+test('calls waiting for the main thread are recorded and answered while it is still busy (takeWaiting)', async () => {
+  const seen: string[] = [];
+  await withSink((_ip, body) => (seen.push(Buffer.from(body).toString()), { ok: true }), async (sink) => {
+    // A client in another process (curl, HTTP/2 gRPC framing), while this thread never returns to its event loop.
+    const dir = tempDir();
+    const file = join(dir.path, 'call.bin');
+    writeFileSync(file, Buffer.from([0, 0, 0, 0, 4, ...Buffer.from('busy')]));
+    const curl = spawn('curl', ['-sS', '--http2-prior-knowledge', '-X', 'POST', '-H', 'content-type: application/grpc', '-H', 'te: trailers', '--data-binary', `@${file}`, '-D', '-', '-o', '/dev/null', `http://127.0.0.1:${sink.port}${PUBLISH_PATH}`]);
+    let out = '';
+    curl.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const until = Date.now() + 5000;
+    while (seen.length === 0 && Date.now() < until) sink.takeWaiting();
+    assert.deepEqual(seen, ['busy'], 'recorded without a turn of the event loop');
+    // The answer went back meanwhile; the sink thread answers curl on its own.
+    const [code] = (await once(curl, 'exit')) as [number];
+    assert.equal(code, 0);
+    assert.match(out, /grpc-status: 0/);
+    dir.remove();
   });
 });
 
