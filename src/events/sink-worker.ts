@@ -1,8 +1,9 @@
 // The Talos event sink's transport, on a thread of its own. grpc-js, HTTP/2 and the calls' framing cost heph's main
 // thread more than recording the events does (`npm run bench -- events`: about half of ~250 µs per event), and every
 // boot request waits behind that thread. Here calls are taken and answered; the calls of one turn go to the main
-// thread in one message (on a port of their own, which the main thread also reads between requests), which records them and sends back each call's status: a call is answered only once its
-// event is recorded, as when the server ran on the main thread.
+// thread in one message (on a port of their own, which the main thread also reads between requests), which records
+// them and sends back each call's status: a call is answered only once its event is recorded, as when the server ran
+// on the main thread.
 import * as grpc from '@grpc/grpc-js';
 import { format } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';

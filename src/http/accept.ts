@@ -1,4 +1,4 @@
-// Accepting every waiting connection at once, as Node did before version 20.
+// Accepting waiting connections many per event-loop turn, as Node did before version 20.
 // libuv 1.45 (Node 20) accepts one connection per event-loop turn and relies on the listening socket staying
 // readable for the next one (libuv commit 6c692ad, "don't accept() connections in a loop"). A busy turn serves
 // every ready socket, a few to tens of milliseconds' work in a boot storm, so accepts ran at one per turn:
@@ -6,10 +6,11 @@
 // machines' time on /ipxe and /config while the handlers themselves took under 40 ms (measured with `ss -ltn`).
 // Here, each time Node accepts one, more of the queue is accepted too and handed to the same server.
 import { Socket, type Server } from 'node:net';
+import { constants } from 'node:os';
 import koffi from 'koffi';
 import { EINTR, loadSys, SOCK_CLOEXEC, SOCK_NONBLOCK } from '../net/syscalls.ts';
 
-const ECONNABORTED = 103;
+const { ECONNABORTED } = constants.errno;
 /**
  * At most this many more per accept by Node, i.e. per turn. A storm brings ~700 connections a second and turns of
  * 50–100 ms, so this keeps up; a larger burst waits in the kernel, where it costs heph no memory, rather than
@@ -29,9 +30,9 @@ interface ServerInternals {
 }
 
 /**
- * Makes `server` accept up to ACCEPT_BUDGET more waiting connections whenever Node accepts one. Each gets the treatment Node's own
- * accept gives (no-delay, keep-alive, the server's connection count) and the server's 'connection' listeners.
- * A listener without a plain descriptor is left as it is.
+ * Makes `server` accept up to ACCEPT_BUDGET more waiting connections whenever Node accepts one. Each gets the
+ * treatment Node's own accept gives (no-delay, keep-alive, the server's connection count) and the server's
+ * 'connection' listeners. A listener without a plain descriptor is left as it is.
  */
 export function acceptEagerly(server: Server): void {
   const internals = server as unknown as ServerInternals;
