@@ -99,7 +99,9 @@ export class AssetStore {
   /** The asset a download URL names: its id prefix and its file name. */
   byUrl(prefix: string, name: string): Asset | undefined {
     if (!ASSET_URL_ID.test(prefix)) return undefined;
-    const r = statement<[string, string], Row>(this.db, 'SELECT * FROM assets WHERE substr(id, 1, 64) = ? AND name = ?').get(prefix, name);
+    // Every id (128 hex digits) that starts with the prefix lies between it and it followed by f's: a range of the
+    // primary key, where substr(id, 1, 64) made SQLite read every asset.
+    const r = statement<[string, string, string], Row>(this.db, 'SELECT * FROM assets WHERE id BETWEEN ? AND ? AND name = ?').get(prefix, prefix + 'f'.repeat(64), name);
     return r && toAsset(r);
   }
 
