@@ -11,6 +11,7 @@ import { createBootService } from './ipxe/index.ts';
 import { openInventory } from './inventory/db.ts';
 import { Machines } from './inventory/machines.ts';
 import { Timeline } from './inventory/timeline.ts';
+import { Checkpointer } from './inventory/checkpoint.ts';
 import { DurableCommits } from './inventory/durable.ts';
 import { WriteBehind } from './inventory/writebehind.ts';
 import type { Logger } from './log.ts';
@@ -27,6 +28,9 @@ export interface Daemon {
   services: Service[];
   stop(reason?: string): Promise<void>;
 }
+
+/** How often the WAL is checkpointed (inventory/checkpoint.ts): a storm writes a few MB of WAL a second. */
+const CHECKPOINT_INTERVAL_MS = 1000;
 
 /**
  * Composes and starts every service. Either all of them are up when this resolves, or it rejects with a
@@ -57,6 +61,20 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
       log.error({ dropped: n }, 'inventory writes dropped: the disk has refused them for too long');
     },
   });
+  const checkpointErrors = counter(metrics, 'heph_inventory_checkpoint_errors_total', 'WAL checkpoints that failed (the WAL grows until one succeeds).');
+  const checkpointer = new Checkpointer(
+    db,
+    { file, intervalMs: CHECKPOINT_INTERVAL_MS },
+    {
+      failed: (message, first) => {
+        checkpointErrors.inc();
+        if (first) log.error({ err: message }, 'the database WAL cannot be checkpointed: it grows until this clears');
+      },
+      recovered: () => log.warn('the database WAL is checkpointed again'),
+      died: (err, retryMs) => log.error({ err: err.message, retryMs }, 'the WAL checkpoint thread died; it is started again'),
+      restarted: () => log.warn('the WAL checkpoint thread is back'),
+    },
+  );
   const http = new HttpService({ name: 'http', listen: settings.http.listen, port: settings.http.port, portSetting: 'http.port', log, onError: (err) => writer.noteInlineFailure(err) });
   let trust: Trust;
   try {
@@ -87,10 +105,12 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
     writer.close();
     if (writer.pending > 0) log.error({ pending: writer.pending, reason: writer.stalled }, 'inventory writes could not be saved before exit');
     await durable.close();
+    await checkpointer.stop();
     // Closing the last connection checkpoints the WAL with synchronous=FULL: whatever is committed is on disk.
     db.close();
   };
   try {
+    await checkpointer.start();
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
     const events = createEventsService(ctx);
     // Rendered per install script and config, after start: the ports are the bound ones even when settings say 0.
