@@ -9,7 +9,7 @@ import { tftpStorm, wordHash } from '../tftp-client.ts';
 import { httpStage } from './http-stage.ts';
 import { assetPhase } from './assets.ts';
 import { RELAY_IP } from './lab.ts';
-import { Relay, type Trace } from './machine.ts';
+import { Relay, type Target, type Trace } from './machine.ts';
 import { runStorm, stormEvents, type MachineResult } from './run.ts';
 
 export interface StormRequest {
@@ -21,6 +21,11 @@ export interface StormRequest {
   /** The x86-64 UEFI binary heph offers (ipxe.efi unless the run chose another). */
   bootFile?: string;
   runId: string;
+  /**
+   * Machines that boot before the storm, not measured, with the identities and addresses after the storm's: heph
+   * has then compiled its hot code, as a daemon that has served boots before has.
+   */
+  warmup?: number;
   retryForMs?: number;
   progress?: boolean;
   /** After the storm: the asset step alone against heph and against each of these base URLs (e.g. nginx), twice each in mirrored order. */
@@ -29,6 +34,7 @@ export interface StormRequest {
 
 export type StormLine =
   | { kind: 'progress'; ip: string; done: boolean; configPath?: string; configServed?: boolean; failures: number }
+  | { kind: 'warm'; done: number; failures: string[] }
   | { kind: 'storm'; wallS: number; results: MachineResult[]; helperCpuS: { tftp: number; http: number } }
   | { kind: 'assets'; server: string; bytesPerS: number; failures: number; p50: number; p99: number };
 
@@ -50,26 +56,31 @@ const downloads = httpStage(httpBin!, 300_000);
 const local = join('/usr/lib/ipxe', bootFile);
 const want = existsSync(local) ? wordHash(readFileSync(local)) : undefined;
 const relay = await Relay.open(RELAY_IP, req.server);
+const target: Target = {
+  server: req.server,
+  httpPort: req.httpPort,
+  grpcPort: req.grpcPort,
+  bootFile,
+  events: stormEvents(),
+  tftp: async (m, server, file) => {
+    if (server !== req.server || file !== bootFile) throw new Error(`offered ${file} from ${server}, not ${bootFile} from ${req.server}`);
+    const got = await tftp.request(m.ip);
+    if (want !== undefined && got.hash !== want) throw new Error(`${got.bytes} bytes with hash ${got.hash}, not ${local}'s ${want}`);
+    return { bytes: got.bytes, ms: got.seconds * 1000 };
+  },
+  download: (m, url) => downloads.request(`${m.ip} ${url}`),
+};
 try {
+  if (req.warmup) {
+    const warm = await runStorm({ n: req.warmup, first: req.n, concurrency: req.concurrency, relay, target, runId: `${req.runId}w` });
+    emit({ kind: 'warm', done: warm.filter((r) => r.done).length, failures: warm.flatMap((r) => r.failures.map((f) => `${f.step}: ${f.message}`)).slice(0, 5) });
+  }
   const t0 = performance.now();
   const results = await runStorm({
     n: req.n,
     concurrency: req.concurrency,
     relay,
-    target: {
-      server: req.server,
-      httpPort: req.httpPort,
-      grpcPort: req.grpcPort,
-      bootFile,
-      events: stormEvents(),
-      tftp: async (m, server, file) => {
-        if (server !== req.server || file !== bootFile) throw new Error(`offered ${file} from ${server}, not ${bootFile} from ${req.server}`);
-        const got = await tftp.request(m.ip);
-        if (want !== undefined && got.hash !== want) throw new Error(`${got.bytes} bytes with hash ${got.hash}, not ${local}'s ${want}`);
-        return { bytes: got.bytes, ms: got.seconds * 1000 };
-      },
-      download: (m, url) => downloads.request(`${m.ip} ${url}`),
-    },
+    target,
     runId: req.runId,
     ...(req.retryForMs === undefined ? {} : { retryUntil: Date.now() + req.retryForMs }),
     ...(req.progress ? { onProgress: (r: MachineResult) => emit({ kind: 'progress', ip: r.m.ip, done: r.done, ...pick(r.trace), failures: r.failures.length }) } : {}),

@@ -26,6 +26,8 @@ export interface MachineResult {
 
 export interface StormOptions {
   n: number;
+  /** The first machine's index (identity and address): a warm-up's machines follow the measured ones. */
+  first?: number;
   concurrency: number;
   relay: Relay;
   target: Target;
@@ -38,7 +40,8 @@ export interface StormOptions {
 }
 
 export async function runStorm(o: StormOptions): Promise<MachineResult[]> {
-  const results: MachineResult[] = Array.from({ length: o.n }, (_, i) => ({ m: identity(i, machineIp(i)), trace: { ms: {}, bytes: {} }, failures: [], done: false }));
+  const first = o.first ?? 0;
+  const results: MachineResult[] = Array.from({ length: o.n }, (_, i) => ({ m: identity(first + i, machineIp(first + i)), trace: { ms: {}, bytes: {} }, failures: [], done: false }));
   let next = 0;
   const worker = async (): Promise<void> => {
     for (let i = next++; i < o.n; i = next++) {
