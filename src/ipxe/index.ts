@@ -16,7 +16,7 @@ import { forMachine } from '../log.ts';
 import { counter } from '../metrics.ts';
 import type { Service, ServiceHealth } from '../service.ts';
 import { parseBootClaims, peerAddress, type BootClaims } from './identity.ts';
-import { neighbourMac } from './neighbour.ts';
+import { neighbourMac, neighbourSource } from './neighbour.ts';
 import { renderChainScript, renderHoldScript, renderInstallScript, renderLocalScript, toScriptText } from './scripts.ts';
 
 /**
@@ -230,7 +230,8 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
       const errors = cache.get().errors;
       const detail = [...bad.map((b) => `asset refused: ${b}`), ...errors].join('; ');
       health = detail ? { state: 'up', detail } : { state: 'up' };
-      log.info({ assets: assets.list().length, refused: bad.length, profiles: cache.get().profiles.size, selectors: cache.get().selectors.length }, 'boot flow ready');
+      const neighbours = s.boot.neighbourCheck === 'off' ? 'off' : neighbourSource();
+      log.info({ assets: assets.list().length, refused: bad.length, profiles: cache.get().profiles.size, selectors: cache.get().selectors.length, neighbourCheck: neighbours }, 'boot flow ready');
     },
     async stop() {
       health = { state: 'stopped' };

@@ -9,7 +9,7 @@ import { DurableCommits } from '../../src/inventory/durable.ts';
 import { Machines } from '../../src/inventory/machines.ts';
 import { Timeline } from '../../src/inventory/timeline.ts';
 import { WriteBehind } from '../../src/inventory/writebehind.ts';
-import { neighbourMac } from '../../src/ipxe/neighbour.ts';
+import { arpTableMac } from '../../src/ipxe/neighbour.ts';
 import { counter, createRegistry } from '../../src/metrics.ts';
 import { REPO, tempDir } from '../helpers/heph.ts';
 
@@ -20,14 +20,14 @@ const ARP = `IP address       HW type     Flags       HW address            Mask
 `;
 
 test('neighbour table: complete entries only', () => {
-  assert.equal(neighbourMac('192.0.2.21', ARP), '52:54:00:00:00:21');
-  assert.equal(neighbourMac('192.0.2.22', ARP), undefined, 'incomplete entry');
-  assert.equal(neighbourMac('192.0.2.2', ARP), undefined, 'a prefix of another address is not a match');
-  assert.equal(neighbourMac('192.0.2.21', ''), undefined);
+  assert.equal(arpTableMac('192.0.2.21', ARP), '52:54:00:00:00:21');
+  assert.equal(arpTableMac('192.0.2.22', ARP), undefined, 'incomplete entry');
+  assert.equal(arpTableMac('192.0.2.2', ARP), undefined, 'a prefix of another address is not a match');
+  assert.equal(arpTableMac('192.0.2.21', ''), undefined);
   // The same address on two interfaces, the complete entry last and without a final newline.
   const twice = `${ARP}192.0.2.22       0x1         0x2         52:54:00:00:00:22     *        eth2`;
-  assert.equal(neighbourMac('192.0.2.22', twice), '52:54:00:00:00:22');
-  assert.equal(neighbourMac('IP', ARP), undefined, 'the header is not an entry');
+  assert.equal(arpTableMac('192.0.2.22', twice), '52:54:00:00:00:22');
+  assert.equal(arpTableMac('IP', ARP), undefined, 'the header is not an entry');
 });
 
 /** A ConfigDelivery over a fresh inventory with the test profiles; `deps` adds or replaces what a test needs. */
@@ -65,7 +65,7 @@ function setup(deps: Partial<DeliveryDeps> = {}) {
 }
 
 test('a token used from the right IP but by another NIC is refused and raises an alert', async () => {
-  const { machines, timeline, tokens, delivery, done } = setup({ neighbour: (ip) => neighbourMac(ip, ARP) });
+  const { machines, timeline, tokens, delivery, done } = setup({ neighbour: (ip) => arpTableMac(ip, ARP) });
   try {
     const m = machines.resolve({ mac: '52:54:00:00:00:21', ip: '192.0.2.21' }).machine;
     machines.update(m.id, { acceptance: 'accepted' });
