@@ -110,7 +110,9 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
     db.close();
   };
   try {
-    await checkpointer.start();
+    await checkpointer.start().catch((err: unknown) => {
+      throw new StartupError(`the database's WAL checkpoint thread could not start: ${(err as Error).message}`, undefined, { cause: err });
+    });
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
     const events = createEventsService(ctx);
     // Rendered per install script and config, after start: the ports are the bound ones even when settings say 0.

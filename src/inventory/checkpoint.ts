@@ -21,7 +21,7 @@ const STOP_WAIT_MS = 3000;
 
 export class Checkpointer {
   private readonly sup: Supervisor<FromCheckpointer>;
-  /** Checkpoints run so far, and the WAL frames the last one left behind (tests, metrics). */
+  /** Checkpoints run so far, and the WAL frames the last one left behind (tests). */
   runs = 0;
   lastLeft = 0;
   /** Why the last checkpoint failed, while they fail. */
