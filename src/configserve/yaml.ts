@@ -12,6 +12,7 @@
 import {
   Document,
   isAlias,
+  isCollection,
   isMap,
   isScalar,
   isSeq,
@@ -179,7 +180,7 @@ function countNodes(node: unknown): number {
 export function stringifyDocuments(docs: readonly Document[]): string {
   return docs
     .map((doc) => {
-      avoidEmptyBlockScalars(doc);
+      avoidWriterQuirks(doc);
       const out = new Document(null, OUTPUT);
       out.contents = doc.contents as Node | null;
       if (doc.commentBefore) out.commentBefore = doc.commentBefore;
@@ -190,15 +191,26 @@ export function stringifyDocuments(docs: readonly Document[]): string {
 }
 
 /**
- * The yaml library writes an empty block scalar that has a comment (`content: | # c`) as a block holding the
- * comment text, which reads back as "# c\n". Such a scalar is written double-quoted instead.
+ * Spellings the yaml library writes but cannot read back the same:
+ * - an empty block scalar that has a comment (`content: | # c`) is written as a block holding the comment text,
+ *   which reads back as "# c\n". Such a scalar is written double-quoted instead.
+ * - a map used as a key is written as a compact block map after `? ` (`? ---: null` and its next key on the line
+ *   after), which its parser refuses ("Nested mappings are not allowed in compact mappings"; found by the fuzz
+ *   test). A collection used as a key is written in flow style instead (`? { ---, a: }`).
+ * - a null item of a flow sequence read from nothing (`[&x ]`) is written as nothing, and `[  ]` reads back empty:
+ *   it is written `null`.
  */
-function avoidEmptyBlockScalars(doc: Document): void {
+function avoidWriterQuirks(doc: Document): void {
   visit(doc, {
-    Scalar(_key, node) {
+    Scalar(_key, node, path) {
       if ((node.type === Scalar.BLOCK_LITERAL || node.type === Scalar.BLOCK_FOLDED) && node.value === '') {
         node.type = Scalar.QUOTE_DOUBLE;
       }
+      // An empty item of a sequence written in flow style (its own or an enclosing collection's) would vanish.
+      if (node.value === null && node.source === '' && isSeq(path[path.length - 1]) && path.some((p) => isCollection(p) && p.flow)) node.source = 'null';
+    },
+    Pair(_key, pair) {
+      if (isCollection(pair.key)) pair.key.flow = true;
     },
   });
 }

@@ -118,6 +118,20 @@ describe('configserve YAML: what the user wrote is what Talos (Go yaml.v3) reads
     );
   });
 
+  it('writes a map or list used as a key in flow style, and an empty flow item as null (fuzz counterexamples)', () => {
+    assert.equal(roundTrip('? ? ---\n  a: \n'), '? { ---, a: }\n');
+    assert.equal(roundTrip('? a: 1\n  b: 2\n: v\n'), '? { a: 1, b: 2 }\n: v\n');
+    assert.equal(roundTrip('? - \n'), '? [ null ]\n');
+    assert.equal(roundTrip('[&x ]\n'), '[ null ]\n');
+    assert.equal(roundTrip('? - - \n'), '? [ [ null ] ]\n');
+    for (const text of ['? ? ---\n  a: ', '? - x\n  - y\n: v\n', '? ? a\n  b: \n', '? - ', '[&x ]', '? - \n  - x\n: 1\n', '? - - ', '{a: [&x ]}']) {
+      const first = parseYamlDocuments(text);
+      const second = parseYamlDocuments(stringifyDocuments(first.docs));
+      assert.deepEqual(second.errors, []);
+      assert.deepEqual(second.docs.map((d) => toPlain(d.contents)), first.docs.map((d) => toPlain(d.contents)));
+    }
+  });
+
   it('drops empty documents and separates documents with ---', () => {
     assert.equal(roundTrip('a: 1\n---\n---\nb: 2\n'), 'a: 1\n---\nb: 2\n');
   });
