@@ -30,15 +30,22 @@ after(() => {
   peer?.destroy();
 });
 
-/** Runs the lookups inside the namespace: each address's netlink answer and /proc/net/arp's. */
-function lookups(ips: string[]): { ip: string; netlink: string | null; table: string | null }[] {
+/** Runs `body` as a module inside the namespace, with the lookups and readFileSync imported; returns its stdout. */
+function inNamespace(body: string): string {
   const code = `
     import { readFileSync } from 'node:fs';
     import { arpTableMac, neighbourMac, neighbourSource } from ${JSON.stringify(`${REPO}src/ipxe/neighbour.ts`)};
+    ${body}`;
+  return ns.run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeout: 60_000 }).trim();
+}
+
+/** Each address's netlink answer and /proc/net/arp's, looked up inside the namespace. */
+function lookups(ips: string[]): { ip: string; netlink: string | null; table: string | null }[] {
+  const out = inNamespace(`
     const table = readFileSync('/proc/net/arp', 'utf8');
     if (neighbourSource() !== 'netlink') throw new Error('the lookups would come from /proc/net/arp, not netlink');
-    console.log(JSON.stringify(${JSON.stringify(ips)}.map((ip) => ({ ip, netlink: neighbourMac(ip) ?? null, table: arpTableMac(ip, table) ?? null }))));`;
-  return JSON.parse(ns.run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { timeout: 60_000 }).trim().split('\n').pop()!) as never;
+    console.log(JSON.stringify(${JSON.stringify(ips)}.map((ip) => ({ ip, netlink: neighbourMac(ip) ?? null, table: arpTableMac(ip, table) ?? null }))));`);
+  return JSON.parse(out.split('\n').pop()!) as never;
 }
 
 test('complete entries on any interface give their MAC; incomplete, failed, unknown and malformed give none', () => {
@@ -87,5 +94,5 @@ test('with 4000 neighbours the answers still agree; the cost per lookup is print
     ['52:54:01:00:00:00', '52:54:01:00:0f:9f', '52:54:00:aa:bb:05'],
   );
   for (const g of got) assert.equal(g.netlink, g.table);
-  t.diagnostic(ns.run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `import { readFileSync } from 'node:fs'; import { arpTableMac, neighbourMac } from ${JSON.stringify(`${REPO}src/ipxe/neighbour.ts`)};${timing}`], { timeout: 60_000 }).trim());
+  t.diagnostic(inNamespace(timing));
 });
