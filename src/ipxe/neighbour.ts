@@ -13,13 +13,13 @@ import { loadSys, SOCK_CLOEXEC, SOCK_NONBLOCK, type Sys } from '../net/syscalls.
  * netlink is refused, the table is read as before.
  */
 export function neighbourMac(ip: string): string | undefined {
-  const found = (netlink ??= openNetlink()).lookup(ip);
+  const found = netlinkLookup().lookup(ip);
   return found === 'unavailable' ? arpTableMac(ip, readArpTable()) : found;
 }
 
 /** Where neighbourMac's answers come from: the kernel over rtnetlink, or /proc/net/arp where netlink is refused. */
 export function neighbourSource(): 'netlink' | 'arp-table' {
-  return (netlink ??= openNetlink()) instanceof NetlinkNeighbours ? 'netlink' : 'arp-table';
+  return netlinkLookup() instanceof NetlinkNeighbours ? 'netlink' : 'arp-table';
 }
 
 /** The complete entry for `ip` in /proc/net/arp's text, if any. */
@@ -68,6 +68,11 @@ let netlink: NeighbourLookup | undefined;
 interface NeighbourLookup {
   /** 'unavailable': netlink could not answer (refused socket, unexpected error); the caller reads the table. */
   lookup(ip: string): string | undefined | 'unavailable';
+}
+
+/** The process's netlink socket, opened at the first lookup. */
+function netlinkLookup(): NeighbourLookup {
+  return (netlink ??= openNetlink());
 }
 
 function openNetlink(): NeighbourLookup {
