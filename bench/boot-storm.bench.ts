@@ -4,8 +4,9 @@
 //                               [--efi ipxe.efi|snponly.efi] [--warmup W]
 // Flow per machine: DHCP DISCOVER as an x64 UEFI PXE ROM (relayed) → TFTP ipxe.efi → DHCP as iPXE → /boot.ipxe →
 // /ipxe (auto-accepted by a selector) → kernel + initrd → /config/<token> → 4 Talos events over gRPC.
-// The machines are one Node process (bench/storm/client.ts) plus two C helpers it drives, for TFTP (bench/tftp-client.c
-// -S) and for the kernel, initrd and asset-step downloads (bench/http-client.c), which time each transfer themselves.
+// The machines are one Node process (bench/storm/client.ts), which does DHCP, plus the C helpers it drives, which
+// time each step themselves: TFTP (bench/tftp-client.c -S), the HTTP GETs (bench/http-client.c: the downloads
+// counted and dropped, the small pages kept) and the Talos events (bench/grpc-client.c, over libnghttp2).
 import { statSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -125,8 +126,8 @@ try {
   if (warm) console.log(`warm-up: ${warm.done}/${WARMUP} other machines booted all at once before the storm, not measured${warm.failures.length ? `; failures: ${warm.failures.join('; ')}` : ''}`);
   console.log(table(rows));
   console.log(`\nmachines completed: ${done}/${N} in ${wallS.toFixed(1)} s; heph CPU ${cpu.toFixed(1)} s (${((100 * cpu) / wallS).toFixed(0)}% of one core), peak RSS ${MiB(peak)} MiB${warm ? ' (over the warm-up and the storm)' : ''}`);
-  // The simulated machines share one process: when it is near 100% the latencies above include its own queueing.
-  console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core) + its C helpers${warm ? ' (with the warm-up)' : ''}: TFTP ${storm.helperCpuS.tftp.toFixed(1)} s, kernel and initrd ${storm.helperCpuS.http.toFixed(1)} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}; host steal ${stolen.toFixed(1)} % of CPU time`);
+  // DHCP is timed in the client process: when it is near 100% the DHCP latencies above include its own queueing.
+  console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core) + its C helpers${warm ? ' (with the warm-up)' : ''}: TFTP ${storm.helperCpuS.tftp.toFixed(1)} s, kernel and initrd ${storm.helperCpuS.http.toFixed(1)} s, pages ${storm.helperCpuS.pages.toFixed(1)} s, events ${storm.helperCpuS.grpc.toFixed(1)} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}; host steal ${stolen.toFixed(1)} % of CPU time`);
   const retransmits = results.reduce((a, r) => a + (r.trace.dhcpRetransmits ?? 0), 0);
   console.log(`DHCP DISCOVER retransmissions (PXE timing 4/8/16/32 s): ${retransmits}; UDP datagrams dropped on a full receive buffer in heph's namespace: ${udpDrops() - drops0}`);
   // heph's own count of what TFTP sent again (an ACK later than tftp.retryTimeoutMs) and refused.

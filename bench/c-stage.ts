@@ -4,16 +4,23 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-/** Compiles bench/<name>.c into `dir`; returns its path, or why it could not (no compiler, a compile error). */
-export function buildC(dir: string, name: string): { path: string } | { missing: string } {
+/** Debian's package for each library a helper links, named when the build fails. */
+const LIB_PACKAGES: Record<string, string> = { '-lnghttp2': 'libnghttp2-dev' };
+
+/**
+ * Compiles bench/<name>.c into `dir`, linked with `libs`; returns its path, or why it could not (no compiler, a
+ * compile error, with the packages the libraries come from).
+ */
+export function buildC(dir: string, name: string, libs: readonly string[] = []): { path: string } | { missing: string } {
   const path = join(dir, name);
+  const needs = libs.length ? ` (it needs ${libs.map((l) => LIB_PACKAGES[l] ?? l).join(', ')})` : '';
   for (const cc of ['cc', 'gcc']) {
     try {
-      execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-o', path, join(import.meta.dirname, `${name}.c`)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      execFileSync(cc, ['-O2', '-Wall', '-Wextra', '-o', path, join(import.meta.dirname, `${name}.c`), ...libs], { stdio: ['ignore', 'ignore', 'pipe'] });
       return { path };
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
-      if (e.code !== 'ENOENT') return { missing: `${cc} failed: ${e.stderr?.toString().trim() ?? e.message}` };
+      if (e.code !== 'ENOENT') return { missing: `${cc} failed${needs}: ${e.stderr?.toString().trim() ?? e.message}` };
     }
   }
   return { missing: 'no C compiler (cc or gcc) on this machine' };

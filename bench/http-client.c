@@ -2,63 +2,58 @@
  * A measuring HTTP/1.1 client for bench/boot-storm: many GETs at once in one epoll loop, each from a source address
  * of its own, so the simulated machines' large downloads (kernel, initrd) cost the bench little CPU and the asset
  * step measures the servers rather than the client. The body is counted, not kept: recv(MSG_TRUNC) lets the kernel
- * drop TCP data without copying it out, the client-side cost a real machine pays on a CPU of its own.
+ * drop TCP data without copying it out, the client-side cost a real machine pays on a CPU of its own. With -k, the
+ * small pages a machine reads (the iPXE script, its config) are kept instead and handed back in hex.
  *
- *   http-client [-m TIMEOUT_MS]
+ *   http-client [-m TIMEOUT_MS] [-k KEEP_BYTES]
  *
  * Requests arrive on stdin, one per line:  ID SOURCE-IPV4 http://IPV4:PORT/PATH
  * One connection per request (Connection: close, as iPXE fetches a kernel); each request ends with one line on
  * stdout, timed from its line's arrival to the body's last byte:
  *   done ID status S bytes N seconds T       or       failed ID REASON
+ * and with -k, `done` ends with ` body HEX`: a body longer than KEEP_BYTES fails.
  * A 200 must carry a Content-Length and deliver exactly that many bytes. stdin's end lets the requests in flight
  * finish; then `cpu S` (the client's user + system CPU seconds) and exit 0.
  */
 #define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stddef.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
+
+#include "c-stage.h"
 
 enum { HEAD_MAX = 8192, LINE_MAX_LEN = 2048 };
 
 struct conn {
+  int busy; /* these two first: struct slot */
+  double deadline;
   int fd;
   long long id;
-  double t0, deadline;
-  int busy, sent;
+  double t0;
+  int sent;
   int in_body, status;
   long long length; /* -1: no Content-Length */
   long long got;
-  size_t head_len, request_len;
+  size_t head_len, request_len, kept_len;
   /* The buffers last: a new request clears everything before them. */
   char request[LINE_MAX_LEN + 128];
   char head[HEAD_MAX];
+  char *kept; /* KEEP_BYTES, with -k */
 };
 
-static double now(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 static double timeout_s = 120;
-static int ep;
 static struct conn **conns;
-static size_t cap, active;
+static size_t cap, active, keep_max;
 static char scratch[1 << 20];
 
 static void end(struct conn *c, const char *failure) {
   if (failure) printf("failed %lld %s\n", c->id, failure);
-  else printf("done %lld status %d bytes %lld seconds %.6f\n", c->id, c->status, c->got, now() - c->t0);
+  else printf("done %lld status %d bytes %lld seconds %.6f", c->id, c->status, c->got, now() - c->t0);
+  if (!failure && keep_max) {
+    static const char digits[] = "0123456789abcdef";
+    fputs(" body ", stdout);
+    for (size_t i = 0; i < c->kept_len; i++) putchar(digits[(unsigned char)c->kept[i] >> 4]), putchar(digits[c->kept[i] & 15]);
+  }
+  if (!failure) putchar('\n');
   epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   c->busy = 0;
@@ -73,6 +68,16 @@ static int parse_head(struct conn *c) {
     if (!strncasecmp(l + 2, "content-length:", 15)) c->length = strtoll(l + 17, NULL, 10);
   }
   return 0;
+}
+
+/* Counts body bytes, and with -k keeps them; 0 when they do not fit. */
+static int take(struct conn *c, const char *data, size_t n) {
+  c->got += (long long)n;
+  if (!keep_max) return 1;
+  if (c->kept_len + n > keep_max) return 0;
+  memcpy(c->kept + c->kept_len, data, n);
+  c->kept_len += n;
+  return 1;
 }
 
 /* After the body's last byte, or the connection's end. */
@@ -102,15 +107,15 @@ static void readable(struct conn *c) {
         }
         if (parse_head(c)) return end(c, "not an HTTP/1.x response");
         c->in_body = 1;
-        c->got = (long long)(c->head + c->head_len - (sep + 4));
+        if (!take(c, sep + 4, (size_t)(c->head + c->head_len - (sep + 4)))) return end(c, "body longer than -k");
         finish(c, 0);
         if (!c->busy) return;
         continue;
       }
     } else {
-      n = recv(c->fd, scratch, sizeof scratch, MSG_TRUNC);
+      n = recv(c->fd, scratch, sizeof scratch, keep_max ? 0 : MSG_TRUNC);
       if (n > 0) {
-        c->got += n;
+        if (!take(c, scratch, (size_t)n)) return end(c, "body longer than -k");
         finish(c, 0);
         if (!c->busy) return;
         continue;
@@ -135,20 +140,7 @@ static void writable(struct conn *c) {
   epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
 }
 
-static struct conn *slot(void) {
-  size_t k = 0;
-  while (k < cap && conns[k] && conns[k]->busy) k++;
-  if (k == cap) {
-    size_t more = cap ? 2 * cap : 64;
-    conns = realloc(conns, more * sizeof *conns);
-    memset(conns + cap, 0, (more - cap) * sizeof *conns);
-    cap = more;
-  }
-  if (!conns[k]) conns[k] = malloc(sizeof **conns);
-  return conns[k];
-}
-
-static void start(const char *line) {
+static void start(char *line) {
   long long id;
   char src[64], host[64], path[LINE_MAX_LEN];
   unsigned port;
@@ -159,78 +151,38 @@ static void start(const char *line) {
     return;
   }
   to.sin_port = htons((uint16_t)port);
-  struct conn *c = slot();
+  struct conn *c = stage_slot((void ***)&conns, &cap, sizeof *c);
   memset(c, 0, offsetof(struct conn, request));
+  if (keep_max && !c->kept) c->kept = malloc(keep_max);
   c->id = id, c->t0 = now(), c->deadline = c->t0 + timeout_s, c->length = -1;
   c->request_len = (size_t)snprintf(c->request, sizeof c->request, "GET %s HTTP/1.1\r\nHost: %s:%u\r\nUser-Agent: heph-bench\r\nConnection: close\r\n\r\n", path, host, port);
-  c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  const char *why = NULL;
-  if (c->fd < 0) why = "socket";
-  else if (bind(c->fd, (struct sockaddr *)&from, sizeof from)) why = "bind to the source address";
-  else if (connect(c->fd, (struct sockaddr *)&to, sizeof to) && errno != EINPROGRESS) why = strerror(errno);
-  struct epoll_event e = {.events = EPOLLOUT, .data.ptr = c};
-  if (!why && epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &e)) why = "epoll_ctl";
-  if (why) {
+  const char *why;
+  c->fd = stage_connect(&from, &to, c, &why);
+  if (c->fd < 0) {
     printf("failed %lld %s\n", id, why);
-    if (c->fd >= 0) close(c->fd);
     return;
   }
   c->busy = 1;
   active++;
 }
 
+static void ready(void *conn, uint32_t events) {
+  (void)events;
+  struct conn *c = conn;
+  if (!c->sent) writable(c);
+  else readable(c);
+}
+
+static void expire(void *conn) {
+  end(conn, "timed out");
+}
+
 int main(int argc, char **argv) {
   int opt;
-  while ((opt = getopt(argc, argv, "m:")) != -1) {
-    if (opt != 'm' || atoi(optarg) <= 0) return fprintf(stderr, "usage: http-client [-m TIMEOUT_MS]\n"), 2;
-    timeout_s = atoi(optarg) / 1000.0;
+  while ((opt = getopt(argc, argv, "m:k:")) != -1) {
+    if ((opt != 'm' && opt != 'k') || atoi(optarg) <= 0) return fprintf(stderr, "usage: http-client [-m TIMEOUT_MS] [-k KEEP_BYTES]\n"), 2;
+    if (opt == 'm') timeout_s = atoi(optarg) / 1000.0;
+    else keep_max = (size_t)atoi(optarg);
   }
-  struct rlimit nofile;
-  if (!getrlimit(RLIMIT_NOFILE, &nofile)) nofile.rlim_cur = nofile.rlim_max, setrlimit(RLIMIT_NOFILE, &nofile);
-  ep = epoll_create1(EPOLL_CLOEXEC);
-  fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
-  struct epoll_event in = {.events = EPOLLIN, .data.ptr = NULL};
-  if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, 0, &in)) return perror("http-client: epoll"), 1;
-  char line[LINE_MAX_LEN + 256];
-  size_t have = 0;
-  int eof = 0;
-  double next_scan = now() + 0.05;
-  while (!eof || active) {
-    struct epoll_event ev[64];
-    int n = epoll_wait(ep, ev, 64, 50);
-    if (n < 0 && errno != EINTR) return perror("http-client: epoll_wait"), 1;
-    for (int i = 0; i < n; i++) {
-      struct conn *c = ev[i].data.ptr;
-      if (c) {
-        if (!c->busy) continue; /* ended earlier in this batch */
-        if (!c->sent) writable(c);
-        else readable(c);
-        continue;
-      }
-      ssize_t r;
-      while ((r = read(0, line + have, sizeof line - 1 - have)) > 0) {
-        have += (size_t)r;
-        char *nl;
-        while ((nl = memchr(line, '\n', have))) {
-          *nl = 0;
-          start(line);
-          have -= (size_t)(nl + 1 - line);
-          memmove(line, nl + 1, have);
-        }
-        if (have == sizeof line - 1) return fprintf(stderr, "http-client: request line too long\n"), 1;
-      }
-      if (r == 0) eof = 1, epoll_ctl(ep, EPOLL_CTL_DEL, 0, NULL);
-    }
-    double t = now();
-    if (t >= next_scan) {
-      next_scan = t + 0.05;
-      for (size_t k = 0; k < cap; k++)
-        if (conns[k] && conns[k]->busy && t > conns[k]->deadline) end(conns[k], "timed out");
-    }
-    fflush(stdout);
-  }
-  struct rusage ru;
-  getrusage(RUSAGE_SELF, &ru);
-  printf("cpu %.6f\n", ru.ru_utime.tv_sec + ru.ru_stime.tv_sec + (ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6);
-  return 0;
+  return stage_run(&(struct stage){.name = "http-client", .start = start, .ready = ready, .expire = expire, .pool = (void ***)&conns, .cap = &cap, .active = &active}, LINE_MAX_LEN + 256);
 }

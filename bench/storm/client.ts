@@ -6,8 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildC } from '../c-stage.ts';
 import { tftpStorm, wordHash } from '../tftp-client.ts';
+import { grpcStage } from './grpc-stage.ts';
 import { httpStage } from './http-stage.ts';
 import { assetPhase } from './assets.ts';
+import { PUBLISH_PATH } from '../../src/events/sink.ts';
 import { RELAY_IP } from './lab.ts';
 import { Relay, type Target, type Trace } from './machine.ts';
 import { runStorm, stormEvents, type MachineResult } from './run.ts';
@@ -35,23 +37,26 @@ export interface StormRequest {
 export type StormLine =
   | { kind: 'progress'; ip: string; done: boolean; configPath?: string; configServed?: boolean; failures: number }
   | { kind: 'warm'; done: number; failures: string[] }
-  | { kind: 'storm'; wallS: number; results: MachineResult[]; helperCpuS: { tftp: number; http: number } }
+  | { kind: 'storm'; wallS: number; results: MachineResult[]; helperCpuS: { tftp: number; http: number; pages: number; grpc: number } }
   | { kind: 'assets'; server: string; bytesPerS: number; failures: number; p50: number; p99: number };
 
 const emit = (l: StormLine): void => void process.stdout.write(`${JSON.stringify(l)}\n`);
 
 const req = JSON.parse(process.argv[2] ?? '{}') as StormRequest;
 const bootFile = req.bootFile ?? 'ipxe.efi';
-// TFTP and the large downloads run in the bench's C helpers: in this process they took most of a CPU at N = 1000,
-// and the steps' times then held this process's own queueing. The EDK2 PXE options: blksize 1468, tsize, windowsize 4.
+// Every step but DHCP runs in the bench's C helpers. In this process, TFTP and the downloads took most of a CPU at
+// N = 1000; the small pages and the events took ~5 s of CPU, half of it V8 compiling them, on the CPUs heph needs;
+// and the steps' times held this process's own queueing. The EDK2 PXE options: blksize 1468, tsize, windowsize 4.
 const bin = mkdtempSync(join(tmpdir(), 'heph-storm-client-'));
-const [tftpBin, httpBin] = ['tftp-client', 'http-client'].map((name) => {
-  const built = buildC(bin, name);
+const [tftpBin, httpBin, grpcBin] = ([['tftp-client'], ['http-client'], ['grpc-client', ['-lnghttp2']]] as const).map(([name, libs]) => {
+  const built = buildC(bin, name, libs);
   if ('missing' in built) throw new Error(`the storm's ${name}: ${built.missing}`);
   return built.path;
 });
 const tftp = tftpStorm(tftpBin!, req.server, 69, bootFile, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 5 });
 const downloads = httpStage(httpBin!, 300_000);
+const pages = httpStage(httpBin!, 30_000, 1 << 20);
+const publisher = grpcStage(grpcBin!, 30_000, PUBLISH_PATH);
 // heph serves Debian's binary; when it is here too, every fetch's bytes are checked against it.
 const local = join('/usr/lib/ipxe', bootFile);
 const want = existsSync(local) ? wordHash(readFileSync(local)) : undefined;
@@ -69,6 +74,8 @@ const target: Target = {
     return { bytes: got.bytes, ms: got.seconds * 1000 };
   },
   download: (m, url) => downloads.request(`${m.ip} ${url}`),
+  page: (m, url) => pages.request(`${m.ip} ${url}`),
+  publish: (m, messages) => publisher.request(`${m.ip} ${req.server}:${req.grpcPort} ${messages.map((b) => b.toString('hex')).join(',')}`),
 };
 try {
   if (req.warmup) {
@@ -86,8 +93,8 @@ try {
     ...(req.progress ? { onProgress: (r: MachineResult) => emit({ kind: 'progress', ip: r.m.ip, done: r.done, ...pick(r.trace), failures: r.failures.length }) } : {}),
   });
   const wallS = (performance.now() - t0) / 1000;
-  const [tftpCpuS, httpCpuS] = await Promise.all([tftp.end(), downloads.end()]);
-  emit({ kind: 'storm', wallS, results, helperCpuS: { tftp: tftpCpuS, http: httpCpuS } });
+  const [tftpCpuS, httpCpuS, pagesCpuS, grpcCpuS] = await Promise.all([tftp.end(), downloads.end(), pages.end(), publisher.end()]);
+  emit({ kind: 'storm', wallS, results, helperCpuS: { tftp: tftpCpuS, http: httpCpuS, pages: pagesCpuS, grpc: grpcCpuS } });
   if (req.assets) {
     const ok = results.filter((r) => r.done);
     const base = `http://${req.server}:${req.httpPort}`;
@@ -104,7 +111,7 @@ try {
   }
 } finally {
   relay.close();
-  await Promise.all([tftp.end(), downloads.end()]);
+  await Promise.all([tftp.end(), downloads.end(), pages.end(), publisher.end()]);
   rmSync(bin, { recursive: true, force: true });
 }
 

@@ -1,12 +1,9 @@
-// One simulated machine walking heph's whole netboot flow, the way the firmware, iPXE and Talos each would.
-// Packets are built and read with heph's own codecs (src/dhcp/codec.ts, src/tftp/codec.ts); what is under test
-// is the server, over real sockets, from a distinct source address per machine.
+// One simulated machine walking heph's whole netboot flow, the way the firmware, iPXE and Talos each would, over
+// real sockets from a distinct source address per machine. DHCP runs here, with heph's own codec
+// (src/dhcp/codec.ts); every other step runs in the bench's C helpers, which time it themselves, so that what the
+// storm measures is the server and not this process's queueing.
 import dgram from 'node:dgram';
-import http from 'node:http';
-import http2 from 'node:http2';
-import net from 'node:net';
 import { decode as decodeDhcp, encode as encodeDhcp, MessageType, Opt } from '../../src/dhcp/codec.ts';
-import { decode as decodeTftp, encodeAck, encodeError, encodeRequest, ErrorCode, Op } from '../../src/tftp/codec.ts';
 
 export type Step = 'dhcp-pxe' | 'tftp' | 'dhcp-ipxe' | 'boot.ipxe' | 'ipxe' | 'kernel' | 'initrd' | 'config' | 'events';
 export const STEPS: Step[] = ['dhcp-pxe', 'tftp', 'dhcp-ipxe', 'boot.ipxe', 'ipxe', 'kernel', 'initrd', 'config', 'events'];
@@ -19,13 +16,20 @@ export interface Target {
   bootFile: string;
   /** Encoded events.EventRequest messages; bytes `idAt` … +20 hold the event id, replaced per machine. */
   events: { bytes: Buffer; idAt: number }[];
-  /**
-   * Fetches the boot file over TFTP and times it itself (bench/tftp-client.c in storm mode); without it, tftpGet
-   * in this process, timed here.
-   */
-  tftp?: (m: MachineIdentity, server: string, file: string) => Promise<{ bytes: number; ms: number }>;
-  /** Downloads the kernel and initrd and times them itself (bench/http-client.c); without it, httpGet, timed here. */
-  download?: (m: MachineIdentity, url: string) => Promise<{ status: number; bytes: number; ms: number }>;
+  /** Fetches the boot file over TFTP (bench/tftp-client.c in storm mode). */
+  tftp: (m: MachineIdentity, server: string, file: string) => Promise<Timed>;
+  /** Downloads the kernel or initrd, its body counted and dropped (bench/http-client.c). */
+  download: (m: MachineIdentity, url: string) => Promise<Timed & { status: number }>;
+  /** GETs a small page (boot.ipxe, the iPXE script, the config) and keeps its body (bench/http-client.c -k). */
+  page: (m: MachineIdentity, url: string) => Promise<Timed & { status: number; body?: string }>;
+  /** Publishes the messages as unary gRPC calls, one after another on one connection (bench/grpc-client.c). */
+  publish: (m: MachineIdentity, messages: Buffer[]) => Promise<Timed>;
+}
+
+/** What a helper reports: the bytes it moved and the time it took, measured by itself. */
+export interface Timed {
+  bytes: number;
+  ms: number;
 }
 
 export interface MachineIdentity {
@@ -135,148 +139,15 @@ export class Relay {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// TFTP: RRQ with the options EDK2 sends (blksize, tsize, windowsize), ACK per window, from the machine's address.
+// Talos events: the messages one machine publishes, each with an id of its own.
 
-export async function tftpGet(m: MachineIdentity, server: string, file: string, opts: { blksize?: number; windowsize?: number; timeoutMs?: number } = {}): Promise<number> {
-  const blksize = opts.blksize ?? 1468;
-  const windowsize = opts.windowsize ?? 4;
-  const timeoutMs = opts.timeoutMs ?? 2000;
-  const sock = dgram.createSocket({ type: 'udp4', recvBufferSize: 1 << 20 });
-  await new Promise<void>((resolve, reject) => {
-    sock.once('error', reject);
-    sock.bind(0, m.ip, () => resolve());
+export function machineEvents(m: MachineIdentity, target: Target, runId: string): Buffer[] {
+  return target.events.map((e, i) => {
+    const msg = Buffer.from(e.bytes);
+    // A 20-character id unique per machine and event, like Talos' xid.
+    msg.write(`${runId}${m.index.toString(32).padStart(6, '0')}${i.toString(32).padStart(4, '0')}`.slice(0, 20).padEnd(20, '0'), e.idAt, 'latin1');
+    return msg;
   });
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      let peer: { address: string; port: number } | undefined;
-      let expected = 1;
-      let received = 0;
-      // Without an OACK the server uses the RFC 1350 defaults: 512-byte blocks, one block per ACK.
-      let window = 1;
-      let windowLeft = 1;
-      let size = 512;
-      let timer: NodeJS.Timeout;
-      let tries = 0;
-      const request = encodeRequest(Op.RRQ, file, 'octet', [['blksize', String(blksize)], ['tsize', '0'], ['windowsize', String(windowsize)]]);
-      const arm = (resend: () => void): void => {
-        clearTimeout(timer);
-        timer = setTimeout(() => {
-          if (++tries > 5) return reject(new Error(`timed out at block ${expected}`));
-          resend();
-          arm(resend);
-        }, timeoutMs);
-      };
-      const sendRrq = (): void => sock.send(request, 69, server);
-      const ack = (block: number): void => {
-        if (peer) sock.send(encodeAck(block & 0xffff), peer.port, peer.address);
-      };
-      sock.on('message', (buf, rinfo) => {
-        if (peer && (rinfo.port !== peer.port || rinfo.address !== peer.address)) {
-          sock.send(encodeError(ErrorCode.UNKNOWN_TID, 'unknown transfer id'), rinfo.port, rinfo.address);
-          return;
-        }
-        peer ??= { address: rinfo.address, port: rinfo.port };
-        const p = decodeTftp(buf);
-        tries = 0;
-        if (p.op === Op.OACK) {
-          size = Number(p.options.get('blksize') ?? 512);
-          window = Number(p.options.get('windowsize') ?? 1);
-          windowLeft = window;
-          ack(0);
-          arm(() => ack(0));
-        } else if (p.op === Op.DATA) {
-          if (p.block !== (expected & 0xffff)) {
-            // Out of order (a lost datagram): re-ACK the last good block so the server resends the window from there.
-            ack(expected - 1);
-            return;
-          }
-          received += p.data.length;
-          expected++;
-          const last = p.data.length < size;
-          if (last || --windowLeft === 0) {
-            ack(expected - 1);
-            windowLeft = window;
-          }
-          if (last) {
-            clearTimeout(timer);
-            resolve(received);
-          } else arm(() => ack(expected - 1));
-        } else if (p.op === Op.ERROR) {
-          clearTimeout(timer);
-          reject(new Error(`server ERROR ${p.code}: ${p.message}`));
-        }
-      });
-      sendRrq();
-      arm(sendRrq);
-    });
-  } finally {
-    sock.close();
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// HTTP from the machine's address, one connection per request (as iPXE does for each chained URL).
-
-export function httpGet(ip: string, url: string, opts: { keep?: boolean; timeoutMs?: number } = {}): Promise<{ status: number; bytes: number; body?: string }> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(url, { localAddress: ip, agent: false, timeout: opts.timeoutMs ?? 30_000 }, (res) => {
-      let bytes = 0;
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => {
-        bytes += c.length;
-        if (opts.keep) chunks.push(c);
-      });
-      res.on('end', () => {
-        const len = res.headers['content-length'];
-        if (res.statusCode === 200 && len !== undefined && Number(len) !== bytes) return reject(new Error(`short body: ${bytes} of ${len}`));
-        resolve({ status: res.statusCode ?? 0, bytes, ...(opts.keep ? { body: Buffer.concat(chunks).toString('utf8') } : {}) });
-      });
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timed out')));
-    req.on('error', reject);
-  });
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Talos events: unary events.EventSinkService/Publish calls over one HTTP/2 connection from the machine's address.
-
-function grpcFrame(message: Buffer): Buffer {
-  const head = Buffer.alloc(5);
-  head.writeUInt32BE(message.length, 1);
-  return Buffer.concat([head, message]);
-}
-
-export async function publishEvents(m: MachineIdentity, target: Target, runId: string): Promise<number> {
-  const session = http2.connect(`http://${target.server}:${target.grpcPort}`, {
-    createConnection: () => net.connect({ host: target.server, port: target.grpcPort, localAddress: m.ip }),
-  });
-  // A dropped connection fails the request in flight; the session's own error event must not crash the client.
-  session.on('error', () => {});
-  try {
-    let bytes = 0;
-    for (const [i, e] of target.events.entries()) {
-      const msg = Buffer.from(e.bytes);
-      // A 20-character id unique per machine and event, like Talos' xid.
-      msg.write(`${runId}${m.index.toString(32).padStart(6, '0')}${i.toString(32).padStart(4, '0')}`.slice(0, 20).padEnd(20, '0'), e.idAt, 'latin1');
-      const body = grpcFrame(msg);
-      bytes += body.length;
-      await new Promise<void>((resolve, reject) => {
-        const req = session.request({ ':method': 'POST', ':path': '/events.EventSinkService/Publish', 'content-type': 'application/grpc', te: 'trailers' });
-        let status: string | undefined;
-        req.on('response', (h) => (status = h['grpc-status'] as string | undefined ?? status));
-        req.on('trailers', (h) => (status = h['grpc-status'] as string | undefined));
-        req.on('data', () => {});
-        req.on('end', () => (status === '0' ? resolve() : reject(new Error(`grpc-status ${String(status)}`))));
-        req.on('error', reject);
-        req.setTimeout(30_000, () => req.close(http2.constants.NGHTTP2_CANCEL));
-        req.end(body);
-      });
-    }
-    return bytes;
-  } finally {
-    session.close();
-  }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -307,15 +178,14 @@ export async function bootOnce(m: MachineIdentity, relay: Relay, target: Target,
   const sent = { n: 0 };
   const pxe = await timed(trace, 'dhcp-pxe', () => relay.discover(m, false, xid, undefined, sent));
   if (pxe.file !== target.bootFile) throw new StepError('dhcp-pxe', `offered ${pxe.file}`);
-  const fetchBoot = (): Promise<{ bytes: number; ms?: number }> => (target.tftp ? target.tftp(m, pxe.siaddr, pxe.file) : tftpGet(m, pxe.siaddr, pxe.file).then((bytes) => ({ bytes })));
-  await timed(trace, 'tftp', fetchBoot, (r) => r.bytes);
+  await timed(trace, 'tftp', () => target.tftp(m, pxe.siaddr, pxe.file), (r) => r.bytes);
   const ipxe = await timed(trace, 'dhcp-ipxe', () => relay.discover(m, true, (xid + 1) >>> 0, undefined, sent));
   trace.dhcpRetransmits = sent.n - 2;
   if (ipxe.file !== `${base}/boot.ipxe`) throw new StepError('dhcp-ipxe', `offered ${ipxe.file}`);
-  const chain = await timed(trace, 'boot.ipxe', () => httpGet(m.ip, ipxe.file, { keep: true }), (r) => r.bytes);
+  const chain = await timed(trace, 'boot.ipxe', () => target.page(m, ipxe.file), (r) => r.bytes);
   expectStatus('boot.ipxe', chain);
   const q = new URLSearchParams({ mac: m.mac.replaceAll(':', '-'), uuid: m.uuid, serial: `STORM-${m.index}`, hostname: `storm-${m.index}`, arch: 'x86_64', platform: 'efi', manufacturer: 'QEMU', product: 'Standard PC' });
-  const script = await timed(trace, 'ipxe', () => httpGet(m.ip, `${base}/ipxe?${q}`, { keep: true }), (r) => r.bytes);
+  const script = await timed(trace, 'ipxe', () => target.page(m, `${base}/ipxe?${q}`), (r) => r.bytes);
   expectStatus('ipxe', script);
   const kernel = /^kernel (?:--name \S+ )?(http:\/\/\S+)/m.exec(script.body ?? '')?.[1];
   const initrd = /^initrd (?:--name \S+ )?(http:\/\/\S+)/m.exec(script.body ?? '')?.[1];
@@ -325,13 +195,12 @@ export async function bootOnce(m: MachineIdentity, relay: Relay, target: Target,
   trace.initrdPath = new URL(initrd).pathname;
   trace.configPath = new URL(config).pathname;
   for (const [step, url] of [['kernel', kernel], ['initrd', initrd]] as const) {
-    const get = (): Promise<{ status: number; bytes: number; ms?: number }> => (target.download ? target.download(m, url) : httpGet(m.ip, url, { timeoutMs: 120_000 }));
-    const r = await timed(trace, step, get, (x) => x.bytes);
+    const r = await timed(trace, step, () => target.download(m, url), (x) => x.bytes);
     expectStatus(step, r);
   }
-  const cfg = await timed(trace, 'config', () => httpGet(m.ip, config, { keep: true }), (r) => r.bytes);
+  const cfg = await timed(trace, 'config', () => target.page(m, config), (r) => r.bytes);
   expectStatus('config', cfg);
   trace.configServed = true;
-  await timed(trace, 'events', () => publishEvents(m, target, runId), (n) => n);
+  await timed(trace, 'events', () => target.publish(m, machineEvents(m, target, runId)), (r) => r.bytes);
   return trace;
 }

@@ -1,5 +1,6 @@
 // The boot storm's C helpers in their many-at-once modes, against real servers on loopback: the TFTP client's
-// storm mode (-S) against heph's TFTP, the HTTP client against a Node HTTP server that misbehaves on request.
+// storm mode (-S) against heph's TFTP, the HTTP client against a Node HTTP server that misbehaves on request, the
+// gRPC client against heph's Talos event sink.
 // What they report is what the storm bench publishes, so each outcome is checked against what the server did.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -8,14 +9,20 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { buildC } from '../../bench/c-stage.ts';
+import { grpcStage } from '../../bench/storm/grpc-stage.ts';
 import { httpStage } from '../../bench/storm/http-stage.ts';
 import { tftpStorm, wordHash } from '../../bench/tftp-client.ts';
+import type { EventsService } from '../../src/events/index.ts';
+import { PUBLISH_PATH } from '../../src/events/sink.ts';
 import { inProcessHeph, tempDir } from '../helpers/heph.ts';
+import { eventRequest, INSTALL_RUN, xids } from '../helpers/talos-events.ts';
 import { tftpOf } from './tftp-raw.ts';
 
 const dir = tempDir('heph-bench-helpers-');
+const PAGE = '#!ipxe\nkernel http://10.0.0.1/k talos.config=http://10.0.0.1/c?ü\n';
 const tftpBin = buildC(dir.path, 'tftp-client');
 const httpBin = buildC(dir.path, 'http-client');
+const grpcBin = buildC(dir.path, 'grpc-client', ['-lnghttp2']);
 after(() => dir.remove());
 
 describe('tftp-client -S: many fetches at once, each from its own address', { skip: 'missing' in tftpBin && tftpBin.missing }, () => {
@@ -88,5 +95,80 @@ describe('http-client: downloads counted in the kernel, every way a response can
     await assert.rejects(stage.request('127.0.0.9 http://127.0.0.1:1/x'), /Connection refused/);
     await assert.rejects(stage.request(`127.0.0.9 ${base}/silent`), /timed out/);
     assert.ok((await stage.end()) >= 0);
+  });
+});
+
+describe('http-client -k: small pages kept and handed back', { skip: 'missing' in httpBin && httpBin.missing }, () => {
+  let server: Server;
+  let base = '';
+  before(async () => {
+    server = createServer((req, res) => {
+      const body = req.url === '/big' ? 'x'.repeat(5000) : PAGE;
+      res.writeHead(req.url === '/gone' ? 410 : 200, { 'content-length': Buffer.byteLength(body) }).end(body);
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => server.close());
+
+  test('each body comes back whole, whatever its status; one longer than -k fails; without -k none is kept', async () => {
+    const path = 'path' in httpBin ? httpBin.path : '';
+    const pages = httpStage(path, 1500, 4096);
+    const got = await Promise.all(Array.from({ length: 30 }, (_, i) => pages.request(`127.0.0.${i + 2} ${base}/page`)));
+    for (const g of got) assert.deepEqual([g.status, g.bytes, g.body], [200, Buffer.byteLength(PAGE), PAGE]);
+    assert.deepEqual(await pages.request(`127.0.0.2 ${base}/gone`).then((g) => [g.status, g.body]), [410, PAGE]);
+    await assert.rejects(pages.request(`127.0.0.2 ${base}/big`), /body longer than -k/);
+    assert.ok((await pages.end()) >= 0);
+    const counted = httpStage(path, 1500);
+    const plain = await counted.request(`127.0.0.2 ${base}/page`);
+    assert.deepEqual([plain.bytes, plain.body], [Buffer.byteLength(PAGE), undefined]);
+    await counted.end();
+  });
+});
+
+describe('grpc-client: unary calls in order on one HTTP/2 connection per line, against heph\'s event sink', { skip: 'missing' in grpcBin && grpcBin.missing }, () => {
+  let heph: Awaited<ReturnType<typeof inProcessHeph>>;
+  let sink = '';
+  before(async () => {
+    heph = await inProcessHeph({});
+    sink = `127.0.0.1:${(heph.daemon.services.find((s) => s.name === 'events') as EventsService).sink.port}`;
+  });
+  after(() => heph.stop());
+
+  /** Talos events heph stored from `ip`, in the order it received them. */
+  const stored = (ip: string): string[] => {
+    heph.daemon.ctx.writer.flush();
+    return (heph.daemon.ctx.db.prepare('SELECT event_id FROM talos_events WHERE ip = ? ORDER BY id').all(ip) as { event_id: string }[]).map((r) => r.event_id);
+  };
+
+  test('20 machines × 4 events at once: every call answered OK, every event stored in order from its own address', async () => {
+    const stage = grpcStage('path' in grpcBin ? grpcBin.path : '', 5000, PUBLISH_PATH);
+    const machines = Array.from({ length: 20 }, (_, i) => {
+      const ids = xids(4);
+      return { ip: `127.0.0.${i + 20}`, ids, messages: INSTALL_RUN.slice(0, 4).map((step, k) => eventRequest(step, ids[k]!)) };
+    });
+    const done = await Promise.all(machines.map((m) => stage.request(`${m.ip} ${sink} ${m.messages.map((b) => b.toString('hex')).join(',')}`)));
+    for (const [i, m] of machines.entries()) {
+      assert.equal(done[i]!.bytes, m.messages.reduce((a, b) => a + 5 + b.length, 0));
+      assert.ok(done[i]!.ms > 0);
+      assert.deepEqual(stored(m.ip), m.ids);
+    }
+    assert.ok((await stage.end()) >= 0, 'the cpu line arrives at the end');
+  });
+
+  test('a message heph refuses, a wrong method, a refused port, an unusable source and bad hex each fail alone', async () => {
+    const stage = grpcStage('path' in grpcBin ? grpcBin.path : '', 5000, PUBLISH_PATH);
+    const good = eventRequest(INSTALL_RUN[0]!, xids(1)[0]!).toString('hex');
+    // The first call is stored, then the garbage one fails the line: the calls really go one after another.
+    await assert.rejects(stage.request(`127.0.0.60 ${sink} ${good},ffff01`), /^Error: grpc-status 3: /);
+    assert.equal(stored('127.0.0.60').length, 1);
+    await assert.rejects(stage.request(`127.0.0.61 127.0.0.1:1 ${good}`), /Connection refused/);
+    await assert.rejects(stage.request(`192.0.2.1 ${sink} ${good}`), /bind to the source address/);
+    await assert.rejects(stage.request(`127.0.0.62 ${sink} ${good},f`), /not comma-separated hex/);
+    await stage.end();
+    const wrong = grpcStage('path' in grpcBin ? grpcBin.path : '', 5000, '/events.EventSinkService/Nope');
+    await assert.rejects(wrong.request(`127.0.0.63 ${sink} ${good}`), /grpc-status 12|HTTP status/);
+    await wrong.end();
   });
 });
