@@ -25,7 +25,7 @@ enum { LINE_MAX_LEN = 1 << 16, MAX_CALLS = 64 };
 struct conn {
   int busy; /* these two first: struct slot */
   double deadline;
-  int fd, session_up, out_armed;
+  int fd, session_up, out_armed, blocked;
   long long id, bytes;
   double t0;
   nghttp2_session *s;
@@ -64,7 +64,7 @@ static ssize_t on_send(nghttp2_session *s, const uint8_t *data, size_t len, int 
   struct conn *c = user;
   ssize_t n = send(c->fd, data, len, MSG_NOSIGNAL);
   if (n >= 0) return n;
-  if (errno == EAGAIN || errno == EWOULDBLOCK) return NGHTTP2_ERR_WOULDBLOCK;
+  if (errno == EAGAIN || errno == EWOULDBLOCK) return c->blocked = 1, NGHTTP2_ERR_WOULDBLOCK;
   snprintf(c->failure, sizeof c->failure, "%s", strerror(errno));
   return NGHTTP2_ERR_CALLBACK_FAILURE;
 }
@@ -117,19 +117,28 @@ static const char *outcome(struct conn *c) {
   return c->failure;
 }
 
+/* After a call has ended: fails the line, ends it after its last call, or starts the next call; 1 once it has ended. */
+static int settle(struct conn *c) {
+  const char *why = outcome(c);
+  if (why) return end(c, why), 1;
+  c->bytes += (long long)(c->at[c->call + 1] - c->at[c->call]);
+  if (++c->call == c->calls) return end(c, NULL), 1;
+  if (submit_call(c)) return end(c, "could not submit the next call"), 1;
+  return 0;
+}
+
 /* After any event: let nghttp2 write, settle ended calls, and ask epoll for what the session now waits on. */
 static void pump(struct conn *c) {
+  c->blocked = 0;
   for (;;) {
     if (nghttp2_session_send(c->s)) return end(c, c->failure[0] ? c->failure : "HTTP/2 send failed");
     if (!c->ended) break;
-    const char *why = outcome(c);
-    if (why) return end(c, why);
-    c->bytes += (long long)(c->at[c->call + 1] - c->at[c->call]);
-    if (++c->call == c->calls) return end(c, NULL);
-    if (submit_call(c)) return end(c, "could not submit the next call");
+    if (settle(c)) return;
   }
-  if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s)) return end(c, "connection closed by the server");
-  int out = nghttp2_session_want_write(c->s);
+  /* nghttp2 is done with a connection after a GOAWAY and its last stream. */
+  if (!nghttp2_session_want_read(c->s) && !nghttp2_session_want_write(c->s)) return end(c, "connection closed");
+  /* EPOLLOUT only while a send would block: a socket with room is always writable, and would spin the loop. */
+  int out = c->blocked && nghttp2_session_want_write(c->s);
   if (out != c->out_armed) {
     struct epoll_event e = {.events = EPOLLIN | (out ? EPOLLOUT : 0), .data.ptr = c};
     epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &e);
@@ -163,7 +172,11 @@ static void readable(struct conn *c) {
       if (used < 0) return end(c, nghttp2_strerror((int)used));
       continue;
     }
-    if (n == 0) return end(c, "connection closed");
+    /* The last response may arrive with the server's FIN: settle it before calling the close a failure. */
+    if (n == 0) {
+      if (!c->ended || !settle(c)) end(c, "connection closed");
+      return;
+    }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) break;
     return end(c, strerror(errno));
@@ -171,10 +184,15 @@ static void readable(struct conn *c) {
   pump(c);
 }
 
+static int hex_digit(char ch) {
+  if (ch >= '0' && ch <= '9') return ch - '0';
+  ch |= 0x20;
+  return ch >= 'a' && ch <= 'f' ? ch - 'a' + 10 : -1;
+}
+
 /* The messages of `hex` (comma-separated) as gRPC frames into c; 0 when malformed or too many. */
 static int frames_of(struct conn *c, const char *hex) {
-  size_t digits = strlen(hex);
-  c->frames = malloc(digits / 2 + 5 * (digits + 1));
+  c->frames = malloc(strlen(hex) / 2 + 5 * MAX_CALLS);
   size_t o = 0;
   for (const char *p = hex; *p;) {
     const char *comma = strchr(p, ','), *stop = comma ? comma : p + strlen(p);
@@ -185,9 +203,9 @@ static int frames_of(struct conn *c, const char *hex) {
     for (int b = 0; b < 4; b++) c->frames[o + 1 + b] = (unsigned char)(n >> (24 - 8 * b));
     o += 5;
     for (size_t i = 0; i < n; i++) {
-      unsigned v;
-      if (sscanf(p + 2 * i, "%2x", &v) != 1) return 0;
-      c->frames[o++] = (unsigned char)v;
+      int hi = hex_digit(p[2 * i]), lo = hex_digit(p[2 * i + 1]);
+      if (hi < 0 || lo < 0) return 0;
+      c->frames[o++] = (unsigned char)(hi << 4 | lo);
     }
     p = comma ? comma + 1 : stop;
   }

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { buildC } from '../../bench/c-stage.ts';
 import { grpcStage } from '../../bench/storm/grpc-stage.ts';
@@ -170,5 +170,17 @@ describe('grpc-client: unary calls in order on one HTTP/2 connection per line, a
     const wrong = grpcStage('path' in grpcBin ? grpcBin.path : '', 5000, '/events.EventSinkService/Nope');
     await assert.rejects(wrong.request(`127.0.0.63 ${sink} ${good}`), /grpc-status 12|HTTP status/);
     await wrong.end();
+  });
+
+  test('a peer that hangs up before answering, and one that never answers, fail the line', async () => {
+    const servers = [(s: Socket) => s.once('data', () => s.end()), (s: Socket) => s.resume()].map((onConnection) => createTcpServer(onConnection).listen(0, '127.0.0.1'));
+    await Promise.all(servers.map((s) => once(s, 'listening')));
+    const [hangsUp, silent] = servers.map((s) => `127.0.0.1:${(s.address() as AddressInfo).port}`);
+    const stage = grpcStage('path' in grpcBin ? grpcBin.path : '', 300, PUBLISH_PATH);
+    const good = eventRequest(INSTALL_RUN[0]!, xids(1)[0]!).toString('hex');
+    await assert.rejects(stage.request(`127.0.0.64 ${hangsUp} ${good}`), /^Error: connection closed$/);
+    await assert.rejects(stage.request(`127.0.0.64 ${silent} ${good}`), /^Error: timed out$/);
+    await stage.end();
+    for (const s of servers) s.close();
   });
 });
