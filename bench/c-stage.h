@@ -74,6 +74,14 @@ static int stage_connect(const struct sockaddr_in *from, const struct sockaddr_i
   return -1;
 }
 
+/* 0 once a stage_connect connection is established, else why it failed (an errno). */
+static int stage_connect_error(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  return err;
+}
+
 /* Runs the helper until stdin has ended and nothing is in flight; returns its exit status. */
 static int stage_run(const struct stage *s, size_t line_max) {
   struct rlimit nofile;

@@ -47,6 +47,8 @@ static double timeout_s = 30;
 static struct conn **conns;
 static size_t cap, active;
 static unsigned char scratch[1 << 16];
+/* The same for every session: made once in main. */
+static nghttp2_session_callbacks *callbacks;
 
 static void end(struct conn *c, const char *failure) {
   if (failure) printf("failed %lld %s\n", c->id, failure);
@@ -147,18 +149,9 @@ static void pump(struct conn *c) {
 }
 
 static void connected(struct conn *c) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  int err = stage_connect_error(c->fd);
   if (err) return end(c, strerror(err));
-  nghttp2_session_callbacks *cb;
-  nghttp2_session_callbacks_new(&cb);
-  nghttp2_session_callbacks_set_send_callback(cb, on_send);
-  nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
-  nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_close);
-  int rv = nghttp2_session_client_new(&c->s, cb, c);
-  nghttp2_session_callbacks_del(cb);
-  if (rv || nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, NULL, 0) || submit_call(c)) return end(c, "could not start the HTTP/2 session");
+  if (nghttp2_session_client_new(&c->s, callbacks, c) || nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, NULL, 0) || submit_call(c)) return end(c, "could not start the HTTP/2 session");
   c->session_up = 1;
   c->out_armed = -1; /* registered for EPOLLOUT alone: pump must set the interest whatever it wants */
   pump(c);
@@ -264,5 +257,9 @@ int main(int argc, char **argv) {
     else path = NULL, optind = argc;
   }
   if (!path || path[0] != '/') return fprintf(stderr, "usage: grpc-client -p /PACKAGE.SERVICE/METHOD [-m TIMEOUT_MS]\n"), 2;
+  if (nghttp2_session_callbacks_new(&callbacks)) return fprintf(stderr, "grpc-client: out of memory\n"), 1;
+  nghttp2_session_callbacks_set_send_callback(callbacks, on_send);
+  nghttp2_session_callbacks_set_on_header_callback(callbacks, on_header);
+  nghttp2_session_callbacks_set_on_stream_close_callback(callbacks, on_close);
   return stage_run(&(struct stage){.name = "grpc-client", .start = start, .ready = ready, .expire = expire, .pool = (void ***)&conns, .cap = &cap, .active = &active}, LINE_MAX_LEN + 256);
 }

@@ -129,9 +129,7 @@ static void readable(struct conn *c) {
 }
 
 static void writable(struct conn *c) {
-  int err = 0;
-  socklen_t len = sizeof err;
-  getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  int err = stage_connect_error(c->fd);
   if (err) return end(c, strerror(err));
   /* A request line of a few hundred bytes fits any fresh socket's send buffer. */
   if (send(c->fd, c->request, c->request_len, MSG_NOSIGNAL) != (ssize_t)c->request_len) return end(c, "send");

@@ -4,12 +4,12 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PUBLISH_PATH } from '../../src/events/sink.ts';
 import { buildC } from '../c-stage.ts';
 import { tftpStorm, wordHash } from '../tftp-client.ts';
 import { grpcStage } from './grpc-stage.ts';
 import { httpStage } from './http-stage.ts';
 import { assetPhase } from './assets.ts';
-import { PUBLISH_PATH } from '../../src/events/sink.ts';
 import { RELAY_IP } from './lab.ts';
 import { Relay, type Target, type Trace } from './machine.ts';
 import { runStorm, stormEvents, type MachineResult } from './run.ts';

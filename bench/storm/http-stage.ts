@@ -2,11 +2,10 @@
 // last byte. Large downloads (kernel, initrd, the asset step) are counted and dropped in the kernel (recv
 // MSG_TRUNC); with `keepBytes`, the small pages a machine reads (the iPXE script, its config) come back as text.
 import { CStage } from '../c-stage.ts';
+import type { Timed } from './machine.ts';
 
-export interface Download {
+export interface Download extends Timed {
   status: number;
-  bytes: number;
-  ms: number;
   /** With `keepBytes` only. */
   body?: string;
 }

@@ -4,6 +4,7 @@
 // storm measures is the server and not this process's queueing.
 import dgram from 'node:dgram';
 import { decode as decodeDhcp, encode as encodeDhcp, MessageType, Opt } from '../../src/dhcp/codec.ts';
+import type { Download } from './http-stage.ts';
 
 export type Step = 'dhcp-pxe' | 'tftp' | 'dhcp-ipxe' | 'boot.ipxe' | 'ipxe' | 'kernel' | 'initrd' | 'config' | 'events';
 export const STEPS: Step[] = ['dhcp-pxe', 'tftp', 'dhcp-ipxe', 'boot.ipxe', 'ipxe', 'kernel', 'initrd', 'config', 'events'];
@@ -19,9 +20,9 @@ export interface Target {
   /** Fetches the boot file over TFTP (bench/tftp-client.c in storm mode). */
   tftp: (m: MachineIdentity, server: string, file: string) => Promise<Timed>;
   /** Downloads the kernel or initrd, its body counted and dropped (bench/http-client.c). */
-  download: (m: MachineIdentity, url: string) => Promise<Timed & { status: number }>;
+  download: (m: MachineIdentity, url: string) => Promise<Download>;
   /** GETs a small page (boot.ipxe, the iPXE script, the config) and keeps its body (bench/http-client.c -k). */
-  page: (m: MachineIdentity, url: string) => Promise<Timed & { status: number; body?: string }>;
+  page: (m: MachineIdentity, url: string) => Promise<Download>;
   /** Publishes the messages as unary gRPC calls, one after another on one connection (bench/grpc-client.c). */
   publish: (m: MachineIdentity, messages: Buffer[]) => Promise<Timed>;
 }
@@ -152,8 +153,13 @@ export function machineEvents(m: MachineIdentity, target: Target, runId: string)
 
 // ---------------------------------------------------------------------------------------------------------------
 
-/** Times the step here, unless its result carries `ms` of its own (a C helper that timed the transfer itself). */
-async function timed<T>(trace: Trace, step: Step, fn: () => Promise<T>, bytes?: (r: T) => number): Promise<T> {
+const isTimed = (r: object): r is Timed => 'ms' in r && 'bytes' in r;
+
+/**
+ * Runs one step; a failure becomes a StepError naming it. A helper's step (a Timed result) is recorded with the
+ * helper's own time and bytes; DHCP, which runs in this process, is timed here.
+ */
+async function timed<T extends object>(trace: Trace, step: Step, fn: () => Promise<T>): Promise<T> {
   const t0 = performance.now();
   let r: T;
   try {
@@ -161,9 +167,10 @@ async function timed<T>(trace: Trace, step: Step, fn: () => Promise<T>, bytes?: 
   } catch (err) {
     throw new StepError(step, (err as Error).message);
   }
-  const own = (r as { ms?: unknown }).ms;
-  trace.ms[step] = typeof own === 'number' ? own : performance.now() - t0;
-  if (bytes) trace.bytes[step] = bytes(r);
+  if (isTimed(r)) {
+    trace.ms[step] = r.ms;
+    trace.bytes[step] = r.bytes;
+  } else trace.ms[step] = performance.now() - t0;
   return r;
 }
 
@@ -178,14 +185,14 @@ export async function bootOnce(m: MachineIdentity, relay: Relay, target: Target,
   const sent = { n: 0 };
   const pxe = await timed(trace, 'dhcp-pxe', () => relay.discover(m, false, xid, undefined, sent));
   if (pxe.file !== target.bootFile) throw new StepError('dhcp-pxe', `offered ${pxe.file}`);
-  await timed(trace, 'tftp', () => target.tftp(m, pxe.siaddr, pxe.file), (r) => r.bytes);
+  await timed(trace, 'tftp', () => target.tftp(m, pxe.siaddr, pxe.file));
   const ipxe = await timed(trace, 'dhcp-ipxe', () => relay.discover(m, true, (xid + 1) >>> 0, undefined, sent));
   trace.dhcpRetransmits = sent.n - 2;
   if (ipxe.file !== `${base}/boot.ipxe`) throw new StepError('dhcp-ipxe', `offered ${ipxe.file}`);
-  const chain = await timed(trace, 'boot.ipxe', () => target.page(m, ipxe.file), (r) => r.bytes);
+  const chain = await timed(trace, 'boot.ipxe', () => target.page(m, ipxe.file));
   expectStatus('boot.ipxe', chain);
   const q = new URLSearchParams({ mac: m.mac.replaceAll(':', '-'), uuid: m.uuid, serial: `STORM-${m.index}`, hostname: `storm-${m.index}`, arch: 'x86_64', platform: 'efi', manufacturer: 'QEMU', product: 'Standard PC' });
-  const script = await timed(trace, 'ipxe', () => target.page(m, `${base}/ipxe?${q}`), (r) => r.bytes);
+  const script = await timed(trace, 'ipxe', () => target.page(m, `${base}/ipxe?${q}`));
   expectStatus('ipxe', script);
   const kernel = /^kernel (?:--name \S+ )?(http:\/\/\S+)/m.exec(script.body ?? '')?.[1];
   const initrd = /^initrd (?:--name \S+ )?(http:\/\/\S+)/m.exec(script.body ?? '')?.[1];
@@ -195,12 +202,12 @@ export async function bootOnce(m: MachineIdentity, relay: Relay, target: Target,
   trace.initrdPath = new URL(initrd).pathname;
   trace.configPath = new URL(config).pathname;
   for (const [step, url] of [['kernel', kernel], ['initrd', initrd]] as const) {
-    const r = await timed(trace, step, () => target.download(m, url), (x) => x.bytes);
+    const r = await timed(trace, step, () => target.download(m, url));
     expectStatus(step, r);
   }
-  const cfg = await timed(trace, 'config', () => target.page(m, config), (r) => r.bytes);
+  const cfg = await timed(trace, 'config', () => target.page(m, config));
   expectStatus('config', cfg);
   trace.configServed = true;
-  await timed(trace, 'events', () => target.publish(m, machineEvents(m, target, runId)), (r) => r.bytes);
+  await timed(trace, 'events', () => target.publish(m, machineEvents(m, target, runId)));
   return trace;
 }
