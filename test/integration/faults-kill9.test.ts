@@ -63,6 +63,11 @@ describe('faults: kill -9 during a boot storm', { skip: !canUseNetns() && 'needs
     let killed = false;
     let before: Snapshot | undefined;
     let atKill: { seenToken: Map<string, string>; gotConfig: Set<string> } | undefined;
+    // heph stays down until a machine has failed an attempt after the kill: TFTP rides out a short outage by
+    // retransmitting (5 × 2 s) and DHCP by rediscovering, so a quick restart could go unseen by every machine that
+    // happened to be in those steps. Up to 30 s: past the TFTP client's retries.
+    let sawOutage = (): void => {};
+    const outageSeen = new Promise<void>((resolve) => (sawOutage = resolve));
     const first = heph;
     const killNow = (): void => {
       if (killed) return;
@@ -77,6 +82,7 @@ describe('faults: kill -9 during a boot storm', { skip: !canUseNetns() && 'needs
       { n: N, concurrency: 6, server: SERVER_IP, httpPort: HTTP_PORT, grpcPort: GRPC_PORT, runId: 'k9run', retryForMs: 200_000, progress: true },
       (l: StormLine) => {
         if (l.kind !== 'progress') return;
+        if (killed && !l.done) sawOutage();
         if (l.configPath && !killed) seenToken.set(l.ip, l.configPath.slice('/config/'.length));
         if (l.configServed && !killed) gotConfig.add(l.ip);
         if (gotConfig.size >= N / 3) killNow();
@@ -99,6 +105,7 @@ describe('faults: kill -9 during a boot storm', { skip: !canUseNetns() && 'needs
     }
     for (const ip of atKill.gotConfig) assert.ok((afterKill.served.get(ip) ?? 0) >= 1, `config.served audit row for ${ip}, whose config was received`);
 
+    await Promise.race([outageSeen, new Promise((r) => setTimeout(r, 30_000).unref())]);
     heph = await spawnHeph(settings, { netns: lab.srv });
     const lines = await client.finished;
     const storm = lines.find((l): l is Extract<StormLine, { kind: 'storm' }> => l.kind === 'storm')!;
