@@ -21,10 +21,16 @@ function bundle(path: string): string {
   return code;
 }
 
+const THREAD_NAME = fileURLToPath(new URL('./net/thread-name.ts', import.meta.url));
+
+/** The bundle of `path` as a script of its own, its packages resolved from its directory as they would be unbundled. */
+const script = (path: string): string => `(function (require, module, exports) {\n${bundle(path)}\n})(require('node:module').createRequire(${JSON.stringify(path)}), { exports: {} }, {});`;
+
 /**
- * A worker thread running the TypeScript module at `module` (pass `new URL('./x.ts', import.meta.url)`); `data`
- * arrives as workerData.data, and anything in it that must move rather than be copied (a MessagePort) goes in
- * `transfer`. The module must not use import.meta (a script has none) nor top-level await.
+ * A worker thread running the TypeScript module at `module` (pass `new URL('./x.ts', import.meta.url)`), its OS
+ * thread named `name` (heph-…, 15 bytes at most, for top -H); `data` arrives as workerData.data, and anything in it
+ * that must move rather than be copied (a MessagePort) goes in `transfer`. The module must not use import.meta (a
+ * script has none) nor top-level await.
  *
  * `semiSpaceMb`: start the worker's young generation at this size instead of V8's 1 MiB, for a worker that leaves a
  * little garbage per packet and must not pause for it: the DHCP data plane, whose scavenges (one every few hundred
@@ -33,12 +39,10 @@ function bundle(path: string): string {
  * reads the flag when the isolate is created, so it is set until the worker is online (a worker started meanwhile
  * gets it too); other workers keep the default, as each semi-space is memory touched.
  */
-export function startWorker(module: URL, data: unknown, transfer: TransferListItem[] = [], opts: { semiSpaceMb?: number; resourceLimits?: ResourceLimits } = {}): Worker {
-  const path = fileURLToPath(module);
-  // Packages resolve from the module's own directory, as they would unbundled.
-  const script = `(function (require, module, exports) {\n${bundle(path)}\n})(require('node:module').createRequire(${JSON.stringify(path)}), { exports: {} }, {});`;
+export function startWorker(name: string, module: URL, data: unknown, transfer: TransferListItem[] = [], opts: { semiSpaceMb?: number; resourceLimits?: ResourceLimits } = {}): Worker {
+  const code = `${script(THREAD_NAME)}\n${script(fileURLToPath(module))}`;
   if (opts.semiSpaceMb) setFlagsFromString(`--min-semi-space-size=${opts.semiSpaceMb}`);
-  const worker = new Worker(script, { eval: true, workerData: { data }, transferList: transfer, ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}) });
+  const worker = new Worker(code, { eval: true, workerData: { data, threadName: name }, transferList: transfer, ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}) });
   if (opts.semiSpaceMb) {
     const reset = (): void => setFlagsFromString('--min-semi-space-size=0');
     worker.once('online', reset);

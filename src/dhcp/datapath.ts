@@ -48,7 +48,7 @@ export class DataPath {
     private readonly wakeFd: number,
   ) {
     this.sup = new Supervisor<ToMain>('DHCP data-plane worker', {
-      start: () => startWorker(new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit, [], { semiSpaceMb: SEMI_SPACE_MB }),
+      start: () => startWorker('heph-dhcp', new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit, [], { semiSpaceMb: SEMI_SPACE_MB }),
       message: (m) => {
         if (m.type === 'ready') return 'ready';
         if (m.type === 'outcomes') on.outcomes(m);

@@ -43,7 +43,7 @@ export class EventSinkServer {
         // The worker keeps the process alive; its port need not.
         port1.unref();
         const init: SinkWorkerInit = { listen: opts.listen, port: this.port || opts.port, calls: port2 };
-        return startWorker(new URL('./sink-worker.ts', import.meta.url), init, [port2], { resourceLimits: { maxYoungGenerationSizeMb: 1 } });
+        return startWorker('heph-events', new URL('./sink-worker.ts', import.meta.url), init, [port2], { resourceLimits: { maxYoungGenerationSizeMb: 1 } });
       },
       message: (m, worker) => this.onMessage(m, worker),
       died: (err, retryMs) => {

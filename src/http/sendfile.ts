@@ -51,7 +51,7 @@ export class FilePump {
     const { port1, port2 } = new MessageChannel();
     this.port = port1;
     port1.unref();
-    const worker = startWorker(new URL('./sendfile-worker.ts', import.meta.url), { port: port2, wakeFd: this.wakeFd, idleMs: this.idleMs }, [port2]);
+    const worker = startWorker('heph-sendfile', new URL('./sendfile-worker.ts', import.meta.url), { port: port2, wakeFd: this.wakeFd, idleMs: this.idleMs }, [port2]);
     worker.on('message', (r: PumpResult) => {
       this.pending.get(r.id)?.(r);
       this.pending.delete(r.id);

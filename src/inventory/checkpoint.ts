@@ -34,7 +34,7 @@ export class Checkpointer {
     on: { failed(message: string, first: boolean): void; recovered(): void; died(err: Error, retryMs: number): void; restarted(): void },
   ) {
     this.sup = new Supervisor<FromCheckpointer>('WAL checkpoint thread', {
-      start: () => startWorker(new URL('./checkpoint-worker.ts', import.meta.url), init),
+      start: () => startWorker('heph-checkpoint', new URL('./checkpoint-worker.ts', import.meta.url), init),
       message: (m) => {
         if (m.t === 'ready') return 'ready';
         if (m.t === 'failed') {

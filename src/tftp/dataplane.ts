@@ -67,7 +67,7 @@ export class DataPlane {
     const sys = loadSys();
     const wakeFd = eventfdCreate(sys);
     const { port1, port2 } = new MessageChannel();
-    const worker = startWorker(new URL('./dataplane-worker.ts', import.meta.url), { port: port2, wakeFd, config }, [port2]);
+    const worker = startWorker('heph-tftp', new URL('./dataplane-worker.ts', import.meta.url), { port: port2, wakeFd, config }, [port2]);
     const plane = new DataPlane(worker, port1, wakeFd);
     return new Promise((resolve, reject) => {
       let ready = false;
