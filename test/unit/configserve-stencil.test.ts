@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { renderConfig, renderFull, type MachineFacts, type RenderInput, type RenderResult } from '../../src/configserve/render.ts';
-import { fromStencil } from '../../src/configserve/stencil.ts';
+import { fromStencil, scalarTextByRoundTrip, writtenAsIs } from '../../src/configserve/stencil.ts';
 import { CONTROLPLANE, WORKER, WORKER_114, WORKER_SINGLE } from './configserve-fixtures.ts';
 
 const EVENT_SINK = 'apiVersion: v1alpha1\nkind: EventSinkConfig\nendpoint: 192.0.2.1:4002\n';
@@ -71,6 +71,42 @@ describe('configserve stencil', () => {
       { numRuns: 400, seed: 20261122 },
     );
     assert.ok(stencilled > 100, `${stencilled} of 400 came from a stencil`);
+  });
+
+  it('a value taken without the round trip is spelled exactly as the round trip spells it (tricky values)', () => {
+    // [value, taken without the round trip]
+    const cases: [string, boolean][] = [
+      ['true', false], ['True', false], ['TRUE', false], ['tRUE', false], ['false', false], ['NO', false], ['No', false],
+      ['yes', false], ['On', false], ['OFF', false], ['y', false], ['Y', false], ['n', false], ['N', false],
+      ['null', false], ['Null', false], ['~', false], ['', false], ['1e3', false], ['0x1f', false], ['0o17', false],
+      ['0755', false], ['123', false], ['1.5', false], ['.inf', false], ['-.inf', false], ['.nan', false], ['-a', false],
+      ['-', false], ['a:b', false], ['a: b', false], ['a #b', false], ['a b', false], ["o'neil", false], ['a-', false],
+      ['a.', false], ['a_', false], ['---', false], ['...', false], ['1node', false], ['a\nb', false],
+      ['storm-12', true], ['node.example.com', true], ['a', true], ['e', true], ['E1', true], ['inf', true],
+      ['nan', true], ['yess', true], ['nope', true], ['onion', true], ['a--b', true], ['a...b', true], ['a_b', true],
+      ['x'.repeat(300), true],
+    ];
+    for (const [value, fast] of cases) {
+      assert.equal(writtenAsIs(value), fast, JSON.stringify(value));
+      if (fast) assert.equal(scalarTextByRoundTrip(value), value, JSON.stringify(value));
+    }
+  });
+
+  it('a value taken without the round trip is spelled exactly as the round trip spells it (property)', () => {
+    const words = ['true', 'false', 'null', 'yes', 'no', 'on', 'off', 'y', 'n', 'inf', 'nan', 'e'];
+    const char = fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-');
+    const piece = fc.oneof(char, char, fc.mixedCase(fc.constantFrom(...words)));
+    const value = fc.oneof(fc.array(piece, { minLength: 1, maxLength: 12 }).map((p) => p.join('')), fc.string({ unit: char, maxLength: 80 }));
+    let taken = 0;
+    fc.assert(
+      fc.property(value, (v) => {
+        if (!writtenAsIs(v)) return;
+        taken++;
+        assert.equal(scalarTextByRoundTrip(v), v);
+      }),
+      { numRuns: 5000, seed: 20261123 },
+    );
+    assert.ok(taken > 1000, `${taken} of 5000 taken without the round trip`);
   });
 
   it('a value the config must not carry takes the full render, which says why', () => {
