@@ -12,12 +12,14 @@ import { EINTR, loadSys, SOCK_CLOEXEC, SOCK_NONBLOCK } from '../net/syscalls.ts'
 
 const { ECONNABORTED } = constants.errno;
 /**
- * At most this many more per accept by Node, i.e. per turn. A storm brings ~700 connections a second and turns of
- * 50–100 ms, so this keeps up; a larger burst waits in the kernel, where it costs heph no memory, rather than
- * making the next turn (and everything queued behind it) longer. Measured in three storms each against no limit:
- * worst p99 1.6–1.8 s vs 1.5–2.0 s, Talos events p99 0.5–1.0 s vs 1.2–1.4 s, peak RSS 260–280 vs 274–284 MiB.
+ * At most this many more per accept by Node, i.e. per turn: in practice the whole queue, bounded so that one turn
+ * cannot spend itself on accepting alone. It was 64, measured when every request came on a connection of its own;
+ * but iPXE keeps its connection alive (one per machine for /boot.ipxe, /ipxe, kernel and initrd), and then requests
+ * on open connections were served turn after turn while new ones (a machine's first request, Talos' config fetch)
+ * sat in the accept queue: in storms of 1000 with pooled connections, /boot.ipxe and config p99 2.1–2.8 s with 64
+ * against 1.1–1.6 s with 1024, the other steps alike (3 storms each, alternated).
  */
-export const ACCEPT_BUDGET = 64;
+export const ACCEPT_BUDGET = 1024;
 
 /** What net.Server keeps for each connection it accepts, and the options it applies (Node 20's onconnection). */
 interface ServerInternals {
