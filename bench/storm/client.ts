@@ -37,7 +37,7 @@ export interface StormRequest {
 export type StormLine =
   | { kind: 'progress'; ip: string; done: boolean; configPath?: string; configServed?: boolean; failures: number }
   | { kind: 'warm'; done: number; failures: string[] }
-  | { kind: 'storm'; wallS: number; results: MachineResult[]; helperCpuS: { tftp: number; http: number; pages: number; grpc: number } }
+  | { kind: 'storm'; wallS: number; results: MachineResult[]; helperCpuS: { tftp: number; http: number; grpc: number } }
   | { kind: 'assets'; server: string; bytesPerS: number; failures: number; p50: number; p99: number };
 
 const emit = (l: StormLine): void => void process.stdout.write(`${JSON.stringify(l)}\n`);
@@ -54,8 +54,10 @@ const [tftpBin, httpBin, grpcBin] = ([['tftp-client'], ['http-client'], ['grpc-c
   return built.path;
 });
 const tftp = tftpStorm(tftpBin!, req.server, 69, bootFile, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 5 });
-const downloads = httpStage(httpBin!, 300_000);
-const pages = httpStage(httpBin!, 30_000, 1 << 20);
+// One HTTP helper for all of a machine's fetches, so that iPXE's share one keep-alive connection as they do on a
+// real machine (iPXE pools connections: /boot.ipxe, /ipxe, kernel and initrd go over one). Talos fetches its config
+// after iPXE is gone, on a connection of its own ('fresh'); iPXE's is left for heph to time out, as on a machine.
+const http = httpStage(httpBin!, 300_000, { keepBytes: 1 << 20, pooled: true });
 const publisher = grpcStage(grpcBin!, 30_000, PUBLISH_PATH);
 // heph serves Debian's binary; when it is here too, every fetch's bytes are checked against it.
 const local = join('/usr/lib/ipxe', bootFile);
@@ -73,8 +75,8 @@ const target: Target = {
     if (want !== undefined && got.hash !== want) throw new Error(`${got.bytes} bytes with hash ${got.hash}, not ${local}'s ${want}`);
     return { bytes: got.bytes, ms: got.seconds * 1000 };
   },
-  download: (m, url) => downloads.request(`${m.ip} ${url}`),
-  page: (m, url) => pages.request(`${m.ip} ${url}`),
+  download: (m, url) => http.request(`${m.ip} ${url}`),
+  page: (m, url, fresh) => http.request(`${m.ip} ${url} keep${fresh ? ' fresh' : ''}`),
   publish: (m, messages) => publisher.request(`${m.ip} ${req.server}:${req.grpcPort} ${messages.map((b) => b.toString('hex')).join(',')}`),
 };
 try {
@@ -93,8 +95,8 @@ try {
     ...(req.progress ? { onProgress: (r: MachineResult) => emit({ kind: 'progress', ip: r.m.ip, done: r.done, ...pick(r.trace), failures: r.failures.length }) } : {}),
   });
   const wallS = (performance.now() - t0) / 1000;
-  const [tftpCpuS, httpCpuS, pagesCpuS, grpcCpuS] = await Promise.all([tftp.end(), downloads.end(), pages.end(), publisher.end()]);
-  emit({ kind: 'storm', wallS, results, helperCpuS: { tftp: tftpCpuS, http: httpCpuS, pages: pagesCpuS, grpc: grpcCpuS } });
+  const [tftpCpuS, httpCpuS, grpcCpuS] = await Promise.all([tftp.end(), http.end(), publisher.end()]);
+  emit({ kind: 'storm', wallS, results, helperCpuS: { tftp: tftpCpuS, http: httpCpuS, grpc: grpcCpuS } });
   if (req.assets) {
     const ok = results.filter((r) => r.done);
     const base = `http://${req.server}:${req.httpPort}`;
@@ -111,7 +113,7 @@ try {
   }
 } finally {
   relay.close();
-  await Promise.all([tftp.end(), downloads.end(), pages.end(), publisher.end()]);
+  await Promise.all([tftp.end(), http.end(), publisher.end()]);
   rmSync(bin, { recursive: true, force: true });
 }
 

@@ -19,10 +19,13 @@ export interface Target {
   events: { bytes: Buffer; idAt: number }[];
   /** Fetches the boot file over TFTP (bench/tftp-client.c in storm mode). */
   tftp: (m: MachineIdentity, server: string, file: string) => Promise<Timed>;
-  /** Downloads the kernel or initrd, its body counted and dropped (bench/http-client.c). */
+  /** Downloads the kernel or initrd, its body counted and dropped (bench/http-client.c), on iPXE's pooled connection. */
   download: (m: MachineIdentity, url: string) => Promise<Download>;
-  /** GETs a small page (boot.ipxe, the iPXE script, the config) and keeps its body (bench/http-client.c -k). */
-  page: (m: MachineIdentity, url: string) => Promise<Download>;
+  /**
+   * GETs a small page (boot.ipxe, the iPXE script, the config) and keeps its body (bench/http-client.c): on iPXE's
+   * pooled connection, or with `fresh` (Talos' config fetch) on a new one.
+   */
+  page: (m: MachineIdentity, url: string, fresh?: boolean) => Promise<Download>;
   /** Publishes the messages as unary gRPC calls, one after another on one connection (bench/grpc-client.c). */
   publish: (m: MachineIdentity, messages: Buffer[]) => Promise<Timed>;
 }
@@ -205,7 +208,7 @@ export async function bootOnce(m: MachineIdentity, relay: Relay, target: Target,
     const r = await timed(trace, step, () => target.download(m, url));
     expectStatus(step, r);
   }
-  const cfg = await timed(trace, 'config', () => target.page(m, config));
+  const cfg = await timed(trace, 'config', () => target.page(m, config, true));
   expectStatus('config', cfg);
   trace.configServed = true;
   await timed(trace, 'events', () => target.publish(m, machineEvents(m, target, runId)));

@@ -112,18 +112,87 @@ describe('http-client -k: small pages kept and handed back', { skip: 'missing' i
   });
   after(() => server.close());
 
-  test('each body comes back whole, whatever its status; one longer than -k fails; without -k none is kept', async () => {
+  test('each body marked keep comes back whole, whatever its status; one longer than -k fails; unmarked or without -k none is kept', async () => {
     const path = 'path' in httpBin ? httpBin.path : '';
-    const pages = httpStage(path, 1500, 4096);
-    const got = await Promise.all(Array.from({ length: 30 }, (_, i) => pages.request(`127.0.0.${i + 2} ${base}/page`)));
+    const pages = httpStage(path, 1500, { keepBytes: 4096 });
+    const got = await Promise.all(Array.from({ length: 30 }, (_, i) => pages.request(`127.0.0.${i + 2} ${base}/page keep`)));
     for (const g of got) assert.deepEqual([g.status, g.bytes, g.body], [200, Buffer.byteLength(PAGE), PAGE]);
-    assert.deepEqual(await pages.request(`127.0.0.2 ${base}/gone`).then((g) => [g.status, g.body]), [410, PAGE]);
-    await assert.rejects(pages.request(`127.0.0.2 ${base}/big`), /body longer than -k/);
+    assert.deepEqual(await pages.request(`127.0.0.2 ${base}/gone keep`).then((g) => [g.status, g.body]), [410, PAGE]);
+    await assert.rejects(pages.request(`127.0.0.2 ${base}/big keep`), /body longer than -k/);
+    const unmarked = await pages.request(`127.0.0.2 ${base}/big`);
+    assert.deepEqual([unmarked.bytes, unmarked.body], [5000, undefined]);
     assert.ok((await pages.end()) >= 0);
     const counted = httpStage(path, 1500);
     const plain = await counted.request(`127.0.0.2 ${base}/page`);
     assert.deepEqual([plain.bytes, plain.body], [Buffer.byteLength(PAGE), undefined]);
+    await assert.rejects(counted.request(`127.0.0.2 ${base}/page keep`), /keep without -k/);
     await counted.end();
+  });
+});
+
+describe('http-client -r: connections pooled per source and server, as iPXE pools them', { skip: 'missing' in httpBin && httpBin.missing }, () => {
+  /**
+   * A raw HTTP/1.1 server that numbers its connections and answers each request with `<connection>.<request on
+   * it>`, keep-alive unless told otherwise: `/close` answers Connection: close, `/drop` on a connection's second
+   * request closes it without a byte (a keep-alive timeout that crossed the request on the wire).
+   */
+  let server: ReturnType<typeof createTcpServer>;
+  let base = '';
+  let connections = 0;
+  const log: string[] = [];
+  before(async () => {
+    server = createTcpServer((sock: Socket) => {
+      const n = ++connections;
+      let served = 0;
+      let buf = '';
+      sock.on('data', (d) => {
+        buf += d.toString('latin1');
+        let end: number;
+        while ((end = buf.indexOf('\r\n\r\n')) >= 0) {
+          const head = buf.slice(0, end);
+          buf = buf.slice(end + 4);
+          const url = head.split(' ')[1]!;
+          served++;
+          log.push(`${sock.remoteAddress} #${n} ${url} ${/connection: keep-alive/i.test(head) ? 'keep-alive' : 'close'}`);
+          if (url === '/drop' && served === 2) return void sock.destroy();
+          const body = `${n}.${served}`;
+          const close = url === '/close';
+          sock.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: ${close ? 'close' : 'keep-alive'}\r\n\r\n${body}`);
+          if (close) sock.end();
+        }
+      });
+      sock.on('error', () => {});
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => server.close());
+
+  test('one connection per source for a keep-alive server; fresh, Connection: close and a dropped pooled connection each open a new one', async () => {
+    const path = 'path' in httpBin ? httpBin.path : '';
+    const stage = httpStage(path, 1500, { keepBytes: 64, pooled: true });
+    const get = async (line: string): Promise<string> => (await stage.request(`${line} keep`)).body!;
+    // Two machines, three requests each, interleaved: each keeps its own connection.
+    const a = [await get(`127.0.0.21 ${base}/a1`), await get(`127.0.0.22 ${base}/b1`), await get(`127.0.0.21 ${base}/a2`), await get(`127.0.0.22 ${base}/b2`)];
+    const [ca, cb] = [a[0]!.split('.')[0], a[1]!.split('.')[0]];
+    assert.notEqual(ca, cb);
+    assert.deepEqual(a, [`${ca}.1`, `${cb}.1`, `${ca}.2`, `${cb}.2`]);
+    assert.ok(log.every((l) => l.endsWith('keep-alive')), 'every request asks for keep-alive');
+    // `fresh` (another program on the machine) does not take the pooled connection.
+    const fresh = await stage.request(`127.0.0.21 ${base}/f fresh keep`);
+    assert.equal(fresh.body, `${connections}.1`);
+    // A server that says close is not asked again on that connection.
+    const closing = await get(`127.0.0.23 ${base}/close`);
+    const after = await get(`127.0.0.23 ${base}/x`);
+    assert.notEqual(after.split('.')[0], closing.split('.')[0]);
+    // A pooled connection the server drops at the next request: the request goes again on a new connection.
+    const first = await get(`127.0.0.24 ${base}/drop`);
+    const again = await get(`127.0.0.24 ${base}/drop`);
+    assert.equal(first.split('.')[1], '1');
+    assert.deepEqual([again.split('.')[1], again.split('.')[0] !== first.split('.')[0]], ['1', true]);
+    assert.equal(log.filter((l) => l.startsWith('127.0.0.24')).length, 3, 'the dropped request was sent twice');
+    assert.ok((await stage.end()) >= 0);
   });
 });
 
