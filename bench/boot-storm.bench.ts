@@ -12,7 +12,7 @@ import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnHeph, tempDir } from '../test/helpers/heph.ts';
-import { procUsage, summarize, table, watchPeakRss, watchSteal } from './lib.ts';
+import { procUsage, summarize, table, threadCpu, watchPeakRss, watchSteal } from './lib.ts';
 import type { StormLine } from './storm/client.ts';
 import { startStormClient } from './storm/driver.ts';
 import { createLab, GRPC_PORT, HTTP_PORT, NGINX_PORT, prepareDataDir, SERVER_IP, stormSettings, writeRelease } from './storm/lab.ts';
@@ -70,6 +70,7 @@ try {
   };
   let drops0 = udpDrops();
   let cpu0 = procUsage(pid).cpuSeconds;
+  let threads0 = threadCpu(pid);
   const rss = watchPeakRss(pid, 50);
   let disk = watchDiskWait(pid, 50);
   let steal = watchSteal();
@@ -77,6 +78,7 @@ try {
   let warm: Extract<StormLine, { kind: 'warm' }> | undefined;
   let stolen = NaN;
   let cpu = NaN;
+  let threads = new Map<string, number>();
   let peak = NaN;
   let clientCpu = NaN;
   const client = startStormClient(
@@ -98,6 +100,7 @@ try {
         warm = l;
         drops0 = udpDrops();
         cpu0 = procUsage(pid).cpuSeconds;
+        threads0 = threadCpu(pid);
         disk.stop();
         disk = watchDiskWait(pid, 50);
         steal = watchSteal();
@@ -105,6 +108,7 @@ try {
       }
       if (l.kind === 'storm') {
         cpu = procUsage(pid).cpuSeconds - cpu0;
+        threads = new Map([...threadCpu(pid)].map(([name, s]) => [name, s - (threads0.get(name) ?? 0)]));
         peak = rss.stop();
         disk.stop();
         stolen = steal();
@@ -126,8 +130,10 @@ try {
   if (warm) console.log(`warm-up: ${warm.done}/${WARMUP} other machines booted all at once before the storm, not measured${warm.failures.length ? `; failures: ${warm.failures.join('; ')}` : ''}`);
   console.log(table(rows));
   console.log(`\nmachines completed: ${done}/${N} in ${wallS.toFixed(1)} s; heph CPU ${cpu.toFixed(1)} s (${((100 * cpu) / wallS).toFixed(0)}% of one core), peak RSS ${MiB(peak)} MiB${warm ? ' (over the warm-up and the storm)' : ''}`);
+  const byThread = [...threads].sort((a, b) => b[1] - a[1]).map(([name, s]) => `${name === 'node' ? "node (V8's compiler and GC helpers, libuv's pool)" : name} ${s.toFixed(1)} s`);
+  console.log(`heph CPU by thread: ${byThread.join(', ')}`);
   // DHCP is timed in the client process: when it is near 100% the DHCP latencies above include its own queueing.
-  console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core) + its C helpers${warm ? ' (with the warm-up)' : ''}: TFTP ${storm.helperCpuS.tftp.toFixed(1)} s, kernel and initrd ${storm.helperCpuS.http.toFixed(1)} s, pages ${storm.helperCpuS.pages.toFixed(1)} s, events ${storm.helperCpuS.grpc.toFixed(1)} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}; host steal ${stolen.toFixed(1)} % of CPU time`);
+  console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core) + its C helpers${warm ? ' (with the warm-up)' : ''}: TFTP ${storm.helperCpuS.tftp.toFixed(1)} s, HTTP (pages, kernel and initrd) ${storm.helperCpuS.http.toFixed(1)} s, events ${storm.helperCpuS.grpc.toFixed(1)} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}; host steal ${stolen.toFixed(1)} % of CPU time`);
   const retransmits = results.reduce((a, r) => a + (r.trace.dhcpRetransmits ?? 0), 0);
   console.log(`DHCP DISCOVER retransmissions (PXE timing 4/8/16/32 s): ${retransmits}; UDP datagrams dropped on a full receive buffer in heph's namespace: ${udpDrops() - drops0}`);
   // heph's own count of what TFTP sent again (an ACK later than tftp.retryTimeoutMs) and refused.

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Shared helpers for the benchmarks: percentiles, a process's CPU and memory, and a plain table. */
 
@@ -37,6 +37,24 @@ export function procUsage(pid: number, tid?: number): { cpuSeconds: number; rssB
   const stime = Number(fields[12]);
   const rssPages = Number(fields[21]);
   return { cpuSeconds: (utime + stime) / CLK_TCK, rssBytes: rssPages * PAGE };
+}
+
+/**
+ * CPU seconds of each of a process's threads, summed by thread name (/proc/<pid>/task/<tid>/comm): the main
+ * thread as `main`, heph's workers by the names startWorker gives them (heph-tftp …), and every thread Node
+ * leaves unnamed (V8's compiler and GC helpers, libuv's pool) as `node`. Threads that have exited are not counted.
+ */
+export function threadCpu(pid: number): Map<string, number> {
+  const by = new Map<string, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const name = Number(tid) === pid ? 'main' : readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      by.set(name, (by.get(name) ?? 0) + procUsage(pid, Number(tid)).cpuSeconds);
+    } catch {
+      // Exited meanwhile.
+    }
+  }
+  return by;
 }
 
 /**
