@@ -12,14 +12,15 @@ import { EINTR, loadSys, SOCK_CLOEXEC, SOCK_NONBLOCK } from '../net/syscalls.ts'
 
 const { ECONNABORTED } = constants.errno;
 /**
- * At most this many more per accept by Node, i.e. per turn: in practice the whole queue, bounded so that one turn
- * cannot spend itself on accepting alone. It was 64, measured when every request came on a connection of its own;
- * but iPXE keeps its connection alive (one per machine for /boot.ipxe, /ipxe, kernel and initrd), and then requests
- * on open connections were served turn after turn while new ones (a machine's first request, Talos' config fetch)
- * sat in the accept queue: in storms of 1000 with pooled connections, /boot.ipxe and config p99 2.1–2.8 s with 64
- * against 1.1–1.6 s with 1024, the other steps alike (3 storms each, alternated).
+ * At most this many more per accept by Node, i.e. per turn. It was 64, measured when every request came on a
+ * connection of its own; but iPXE keeps its connection alive (one per machine for /boot.ipxe, /ipxe, kernel and
+ * initrd), and then requests on open connections were served turn after turn while new ones (a machine's first
+ * request, Talos' config fetch) sat in the accept queue. Storms of 1000 with pooled connections: with 64,
+ * /boot.ipxe and config p99 2.1–2.8 s (4 storms); with 256, worst step 1.17 and 1.39 s, peak RSS 284.5 and
+ * 289.7 MiB; with 1024, worst step 1.03–1.42 s but peak RSS 288–293 MiB (6 storms): more connections accepted at
+ * once is more requests in the heap at once.
  */
-export const ACCEPT_BUDGET = 1024;
+export const ACCEPT_BUDGET = 256;
 
 /** What net.Server keeps for each connection it accepts, and the options it applies (Node 20's onconnection). */
 interface ServerInternals {
