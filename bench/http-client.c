@@ -158,7 +158,8 @@ static void readable(struct conn *c) {
 
 static void writable(struct conn *c) {
   int err = stage_connect_error(c->fd);
-  if (err) return end(c, strerror(err));
+  /* On a pooled connection, a pending error is the server's reset of it while idle. */
+  if (err) return c->reused ? reopen(c) : end(c, strerror(err));
   /* A request line of a few hundred bytes fits any fresh socket's (or idle pooled one's) send buffer. */
   if (send(c->fd, c->request, c->request_len, MSG_NOSIGNAL) != (ssize_t)c->request_len) return c->reused ? reopen(c) : end(c, "send");
   c->sent = 1;
