@@ -115,8 +115,9 @@ function scalarText(value: string): string | undefined {
 // thread, measured with perf), and hostnames are unique, so nothing can be cached. A value that starts with a
 // letter, ends with a letter or digit and has only letters, digits, `.`, `_` and `-` is written plain and reads back
 // as itself: it has no indicator, space, `:` or `#` that the writer quotes, cannot be a number (those start with a
-// digit, sign or `.`) or a document marker, and is never folded (lineWidth 0). What is left are the words the writer quotes as bool or null (core `true`/`null`…,
-// YAML 1.1 `yes`/`on`/`y`…): those, in any case, take the round trip. Checked against it by the stencil tests.
+// digit, sign or `.`) or a document marker, and is never folded (lineWidth 0). What is left are the words the
+// writer quotes as bool or null (core `true`/`null`…, YAML 1.1 `yes`/`on`/`y`…): those, in any case, take the round
+// trip. Checked against it by the stencil tests.
 const PLAIN_AS_IS = /^[A-Za-z](?:[A-Za-z0-9._-]*[A-Za-z0-9])?$/;
 const TYPED_WORD = /^(?:true|false|null|yes|no|on|off|y|n)$/i;
 
