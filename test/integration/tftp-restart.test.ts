@@ -26,7 +26,14 @@ test('a dead TFTP worker is replaced: sockets closed, same port bound again, dow
       await run('curl', ['-sS', '--max-time', '20', '-o', out, `tftp://127.0.0.1:${tftp.listening()[0]!.port}/boot.bin`]);
       return readFileSync(out);
     };
+    // curl leaves once it has sent its last ACK; the transfer's socket closes when the worker reads that ACK, which
+    // on a loaded machine can be a moment later. Descriptors are counted once no transfer is open.
+    const settled = async (): Promise<void> => {
+      for (let i = 0; i < 100 && !/\b0 active transfers/.test(tftp.health().detail ?? ''); i++) await sleep(20);
+      assert.match(tftp.health().detail ?? '', /\b0 active transfers/);
+    };
     assert.ok((await get()).equals(data));
+    await settled();
     const fdsBefore = openFds();
 
     const plane = (tftp as unknown as { plane: { worker: { terminate(): Promise<number> } } }).plane;
@@ -43,6 +50,7 @@ test('a dead TFTP worker is replaced: sockets closed, same port bound again, dow
     for (let i = 0; i < 50 && tftp.health().state !== 'up'; i++) await sleep(100);
     assert.equal(tftp.health().state, 'up', 'a new worker serves after the backoff');
     assert.ok((await get()).equals(data), 'byte-identical download from the new worker');
+    await settled();
     // The dead worker's listener and epoll set were closed (left open they would add two to the new worker's).
     assert.ok(openFds() <= fdsBefore, `descriptors: ${fdsBefore} before, ${openFds()} after`);
     const metrics = await (await fetch(`${heph.url}/metrics`)).text();
