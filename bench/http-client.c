@@ -95,7 +95,7 @@ static int parse_head(struct conn *c) {
   return 0;
 }
 
-/* Counts body bytes, and with -k keeps them; 0 when they do not fit. */
+/* Counts body bytes, and keeps them for a request marked keep; 0 when they do not fit in KEEP_BYTES. */
 static int take(struct conn *c, const char *data, size_t n) {
   c->got += (long long)n;
   if (!c->keep) return 1;

@@ -25,6 +25,13 @@ const httpBin = buildC(dir.path, 'http-client');
 const grpcBin = buildC(dir.path, 'grpc-client', ['-lnghttp2']);
 after(() => dir.remove());
 
+/** Starts `server` on a free loopback port; resolves with its base URL. */
+async function listening(server: Server | ReturnType<typeof createTcpServer>): Promise<string> {
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
 describe('tftp-client -S: many fetches at once, each from its own address', { skip: 'missing' in tftpBin && tftpBin.missing }, () => {
   let heph: Awaited<ReturnType<typeof inProcessHeph>>;
   let port = 0;
@@ -73,9 +80,7 @@ describe('http-client: downloads counted in the kernel, every way a response can
       if (req.url === '/silent') return;
       res.writeHead(404, { 'content-length': 9 }).end('not here\n');
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = await listening(server);
   });
   after(() => {
     server.closeAllConnections();
@@ -106,9 +111,7 @@ describe('http-client -k: small pages kept and handed back', { skip: 'missing' i
       const body = req.url === '/big' ? 'x'.repeat(5000) : PAGE;
       res.writeHead(req.url === '/gone' ? 410 : 200, { 'content-length': Buffer.byteLength(body) }).end(body);
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = await listening(server);
   });
   after(() => server.close());
 
@@ -163,9 +166,7 @@ describe('http-client -r: connections pooled per source and server, as iPXE pool
       });
       sock.on('error', () => {});
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    base = await listening(server);
   });
   after(() => server.close());
 
