@@ -120,8 +120,3 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
-
-// Run only as the program, not when imported by tests.
-if (process.argv[1] && /(?:^|\/)(?:cli\.ts|heph(?:\.js)?)$/.test(process.argv[1])) {
-  process.exitCode = await main(process.argv.slice(2));
-}

@@ -7,9 +7,10 @@ const bundles = new Map<string, string>();
 
 /**
  * The module and everything it imports from this repository as one CommonJS script (packages stay `require`s).
- * Why not tsx in the worker: a worker does not inherit the CLI's loader, and registering it again costs every
- * worker a second thread running the loader hooks, ~25 MiB of memory and its own garbage collections (measured:
- * three workers 143 MiB with tsx, 69 MiB as plain scripts). Bundling takes 10-80 ms once per module.
+ * Why not tsx in the worker: heph itself runs without it (bin/heph.js runs a bundle of src/), and where a loader is
+ * registered (tests) a worker does not inherit it; registering it again costs every worker a second thread running
+ * the loader hooks, ~25 MiB of memory and its own garbage collections (measured: three workers 143 MiB with tsx,
+ * 69 MiB as plain scripts). Bundling takes 10-80 ms once per module.
  */
 function bundle(path: string): string {
   let code = bundles.get(path);

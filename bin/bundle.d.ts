@@ -1,0 +1,1 @@
+export function bundle(entry: string, opts?: { sourcemap?: boolean }): Promise<string>;
