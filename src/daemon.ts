@@ -48,7 +48,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
   const writer = new WriteBehind(db, {
     // Nothing waits for these rows to be on disk: the commit only asks for the next shared sync.
     commit: (batch) =>
-      void durable.commit(batch).durable.catch((err: unknown) => {
+      void durable.alone(batch).durable.catch((err: unknown) => {
         writeErrors.inc();
         log.error({ err }, 'buffered inventory writes were committed but could not be synced to disk');
       }),

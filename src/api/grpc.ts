@@ -178,6 +178,8 @@ export class AdminGrpcService implements Service {
     for (const [method, h] of Object.entries(this.handlers())) {
       impl[method] = (call: Call, callback: grpc.sendUnaryData<unknown>) => {
         try {
+          // As the REST API: the admin call's writes commit on their own (api/index.ts).
+          this.ctx.durable.settle();
           const who = this.authorize(call, h.scope);
           callback(null, h.run(call.request, who) as never);
         } catch (err) {

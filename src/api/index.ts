@@ -54,7 +54,12 @@ export function composeApi(app: FastifyInstance, ctx: Context, tokens: Tokens, s
     if (r.config?.scope === undefined && r.method !== 'HEAD') throw new Error(`admin route ${String(r.method)} ${r.url} declares no scope`);
     docs.push(...routeDoc(r));
   });
+  // Admin writes commit on their own at synchronous=FULL, as an operator expects of a 2xx: a boot request's shared
+  // transaction (inventory/durable.ts) still open in this turn is committed first, and one that a handler's writes
+  // joined after an await is committed and synced before the answer leaves.
+  app.addHook('onRequest', async () => ctx.durable.settle());
   app.addHook('onSend', async (req, reply) => {
+    ctx.durable.settle({ sync: true });
     reply.header('x-content-type-options', 'nosniff').header('x-frame-options', 'DENY').header('referrer-policy', 'no-referrer');
     reply.header('content-security-policy', req.url.startsWith('/api/') ? "default-src 'none'; frame-ancestors 'none'" : PAGE_CSP);
     if (!reply.hasHeader('cache-control')) reply.header('cache-control', 'no-store');

@@ -75,7 +75,9 @@ export class Feedback {
     const t = transition(machine.state, event);
     if (t) {
       // The event is already acknowledged to Talos whatever happens here; its sync to disk is shared and not waited for.
-      this.ctx.durable.commit(() => this.ctx.machines.setState(machine.id, t.state, t.reason, at));
+      void this.ctx.durable
+        .commit(() => this.ctx.machines.setState(machine.id, t.state, t.reason, at))
+        .committed.catch((err: unknown) => forMachine(this.ctx.log, { machine: machine.id, ip }).error({ err, to: t.state }, 'lifecycle change could not be committed'));
       this.m.transitions.inc({ state: t.state });
       this.ctx.timeline.append({ machineId: machine.id, source: 'events', kind: 'talos.state', message: `${machine.state} → ${t.state}: ${t.reason}`, ip, data: { from: machine.state, to: t.state, eventId: raw.id }, at });
       forMachine(this.ctx.log, { machine: machine.id, ip }).info({ from: machine.state, to: t.state, reason: t.reason }, 'machine lifecycle changed');

@@ -119,8 +119,11 @@ export function createBootService(ctx: Context, hooks: BootHooks = {}): BootServ
         return send(reply, 403, 'heph: the claimed MAC does not match this address\n');
       }
     }
-    // Not waited for here: the script's own commit below syncs it too (one sync covers every earlier commit).
-    const { machine: found, created } = dry ? { machine: prospective(claims, ip), created: false } : ctx.durable.commit(() => ctx.machines.resolve({ ...claims, ip })).value;
+    // Its sync is not waited for here: the script's own commit below syncs it too (one sync covers every earlier
+    // commit). Its commit is, as the script below depends on the machine's row.
+    const resolved = dry ? undefined : ctx.durable.commit(() => ctx.machines.resolve({ ...claims, ip }));
+    if (resolved) await resolved.committed;
+    const { machine: found, created } = resolved ? resolved.value : { machine: prospective(claims, ip), created: false };
     let machine = found;
     const mlog = forMachine(log, { machine: machine.id, mac: claims.mac, uuid: claims.uuid, ip });
     if (created) ctx.timeline.append({ machineId: machine.id, kind: 'machine.discovered', source: 'http', ip, message: 'first seen asking for an iPXE script' });
