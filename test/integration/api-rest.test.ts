@@ -6,7 +6,10 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
+import Database from 'better-sqlite3';
 import { INITIAL_TOKEN_FILE } from '../../src/api/index.ts';
+import type { HttpService } from '../../src/http/server.ts';
+import { audit } from '../../src/inventory/audit.ts';
 import { apiHeph, type ApiHeph } from '../helpers/api.ts';
 
 /** A raw HTTP request, so Host and the fetch-metadata headers are exactly what the test says. */
@@ -398,5 +401,32 @@ describe('REST /api/v1', () => {
     const docs = await fetch(`${h.url}/docs`);
     assert.equal(docs.status, 200);
     assert.match(await docs.text(), /<script type="module" src="\/ui\/docs.js">/);
+  });
+  test('an admin request\'s writes are committed on their own before the answer, even while a boot request\'s shared commit is open', async () => {
+    const ctx = h.daemon.ctx;
+    const app = (h.daemon.services.find((s) => s.name === 'api') as HttpService).app;
+    const other = new Database(ctx.db.name, { readonly: true });
+    const count = (sql: string): number => (other.prepare(sql).get() as { n: number }).n;
+    const headers = (token: string): Record<string, string> => ({ host: new URL(h.url).host, authorization: `Bearer ${token}`, 'content-type': 'application/json' });
+    try {
+      // A boot request's commit opens this turn's shared transaction (committed in the check phase); inject() runs
+      // the admin request within this same turn, so the admin request's writes would otherwise join it.
+      const turns = ctx.durable.turns;
+      ctx.durable.commit(() => audit(ctx.db, { actor: 'test', action: 'boot-in-turn' }));
+      // A token's first use records when it was used: a plain UPDATE, outside any transaction of its own.
+      const reader = h.token('read', 'in-turn-reader');
+      const r = await app.inject({ method: 'GET', url: '/api/v1/machines', headers: headers(reader) });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(ctx.durable.turns, turns + 1, 'the open turn was committed before the admin request');
+      assert.equal(count("SELECT count(*) AS n FROM api_tokens WHERE name = 'in-turn-reader' AND last_used_at IS NOT NULL"), 1, 'another connection sees the write as the answer arrives');
+      assert.equal(count("SELECT count(*) AS n FROM audit WHERE action = 'boot-in-turn'"), 1);
+      // And a write in a transaction of its own, the same way.
+      ctx.durable.commit(() => audit(ctx.db, { actor: 'test', action: 'boot-in-turn-2' }));
+      const t = await app.inject({ method: 'POST', url: '/api/v1/tokens', headers: headers(h.admin), payload: { name: 'in-turn', scope: 'read' } });
+      assert.equal(t.statusCode, 201, t.body);
+      assert.equal(count("SELECT count(*) AS n FROM api_tokens WHERE name = 'in-turn'"), 1);
+    } finally {
+      other.close();
+    }
   });
 });
