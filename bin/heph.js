@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // The daemon ships as TypeScript with no build step between a checkout and a running heph: this entry point bundles
 // src/ (bin/bundle.js, ~0.2 s) and runs the bundle. Why not tsx, as before: its loader hooks run on a thread of their
-// own, with a V8 heap of their own, for the life of the process. Measured in the boot storm (1000 machines, 3 runs
-// each way): peak RSS 256–262 MiB bundled, 303–305 MiB with tsx; idle 125–131 MiB against 174–181 MiB; and heph's
-// CPU 5.2–5.7 s against 6.2–6.9 s, as tsx also turns on source maps, which every stack trace captured then pays for.
+// own, with a V8 heap of their own, for the life of the process. Measured in the boot storm (1000 machines; 5 runs
+// bundled, 2 with tsx, in the same hour): peak RSS 254–262 MiB bundled, 303–305 MiB with tsx; idle 125–131 MiB
+// against 174–181 MiB; and heph's CPU 5.2–5.7 s against 6.2–6.9 s, as tsx also turns on source maps, which every
+// stack trace captured then pays for.
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';

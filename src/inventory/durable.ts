@@ -74,9 +74,9 @@ export class DurableCommits {
     } catch {
       // Not there yet: the first sync opens it (and reports if it still cannot).
     }
-    // Any other transaction on this connection (the admin API's, the CLI's in-process helpers', the write-behind
-    // queue's) first commits the open turn, so it begins, runs at synchronous=FULL and commits on its own as it did
-    // before turns: a caller of db.transaction() never has its work folded into a commit that happens later.
+    // Any other transaction on this connection (the admin API's, the write-behind queue's) first commits the open
+    // turn, so it begins, runs at synchronous=FULL and commits on its own as it did before turns: a caller of
+    // db.transaction() never has its work folded into a commit that happens later.
     this.transaction = db.transaction.bind(db);
     const own = this.transaction;
     db.transaction = ((fn: (...args: unknown[]) => unknown) => {
@@ -124,10 +124,8 @@ export class DurableCommits {
     this.settle();
     statement(this.db, 'PRAGMA synchronous = NORMAL').run();
     try {
-      this.depth++;
-      this.transaction(fn).immediate();
+      this.inCommit(() => this.transaction(fn).immediate());
     } finally {
-      this.depth--;
       statement(this.db, 'PRAGMA synchronous = FULL').run();
     }
     const durable = this.sync();
@@ -184,9 +182,13 @@ export class DurableCommits {
   }
 
   private savepoint<T>(fn: () => T): T {
+    return this.inCommit(() => this.transaction(fn)());
+  }
+
+  private inCommit<T>(run: () => T): T {
     this.depth++;
     try {
-      return this.transaction(fn)();
+      return run();
     } finally {
       this.depth--;
     }
