@@ -105,9 +105,7 @@ export class DurableCommits {
   commit<T>(fn: () => T): Commit<T> {
     if (this.db.inTransaction && !this.turn) {
       const value = this.savepoint(fn);
-      const durable = this.sync();
-      durable.catch(() => {});
-      return { value, committed: Promise.resolve(), durable };
+      return { value, committed: Promise.resolve(), durable: this.sync() };
     }
     const turn = this.turn ?? this.open();
     return { value: this.savepoint(fn), committed: turn.committed.promise, durable: turn.durable.promise };
@@ -128,9 +126,7 @@ export class DurableCommits {
     } finally {
       statement(this.db, 'PRAGMA synchronous = FULL').run();
     }
-    const durable = this.sync();
-    durable.catch(() => {});
-    return { durable };
+    return { durable: this.sync() };
   }
 
   /**
@@ -195,9 +191,13 @@ export class DurableCommits {
   }
 
   private syncNow(): void {
-    this.wal ??= openSync(this.walPath, 'r');
+    fdatasyncSync(this.walToSync());
+  }
+
+  /** The WAL's descriptor, opened if it was not yet, for one more sync (counted). */
+  private walToSync(): number {
     this.syncs++;
-    fdatasyncSync(this.wal);
+    return (this.wal ??= openSync(this.walPath, 'r'));
   }
 
   /**
@@ -215,6 +215,8 @@ export class DurableCommits {
         this.running.then(resolve, reject);
       };
     });
+    // A caller that does not wait must not see an unhandled rejection; one that waits still gets it.
+    next.catch(() => {});
     this.next = next;
     if (this.running) void this.running.catch(() => {}).then(() => setImmediate(start));
     else if (now) start();
@@ -224,9 +226,7 @@ export class DurableCommits {
 
   private async fsync(): Promise<void> {
     try {
-      this.wal ??= openSync(this.walPath, 'r');
-      this.syncs++;
-      await datasync(this.wal);
+      await datasync(this.walToSync());
     } finally {
       this.running = undefined;
     }
