@@ -40,7 +40,11 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
 export async function inProcessHeph(over: DeepPartial<Settings> = {}): Promise<{ daemon: Daemon; url: string; dir: string; stop(): Promise<void> }> {
   const dir = tempDir();
   const settings = testSettings(dir.path, over);
-  const daemon = await startDaemon(settings, createLogger(settings));
+  // Tests that expect startup to fail get no handle to remove the data dir with, so it goes here.
+  const daemon = await startDaemon(settings, createLogger(settings)).catch((err: unknown) => {
+    dir.remove();
+    throw err;
+  });
   const url = `http://127.0.0.1:${daemon.ctx.http.port}`;
   return {
     daemon,
