@@ -4,7 +4,7 @@ import type { Context } from './context.ts';
 import { StartupError } from './errors.ts';
 import { createEventsService } from './events/index.ts';
 import { feedbackDocuments, feedbackKernelArgs } from './events/talos-docs.ts';
-import { stopFilePump } from './http/sendfile.ts';
+import { startFilePump, stopFilePump } from './http/sendfile.ts';
 import { HttpService, registerOpsRoutes } from './http/server.ts';
 import { assetFile } from './assets/serve.ts';
 import { createBootService } from './ipxe/index.ts';
@@ -113,6 +113,9 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
     await checkpointer.start().catch((err: unknown) => {
       throw new StartupError(`the database's WAL checkpoint thread could not start: ${(err as Error).message}`, undefined, { cause: err });
     });
+    await startFilePump().catch((err: unknown) => {
+      throw new StartupError(`the sendfile thread could not start: ${(err as Error).message}`, undefined, { cause: err });
+    });
     // DHCP goes last: machines are only pointed at heph once everything they will ask for is listening.
     const events = createEventsService(ctx);
     // Rendered per install script and config, after start: the ports are the bound ones even when settings say 0.
@@ -125,6 +128,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
     const https = trusted.find((s): s is HttpsService => s instanceof HttpsService);
     services = [http, ...trusted, createApiService(ctx), createAdminGrpcService(ctx), events, createTftpService(ctx), boot, createDhcpService(ctx)];
   } catch (err) {
+    await stopFilePump();
     await closeDb();
     throw err;
   }
@@ -137,6 +141,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
       started.push(s);
     } catch (err) {
       await stopAll(started, settings.shutdown.graceMs, log);
+      await stopFilePump();
       await closeDb();
       if (err instanceof StartupError) throw err;
       throw new StartupError(`${s.name}: could not start: ${(err as Error).message}`, undefined, { cause: err });

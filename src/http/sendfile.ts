@@ -89,6 +89,17 @@ export class FilePump {
   }
 
   /**
+   * Starts the worker now rather than at the first large response: starting it means bundling its module (a
+   * synchronous esbuild run on the main thread) and booting an isolate, ~0.1 s of CPU that a boot storm paid in its
+   * first second, while TFTP, the step that then had the least headroom, was moving the iPXE binaries.
+   */
+  async warm(): Promise<void> {
+    if (this.worker) return;
+    this.start();
+    await once(this.worker!, 'online');
+  }
+
+  /**
    * Ends the worker (transfers in flight fail, their connections are closed); the next send starts a new one.
    * Needed before the process exits: a thread blocked in epoll_wait cannot be interrupted, and Node joins every
    * worker at exit.
@@ -120,6 +131,11 @@ export class FilePump {
 }
 
 const pump = new FilePump();
+
+/** Starts the shared pump ahead of the first large response (the daemon, when it starts). */
+export function startFilePump(): Promise<void> {
+  return pump.warm();
+}
 
 /** Stops the shared pump (the daemon, when it stops). */
 export function stopFilePump(): Promise<void> {
