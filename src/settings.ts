@@ -44,6 +44,14 @@ export const settingsSchema = {
   tls: tlsSettings,
   signing: signingSettings,
   secrets: secretsSettings,
+  threads: section("heph's own threads.", {
+    packetPriority: int(
+      'Nice levels the DHCP and TFTP packet threads run above the rest of heph. Firmware speaks those protocols in lock-step, one round trip per window of blocks, with timeouts and no flow control, so in a boot storm every wait behind HTTP, the inventory or a bulk download is added to each round trip; TCP traffic is not hurt by waiting its turn. Needs root or CAP_SYS_NICE, or a warning says the threads run at heph\'s priority. 0: same priority as the rest.',
+      10,
+      0,
+      20,
+    ),
+  }),
   shutdown: section('Stopping.', {
     graceMs: int('How long services get to finish in-flight work on SIGTERM/SIGINT before heph exits anyway.', 4000, 100, 60000),
   }),

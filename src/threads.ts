@@ -1,4 +1,6 @@
 import { buildSync } from 'esbuild';
+import { readdirSync, readFileSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
@@ -22,7 +24,7 @@ function bundle(path: string): string {
   return code;
 }
 
-const THREAD_NAME = fileURLToPath(new URL('./net/thread-name.ts', import.meta.url));
+const THREAD_SETUP = fileURLToPath(new URL('./net/thread-setup.ts', import.meta.url));
 
 /** The bundle of `path` as a script of its own, its packages resolved from its directory as they would be unbundled. */
 const script = (path: string): string => `(function (require, module, exports) {\n${bundle(path)}\n})(require('node:module').createRequire(${JSON.stringify(path)}), { exports: {} }, {});`;
@@ -39,17 +41,48 @@ const script = (path: string): string => `(function (require, module, exports) {
  * default, 32 at 8 MiB and 15 at 16 MiB, but 16 MiB also raised heph's peak RSS in the boot storm by ~40 MiB. V8
  * reads the flag when the isolate is created, so it is set until the worker is online (a worker started meanwhile
  * gets it too); other workers keep the default, as each semi-space is memory touched.
+ *
+ * `priorityBoost`: the thread runs this many nice levels above the thread that starts it (`threads.packetPriority`,
+ * for the DHCP and TFTP packet planes; see settings.ts for why). Whether it could is threadNice's to tell.
  */
-export function startWorker(name: string, module: URL, data: unknown, transfer: TransferListItem[] = [], opts: { semiSpaceMb?: number; resourceLimits?: ResourceLimits } = {}): Worker {
-  const code = `${script(THREAD_NAME)}\n${script(fileURLToPath(module))}`;
+export function startWorker(name: string, module: URL, data: unknown, transfer: TransferListItem[] = [], opts: { semiSpaceMb?: number; resourceLimits?: ResourceLimits; priorityBoost?: number } = {}): Worker {
+  const code = `${script(THREAD_SETUP)}\n${script(fileURLToPath(module))}`;
   if (opts.semiSpaceMb) setFlagsFromString(`--min-semi-space-size=${opts.semiSpaceMb}`);
-  const worker = new Worker(code, { eval: true, workerData: { data, threadName: name }, transferList: transfer, ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}) });
+  const worker = new Worker(code, { eval: true, workerData: { data, threadName: name, priorityBoost: opts.priorityBoost ?? 0 }, transferList: transfer, ...(opts.resourceLimits ? { resourceLimits: opts.resourceLimits } : {}) });
   if (opts.semiSpaceMb) {
     const reset = (): void => setFlagsFromString('--min-semi-space-size=0');
     worker.once('online', reset);
     worker.once('exit', reset);
   }
   return worker;
+}
+
+/** The nice value of this process's thread named `name` (as thread-setup.ts named it), if it is running. */
+function threadNice(name: string): number | undefined {
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trimEnd() !== name) continue;
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      // The fields after the parenthesised name start at field 3 (state); nice is field 19 (proc(5)).
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    } catch {
+      // That thread ended meanwhile.
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Why the running worker `name`, started with `priorityBoost: boost`, is not at the priority asked for; undefined
+ * when it is (or nothing was asked). Call it once the worker has said it serves: the setup has run by then.
+ */
+export function priorityShortfall(name: string, boost: number): string | undefined {
+  if (boost <= 0) return undefined;
+  const want = Math.max(-20, getPriority(0) - boost);
+  const got = threadNice(name);
+  if (got === undefined) return `no thread named ${name} is running`;
+  if (got <= want) return undefined;
+  return `${name} runs at nice ${got}, not ${want}: raising a thread's priority needs root or CAP_SYS_NICE`;
 }
 
 /** Delays before restarting a worker that died: 1 s, doubling to 30 s; one that served a minute starts over at 1 s. */

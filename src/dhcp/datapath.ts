@@ -16,6 +16,8 @@ export interface WorkerInit {
   batch: number;
   /** Longest a record waits before it is handed to the main thread. */
   flushMs: number;
+  /** threads.packetPriority (the thread's own, set as it starts). */
+  priorityBoost: number;
 }
 
 export type ToWorker = { type: 'rejections'; ids: RejectedIdentities } | { type: 'stop' };
@@ -34,6 +36,7 @@ export interface DataPathHandlers {
   restarted(): void;
 }
 
+export const DATAPATH_THREAD = 'heph-dhcp';
 const STOP_WAIT_MS = 2000;
 /** The worker's young generation (see startWorker): garbage per packet must not become pauses. */
 const SEMI_SPACE_MB = 8;
@@ -48,7 +51,7 @@ export class DataPath {
     private readonly wakeFd: number,
   ) {
     this.sup = new Supervisor<ToMain>('DHCP data-plane worker', {
-      start: () => startWorker('heph-dhcp', new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit, [], { semiSpaceMb: SEMI_SPACE_MB }),
+      start: () => startWorker(DATAPATH_THREAD, new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit, [], { semiSpaceMb: SEMI_SPACE_MB, priorityBoost: this.init.priorityBoost }),
       message: (m) => {
         if (m.type === 'ready') return 'ready';
         if (m.type === 'outcomes') on.outcomes(m);

@@ -6,11 +6,12 @@ import { ipxeBinaries } from '../ipxe/binaries.ts';
 import { counter } from '../metrics.ts';
 import type { ServedInterface } from '../network.ts';
 import { disabledService, type Service, type ServiceHealth } from '../service.ts';
+import { priorityShortfall } from '../threads.ts';
 import { loadSys } from '../net/syscalls.ts';
 import type { AnswerConfig } from './answer.ts';
 import type { Client } from './classify.ts';
 import { MAX_REQUEST } from './codec.ts';
-import { DataPath, type WorkerInit } from './datapath.ts';
+import { DATAPATH_THREAD, DataPath, type WorkerInit } from './datapath.ts';
 import { deviceFd } from './device-socket.ts';
 import { registerBinaryRoutes } from './http-boot.ts';
 import { Intake, type Look } from './intake.ts';
@@ -158,7 +159,7 @@ class DhcpService implements Service {
       }
     }
     this.dataPath = await DataPath.start(
-      { sockets, configs: this.plain, rejections: this.rejected, batch: BATCH, flushMs: FLUSH_MS },
+      { sockets, configs: this.plain, rejections: this.rejected, batch: BATCH, flushMs: FLUSH_MS, priorityBoost: this.ctx.settings.threads.packetPriority },
       {
         outcomes: (m) => this.guarded(() => this.onOutcomes(m.records, m.length, m.sendErrors, m.lastSendError)),
         socketError: (iface, message) => this.log.error({ err: message, iface: this.ctx.interfaces[iface]?.name }, 'DHCP socket error'),
@@ -173,6 +174,8 @@ class DhcpService implements Service {
         },
       },
     );
+    const shortfall = priorityShortfall(DATAPATH_THREAD, this.ctx.settings.threads.packetPriority);
+    if (shortfall) this.log.warn({ setting: 'threads.packetPriority' }, `proxy-DHCP answers at normal priority: ${shortfall}`);
     if (this.ctx.settings.dhcp.watchForeign) for (const name of await this.rogue.start(this.ctx.interfaces)) listening[`udp/watch/${name}`] = `0.0.0.0:${CLIENT_PORT}`;
     this.listening = listening;
   }

@@ -9,12 +9,16 @@ import type { RequestLimits } from './requests.ts';
 import type { EndReason, TransferInfo } from './server.ts';
 import { eventfdCreate, eventfdSignal, loadSys } from '../net/syscalls.ts';
 
+export const PLANE_THREAD = 'heph-tftp';
+
 /** What the worker needs to serve: where to listen, and the limits (validated settings). */
 export interface PlaneConfig extends RequestLimits {
   addresses: string[];
   port: number;
   retries: number;
   busyPollMicros: number;
+  /** threads.packetPriority (the thread's own, set as it starts). */
+  priorityBoost: number;
   /** The allowlist at start, in shared memory; later changes come as 'file' messages. */
   files: Record<string, Uint8Array>;
 }
@@ -67,7 +71,7 @@ export class DataPlane {
     const sys = loadSys();
     const wakeFd = eventfdCreate(sys);
     const { port1, port2 } = new MessageChannel();
-    const worker = startWorker('heph-tftp', new URL('./dataplane-worker.ts', import.meta.url), { port: port2, wakeFd, config }, [port2]);
+    const worker = startWorker(PLANE_THREAD, new URL('./dataplane-worker.ts', import.meta.url), { port: port2, wakeFd, config }, [port2], { priorityBoost: config.priorityBoost });
     const plane = new DataPlane(worker, port1, wakeFd);
     return new Promise((resolve, reject) => {
       let ready = false;

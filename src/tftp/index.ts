@@ -87,6 +87,7 @@ export function createTftpService(ctx: Context): Service {
       retryTimeoutMs: s.retryTimeoutMs,
       retries: s.retries,
       busyPollMicros: s.busyPollMicros,
+      priorityBoost: ctx.settings.threads.packetPriority,
       maxTransfers: s.maxTransfers,
       maxTransfersPerClient: s.maxTransfersPerClient,
     },

@@ -1,8 +1,8 @@
 import { bindFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Service, ServiceHealth } from '../service.ts';
-import { RestartBackoff } from '../threads.ts';
-import { DataPlane, type PlaneConfig, type Report } from './dataplane.ts';
+import { priorityShortfall, RestartBackoff } from '../threads.ts';
+import { DataPlane, PLANE_THREAD, type PlaneConfig, type Report } from './dataplane.ts';
 import type { FileTable } from './files.ts';
 import type { TftpMetrics } from './metrics.ts';
 import type { Limits } from './options.ts';
@@ -15,6 +15,8 @@ export interface ServerOptions extends Limits {
   retries: number;
   /** tftp.busyPollMicros */
   busyPollMicros: number;
+  /** threads.packetPriority */
+  priorityBoost: number;
 }
 
 /** What one transfer was, for the timeline and the logs. */
@@ -116,6 +118,8 @@ export class TftpServer implements Service {
     }
     this.plane = started.plane;
     this.ports = started.ports;
+    const shortfall = priorityShortfall(PLANE_THREAD, this.opts.priorityBoost);
+    if (shortfall) this.log.warn({ setting: 'threads.packetPriority' }, `TFTP transfers run at normal priority: ${shortfall}`);
     // Names registered while the worker started.
     for (const name of this.files.names()) if (files[name] !== this.files.get(name)) started.plane.post({ t: 'file', name, data: this.files.get(name)! });
     for (const name of Object.keys(files)) if (!this.files.get(name)) started.plane.post({ t: 'file', name });

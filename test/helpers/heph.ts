@@ -71,7 +71,7 @@ export interface HephProcess {
  * `heph serve` as a child process (optionally inside a namespace) with the given settings file contents,
  * exactly as an operator would run it. Resolves once "heph is up" is logged.
  */
-export async function spawnHeph(settings: Record<string, unknown>, opts: { netns?: Netns; env?: NodeJS.ProcessEnv; waitUp?: boolean } = {}): Promise<HephProcess> {
+export async function spawnHeph(settings: Record<string, unknown>, opts: { netns?: Netns; env?: NodeJS.ProcessEnv; waitUp?: boolean; wrapper?: string[] } = {}): Promise<HephProcess> {
   const dir = tempDir();
   const file = join(dir.path, 'heph.yaml');
   // The admin listener on a free port and the admin gRPC service (which makes a CA on first start) off, unless the
@@ -79,7 +79,9 @@ export async function spawnHeph(settings: Record<string, unknown>, opts: { netns
   writeFileSync(file, stringify({ dataDir: join(dir.path, 'data'), api: { port: 0, grpc: { enabled: false, port: 0 } }, ...settings }));
   const args = [HEPH_BIN, 'serve', '--config', file];
   const env = { ...process.env, ...opts.env };
-  const proc = opts.netns ? opts.netns.spawn(process.execPath, args, { env, cwd: REPO }) : spawn(process.execPath, args, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
+  // `wrapper`: a command heph runs under (e.g. setpriv, to take a capability away), its arguments first.
+  const [cmd, ...argv] = [...(opts.wrapper ?? []), process.execPath, ...args] as [string, ...string[]];
+  const proc = opts.netns ? opts.netns.spawn(cmd, argv, { env, cwd: REPO }) : spawn(cmd, argv, { env, cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let err = '';
   let buf = '';

@@ -1,11 +1,15 @@
-// TFTP fails loudly at start: missing iPXE binaries, an address it cannot answer from, a port in use; and it
-// stops cleanly, telling the clients of running transfers.
+// TFTP fails loudly at start: missing iPXE binaries, an address it cannot answer from, a port in use; it stops
+// cleanly, telling the clients of running transfers; and its packet thread runs ahead of the rest of heph.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
+import { execFileSync } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { getPriority } from 'node:os';
 import { test } from 'node:test';
 import { StartupError } from '../../src/errors.ts';
-import { inProcessHeph, tempDir } from '../helpers/heph.ts';
+import { inProcessHeph, spawnHeph, tempDir } from '../helpers/heph.ts';
+import { threadNice } from '../helpers/system.ts';
 import { ErrorCode, Op } from '../../src/tftp/codec.ts';
 import { RawPeer, tftpOf } from './tftp-raw.ts';
 
@@ -72,6 +76,43 @@ test('stopping mid-transfer tells the client (ERROR 0), closes the transfer and 
     assert.deepEqual(await peer.collect(200), []);
   } finally {
     await peer.close();
+    await heph.stop();
+  }
+});
+
+const ROOT = process.getuid?.() === 0 ? false : 'needs root (raising a priority, taking a capability away)';
+
+test('the TFTP packet thread runs threads.packetPriority nice levels above heph; 0 leaves it level with the rest', { skip: ROOT }, async () => {
+  const own = getPriority(0);
+  for (const [boost, want] of [
+    [10, Math.max(-20, own - 10)],
+    [0, own],
+  ] as const) {
+    const heph = await inProcessHeph({ tftp: { enabled: true, port: 0, addresses: ['127.0.0.1'] }, threads: { packetPriority: boost } });
+    try {
+      assert.equal(threadNice('self', 'heph-tftp'), want, `packetPriority ${boost}`);
+    } finally {
+      await heph.stop();
+    }
+  }
+});
+
+test('without CAP_SYS_NICE heph still serves TFTP, at its own priority, and its log says why and which setting', { skip: ROOT }, async () => {
+  // Root without CAP_SYS_NICE: dropped from the inheritable and bounding sets, so heph's node never has it.
+  const heph = await spawnHeph(
+    { log: { level: 'info' }, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 }, tftp: { enabled: true, port: 0, addresses: ['127.0.0.1'] } },
+    { wrapper: ['setpriv', '--inh-caps=-sys_nice', '--bounding-set=-sys_nice'] },
+  );
+  try {
+    const warning = heph.logs.find((l) => l.level === 'warn' && l.svc === 'tftp');
+    assert.ok(warning, JSON.stringify(heph.logs.slice(-4)));
+    assert.match(String(warning.msg), /^TFTP transfers run at normal priority: heph-tftp runs at nice -?\d+, not -?\d+: raising a thread's priority needs root or CAP_SYS_NICE$/);
+    assert.equal(warning.setting, 'threads.packetPriority');
+    assert.equal(threadNice(heph.proc.pid!, 'heph-tftp'), threadNice(heph.proc.pid!, 'heph-sendfile'), 'level with the rest of heph');
+    const up = heph.logs.find((l) => l.msg === 'heph is up') as { services: { tftp: { listening: { udp: string } } } };
+    const got = execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', `tftp://${up.services.tftp.listening.udp}/ipxe.efi`], { encoding: 'utf8' });
+    assert.equal(Number(got), statSync('/usr/lib/ipxe/ipxe.efi').size, 'a real client gets the whole binary');
+  } finally {
     await heph.stop();
   }
 });
