@@ -2,6 +2,7 @@
 // their many-at-once modes, driven over a pipe: one request line in (`ID …`), one line out per request (`done ID …`
 // or `failed ID reason`), a `cpu S` line at the end.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { join } from 'node:path';
 
 /** Debian's package for each library a helper links, named when the build fails. */
@@ -54,6 +55,11 @@ export class CStage<R> {
         resolve();
       }),
     );
+  }
+
+  /** Sets the helper's nice value (lower runs first; below 0 needs root or CAP_SYS_NICE). */
+  renice(nice: number): void {
+    setPriority(this.proc.pid!, nice);
   }
 
   /** Sends `ID <line>`; settles with the helper's answer to it. */
