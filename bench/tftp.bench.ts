@@ -92,6 +92,8 @@ async function main(): Promise<void> {
       http: { listen: '127.0.0.1', port: 0 },
       ipxe: { dir: dir.path, bios: '1m.bin', x86_64: '64m.bin' },
       tftp: { enabled: true, port: HEPH_PORT, addresses: ['127.0.0.1'], maxTransfersPerClient: 64 },
+      // At heph's priority, as dnsmasq and the clients run: this compares the two servers' work per transfer.
+      threads: { packetPriority: 0 },
     },
     { netns: ns, waitUp: false },
   );
