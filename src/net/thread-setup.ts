@@ -1,7 +1,7 @@
 // Run first in every worker thread (threads.ts). It names the OS thread after its job, as top -H, ps -L, perf and
 // /proc/<pid>/task/*/comm show it: Node names none of its threads, so heph's workers and V8's own helpers all read
 // "node" and the one that is busy cannot be told apart from the others. And it raises the thread's CPU priority
-// when asked to (threads.ts says why and for whom); whether that took is checked from outside (threadNice), as a
+// when asked to (settings.ts says why, for whom); whether that took is checked from outside (priorityShortfall), as a
 // thread this early has nobody to tell.
 import { getPriority, setPriority } from 'node:os';
 import { isMainThread, workerData } from 'node:worker_threads';
