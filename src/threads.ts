@@ -57,12 +57,12 @@ export function startWorker(name: string, module: URL, data: unknown, transfer: 
   return worker;
 }
 
-/** The nice value of this process's thread named `name` (as thread-setup.ts named it), if it is running. */
-function threadNice(name: string): number | undefined {
-  for (const tid of readdirSync('/proc/self/task')) {
+/** The nice value of the thread named `name` (as thread-setup.ts named it) in process `pid`, if it is running. */
+export function threadNice(name: string, pid: number | 'self' = 'self'): number | undefined {
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trimEnd() !== name) continue;
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      if (readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trimEnd() !== name) continue;
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
       // The fields after the parenthesised name start at field 3 (state); nice is field 19 (proc(5)).
       return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
     } catch {

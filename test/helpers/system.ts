@@ -1,5 +1,4 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { tempDir } from './heph.ts';
 
 /** True when this process may mount a tmpfs (root, with the capability), for the disk-full tests. */
@@ -27,15 +26,4 @@ export function tsharkStarted(p: ChildProcess, timeoutMs = 15_000): Promise<void
       if (err.includes('Capturing on')) (clearTimeout(t), resolve());
     });
   });
-}
-
-/** The nice value of process `pid`'s thread named `name`, read from /proc as ps would; undefined when none has it. */
-export function threadNice(pid: number | 'self', name: string): number | undefined {
-  for (const t of readdirSync(`/proc/${pid}/task`)) {
-    if (readFileSync(`/proc/${pid}/task/${t}/comm`, 'utf8').trim() !== name) continue;
-    const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-    // The fields after the parenthesised name start at field 3; nice is field 19 (proc(5)).
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
-  }
-  return undefined;
 }

@@ -8,8 +8,8 @@ import { statSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { test } from 'node:test';
 import { StartupError } from '../../src/errors.ts';
+import { threadNice } from '../../src/threads.ts';
 import { inProcessHeph, spawnHeph, tempDir } from '../helpers/heph.ts';
-import { threadNice } from '../helpers/system.ts';
 import { ErrorCode, Op } from '../../src/tftp/codec.ts';
 import { RawPeer, tftpOf } from './tftp-raw.ts';
 
@@ -90,7 +90,7 @@ test('the TFTP packet thread runs threads.packetPriority nice levels above heph;
   ] as const) {
     const heph = await inProcessHeph({ tftp: { enabled: true, port: 0, addresses: ['127.0.0.1'] }, threads: { packetPriority: boost } });
     try {
-      assert.equal(threadNice('self', 'heph-tftp'), want, `packetPriority ${boost}`);
+      assert.equal(threadNice('heph-tftp'), want, `packetPriority ${boost}`);
     } finally {
       await heph.stop();
     }
@@ -108,7 +108,9 @@ test('without CAP_SYS_NICE heph still serves TFTP, at its own priority, and its 
     assert.ok(warning, JSON.stringify(heph.logs.slice(-4)));
     assert.match(String(warning.msg), /^TFTP transfers run at normal priority: heph-tftp runs at nice -?\d+, not -?\d+: raising a thread's priority needs root or CAP_SYS_NICE$/);
     assert.equal(warning.setting, 'threads.packetPriority');
-    assert.equal(threadNice(heph.proc.pid!, 'heph-tftp'), threadNice(heph.proc.pid!, 'heph-sendfile'), 'level with the rest of heph');
+    const tftpNice = threadNice('heph-tftp', heph.proc.pid!);
+    assert.equal(typeof tftpNice, 'number', 'heph-tftp is running');
+    assert.equal(tftpNice, threadNice('heph-sendfile', heph.proc.pid!), 'level with the rest of heph');
     const up = heph.logs.find((l) => l.msg === 'heph is up') as { services: { tftp: { listening: { udp: string } } } };
     const got = execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', `tftp://${up.services.tftp.listening.udp}/ipxe.efi`], { encoding: 'utf8' });
     assert.equal(Number(got), statSync('/usr/lib/ipxe/ipxe.efi').size, 'a real client gets the whole binary');

@@ -7,9 +7,8 @@ import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { test } from 'node:test';
-import { priorityShortfall, startWorker } from '../../src/threads.ts';
+import { priorityShortfall, startWorker, threadNice } from '../../src/threads.ts';
 import { REPO, tempDir } from '../helpers/heph.ts';
-import { threadNice } from '../helpers/system.ts';
 
 const threadNames = (): string[] => readdirSync('/proc/self/task').map((t) => readFileSync(`/proc/self/task/${t}/comm`, 'utf8').trim());
 
@@ -47,8 +46,8 @@ test('a worker started with a priority boost runs that many nice levels above th
   try {
     await Promise.all(workers.map((w) => once(w, 'message')));
     const own = getPriority(0);
-    assert.equal(threadNice('self', 'heph-boosted'), Math.max(-20, own - 4));
-    assert.equal(threadNice('self', 'heph-plain'), own);
+    assert.equal(threadNice('heph-boosted'), Math.max(-20, own - 4));
+    assert.equal(threadNice('heph-plain'), own);
     assert.equal(getPriority(0), own, "the starter's own priority is untouched");
     assert.equal(priorityShortfall('heph-boosted', 4), undefined);
     assert.equal(priorityShortfall('heph-absent', 4), 'no thread named heph-absent is running');
