@@ -207,21 +207,17 @@ export class DurableCommits {
    */
   private sync(now = false): Promise<void> {
     if (this.next) return this.next;
-    let start!: () => void;
-    const next = new Promise<void>((resolve, reject) => {
-      start = (): void => {
-        this.next = undefined;
-        this.running = this.fsync();
-        this.running.then(resolve, reject);
-      };
-    });
-    // A caller that does not wait must not see an unhandled rejection; one that waits still gets it.
-    next.catch(() => {});
-    this.next = next;
+    const next = settled();
+    const start = (): void => {
+      this.next = undefined;
+      this.running = this.fsync();
+      this.running.then(next.resolve, next.reject);
+    };
+    this.next = next.promise;
     if (this.running) void this.running.catch(() => {}).then(() => setImmediate(start));
     else if (now) start();
     else setImmediate(start);
-    return next;
+    return next.promise;
   }
 
   private async fsync(): Promise<void> {
