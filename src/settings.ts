@@ -51,12 +51,6 @@ export const settingsSchema = {
       0,
       20,
     ),
-    eventSinkPriority: int(
-      "Nice levels the Talos event sink's thread runs above the rest of heph. Talos publishes its events one call at a time, and each call crosses this thread twice (taken, then answered once heph has recorded it), so in a boot storm its every wait for a CPU is added to each event, as it is to each round trip of the packet threads. Needs root or CAP_SYS_NICE, or a warning says the thread runs at heph's priority. 0: same priority as the rest.",
-      10,
-      0,
-      20,
-    ),
   }),
   shutdown: section('Stopping.', {
     graceMs: int('How long services get to finish in-flight work on SIGTERM/SIGINT before heph exits anyway.', 4000, 100, 60000),

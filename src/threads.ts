@@ -42,9 +42,8 @@ const script = (path: string): string => `(function (require, module, exports) {
  * reads the flag when the isolate is created, so it is set until the worker is online (a worker started meanwhile
  * gets it too); other workers keep the default, as each semi-space is memory touched.
  *
- * `priorityBoost`: the thread runs this many nice levels above the thread that starts it (`threads.packetPriority`
- * for the DHCP and TFTP packet planes, `threads.eventSinkPriority` for the Talos event sink; see settings.ts for
- * why). Whether it could is priorityShortfall's to tell.
+ * `priorityBoost`: the thread runs this many nice levels above the thread that starts it (`threads.packetPriority`,
+ * for the DHCP and TFTP packet planes; see settings.ts for why). Whether it could is priorityShortfall's to tell.
  */
 export function startWorker(name: string, module: URL, data: unknown, transfer: TransferListItem[] = [], opts: { semiSpaceMb?: number; resourceLimits?: ResourceLimits; priorityBoost?: number } = {}): Worker {
   const code = `${script(THREAD_SETUP)}\n${script(fileURLToPath(module))}`;

@@ -19,7 +19,7 @@ export class EventsService implements Service {
     const { grpc, kmsg } = ctx.settings;
     const store = new FeedbackStore(ctx.db, ctx.writer, { events: grpc.keepPerMachine, kmsg: kmsg.keepPerMachine });
     this.feedback = new Feedback(ctx, store, loadDecoder());
-    this.sink = new EventSinkServer({ listen: grpc.listen, port: grpc.port, priorityBoost: ctx.settings.threads.eventSinkPriority }, (ip, bytes) => {
+    this.sink = new EventSinkServer(grpc, (ip, bytes) => {
       try {
         this.feedback.publish(ip, bytes);
         return { ok: true };

@@ -1,7 +1,7 @@
 import { MessageChannel, receiveMessageOnPort, type MessagePort, type Worker } from 'node:worker_threads';
 import { bindFailure } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { priorityShortfall, startWorker, Supervisor } from '../threads.ts';
+import { startWorker, Supervisor } from '../threads.ts';
 import type { FromSink, SinkAnswer, SinkCall, SinkWorkerInit, ToSink } from './sink-wire.ts';
 
 export { peerIp, PUBLISH_PATH } from './sink-wire.ts';
@@ -11,8 +11,6 @@ export type PublishHandler = (ip: string, bytes: Uint8Array) => { ok: true } | {
 
 /** How long stop() waits for calls in flight before it ends the thread. */
 const STOP_WAIT_MS = 3000;
-
-const SINK_THREAD = 'heph-events';
 
 /**
  * The Talos event sink: plaintext HTTP/2 gRPC (Talos dials it with insecure credentials), one unary method. The
@@ -30,8 +28,7 @@ export class EventSinkServer {
   private calls: MessagePort | undefined;
 
   constructor(
-    /** `priorityBoost`: threads.eventSinkPriority (none when absent). */
-    private readonly opts: { listen: string; port: number; priorityBoost?: number },
+    private readonly opts: { listen: string; port: number },
     private readonly handle: PublishHandler,
     private readonly log: Logger,
   ) {
@@ -46,7 +43,7 @@ export class EventSinkServer {
         // The worker keeps the process alive; its port need not.
         port1.unref();
         const init: SinkWorkerInit = { listen: opts.listen, port: this.port || opts.port, calls: port2 };
-        return startWorker(SINK_THREAD, new URL('./sink-worker.ts', import.meta.url), init, [port2], { resourceLimits: { maxYoungGenerationSizeMb: 1 }, priorityBoost: opts.priorityBoost ?? 0 });
+        return startWorker('heph-events', new URL('./sink-worker.ts', import.meta.url), init, [port2], { resourceLimits: { maxYoungGenerationSizeMb: 1 } });
       },
       message: (m, worker) => this.onMessage(m, worker),
       died: (err, retryMs) => {
@@ -67,8 +64,6 @@ export class EventSinkServer {
     } catch (err) {
       throw bindFailure({ service: 'events', proto: 'TCP', address: listen, port, setting: 'grpc.port', err });
     }
-    const shortfall = priorityShortfall(SINK_THREAD, this.opts.priorityBoost ?? 0);
-    if (shortfall) this.log.warn({ svc: 'events', setting: 'threads.eventSinkPriority' }, `Talos events are taken at normal priority: ${shortfall}`);
   }
 
   /** Calls in flight are answered; connections Talos keeps open are closed after a second. */

@@ -1,18 +1,15 @@
 // The event sink's transport on its own thread: every call is answered with what the main thread's handler decided
 // (OK, INVALID_ARGUMENT, UNKNOWN when it throws) and only after it ran; a thread that dies is started again on the
-// same port, and /healthz says so meanwhile; it runs threads.eventSinkPriority nice levels above heph, restarted or
-// not. A real grpc-js client on loopback.
+// same port, and /healthz says so meanwhile. A real grpc-js client on loopback.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { getPriority } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import { EventSinkServer, PUBLISH_PATH, type PublishHandler } from '../../src/events/sink.ts';
-import { threadNice } from '../../src/threads.ts';
 import { tempDir } from '../helpers/heph.ts';
 import { eventually } from '../helpers/wait.ts';
 
@@ -22,10 +19,8 @@ function call(client: grpc.Client, body: Buffer): Promise<grpc.ServiceError | nu
   return new Promise((resolve) => client.makeUnaryRequest(PUBLISH_PATH, bytes, bytes, body, (err) => resolve(err)));
 }
 
-const kill = (sink: EventSinkServer): Promise<number> => (sink as unknown as { sup: { worker: { terminate(): Promise<number> } } }).sup.worker.terminate();
-
-async function withSink(handle: PublishHandler, fn: (sink: EventSinkServer, client: grpc.Client) => Promise<void>, priorityBoost = 0): Promise<void> {
-  const sink = new EventSinkServer({ listen: '127.0.0.1', port: 0, priorityBoost }, handle, pino({ level: 'silent' }));
+async function withSink(handle: PublishHandler, fn: (sink: EventSinkServer, client: grpc.Client) => Promise<void>): Promise<void> {
+  const sink = new EventSinkServer({ listen: '127.0.0.1', port: 0 }, handle, pino({ level: 'silent' }));
   await sink.start();
   const client = new grpc.Client(`127.0.0.1:${sink.port}`, grpc.credentials.createInsecure());
   try {
@@ -85,7 +80,7 @@ test('a sink thread that dies is started again on the same port, and says so unt
   await withSink(() => (n++, { ok: true }), async (sink, client) => {
     assert.equal(await call(client, Buffer.from('before')), null);
     const port = sink.port;
-    await kill(sink);
+    await (sink as unknown as { sup: { worker: { terminate(): Promise<number> } } }).sup.worker.terminate();
     assert.match(await eventually(() => sink.problem, 'the sink to report its thread gone'), /event sink thread exited; starting it again in 1 s/);
     await eventually(() => (sink.problem === undefined ? true : undefined), 'the sink thread to be back', 5000);
     assert.equal(sink.port, port);
@@ -93,17 +88,4 @@ test('a sink thread that dies is started again on the same port, and says so unt
     assert.equal(await call(client, Buffer.from('after')), null, 'the same client reaches the new thread');
     assert.equal(n, 2);
   });
-});
-
-
-test('the sink thread runs priorityBoost nice levels above heph, again once restarted; 0 leaves it level', { skip: process.getuid?.() === 0 ? false : 'needs root (raising a priority)' }, async () => {
-  const own = getPriority(0);
-  await withSink(() => ({ ok: true }), async (sink, client) => {
-    assert.equal(threadNice('heph-events'), Math.max(-20, own - 10));
-    await kill(sink);
-    await eventually(() => (sink.starts === 2 && sink.problem === undefined ? true : undefined), 'the sink thread to be back', 5000);
-    assert.equal(await call(client, Buffer.from('after')), null);
-    assert.equal(threadNice('heph-events'), Math.max(-20, own - 10), 'the restarted thread');
-  }, 10);
-  await withSink(() => ({ ok: true }), async () => assert.equal(threadNice('heph-events'), own));
 });

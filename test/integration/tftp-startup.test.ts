@@ -1,6 +1,5 @@
 // TFTP fails loudly at start: missing iPXE binaries, an address it cannot answer from, a port in use; it stops
-// cleanly, telling the clients of running transfers; and its packet thread runs ahead of the rest of heph (and
-// where it cannot, neither can the Talos event sink's thread: both say so).
+// cleanly, telling the clients of running transfers; and its packet thread runs ahead of the rest of heph.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createSocket } from 'node:dgram';
@@ -8,9 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { test } from 'node:test';
-import * as grpc from '@grpc/grpc-js';
 import { StartupError } from '../../src/errors.ts';
-import { PUBLISH_PATH } from '../../src/events/sink.ts';
 import { threadNice } from '../../src/threads.ts';
 import { inProcessHeph, spawnHeph, tempDir } from '../helpers/heph.ts';
 import { ErrorCode, Op } from '../../src/tftp/codec.ts';
@@ -100,7 +97,7 @@ test('the TFTP packet thread runs threads.packetPriority nice levels above heph;
   }
 });
 
-test('without CAP_SYS_NICE heph still serves TFTP and takes Talos events, at its own priority, and its log says why and which setting', { skip: ROOT }, async () => {
+test('without CAP_SYS_NICE heph still serves TFTP, at its own priority, and its log says why and which setting', { skip: ROOT }, async () => {
   // Root without CAP_SYS_NICE: dropped from the inheritable and bounding sets, so heph's node never has it.
   const heph = await spawnHeph(
     { log: { level: 'info' }, http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 }, tftp: { enabled: true, port: 0, addresses: ['127.0.0.1'] } },
@@ -114,23 +111,9 @@ test('without CAP_SYS_NICE heph still serves TFTP and takes Talos events, at its
     const tftpNice = threadNice('heph-tftp', heph.proc.pid!);
     assert.equal(typeof tftpNice, 'number', 'heph-tftp is running');
     assert.equal(tftpNice, threadNice('heph-sendfile', heph.proc.pid!), 'level with the rest of heph');
-    const up = heph.logs.find((l) => l.msg === 'heph is up') as { services: { tftp: { listening: { udp: string } }; events: { listening: { grpc: string } } } };
+    const up = heph.logs.find((l) => l.msg === 'heph is up') as { services: { tftp: { listening: { udp: string } } } };
     const got = execFileSync('curl', ['-sS', '-o', '/dev/null', '-w', '%{size_download}', `tftp://${up.services.tftp.listening.udp}/ipxe.efi`], { encoding: 'utf8' });
     assert.equal(Number(got), statSync('/usr/lib/ipxe/ipxe.efi').size, 'a real client gets the whole binary');
-
-    const events = heph.logs.find((l) => l.level === 'warn' && l.svc === 'events');
-    assert.ok(events, JSON.stringify(heph.logs.slice(-4)));
-    assert.match(String(events.msg), /^Talos events are taken at normal priority: heph-events runs at nice -?\d+, not -?\d+: raising a thread's priority needs root or CAP_SYS_NICE$/);
-    assert.equal(events.setting, 'threads.eventSinkPriority');
-    assert.equal(threadNice('heph-events', heph.proc.pid!), tftpNice, 'the sink thread is level too');
-    // A call the main thread judges (not an EventRequest) comes back with its verdict: the sink works.
-    const client = new grpc.Client(up.services.events.listening.grpc, grpc.credentials.createInsecure());
-    try {
-      const err = await new Promise<grpc.ServiceError | null>((resolve) => client.makeUnaryRequest(PUBLISH_PATH, (b: Buffer) => b, (b: Buffer) => b, Buffer.from([0xff, 0xff]), (e) => resolve(e)));
-      assert.equal(err?.code, grpc.status.INVALID_ARGUMENT, String(err?.details));
-    } finally {
-      client.close();
-    }
   } finally {
     await heph.stop();
   }
