@@ -151,7 +151,12 @@ try {
   const [h, ngx] = assets;
   if (h && ngx) console.log(`heph / nginx = ${(h.bytesPerS / ngx.bytesPerS).toFixed(2)}× (goal ≥ 0.9×)`);
   const worstP99 = Math.max(...rows.filter((r) => r.step !== 'kernel' && r.step !== 'initrd').map((r) => r['p99 ms']));
-  console.log(`\ngoals: 0 failures: ${done === N ? 'yes' : 'NO'}; p99 < 1 s for every non-asset step: ${worstP99 < 1000 ? 'yes' : 'NO'} (worst ${worstP99.toFixed(0)} ms); peak RSS < 300 MB: ${peak < 300e6 ? 'yes' : 'NO'}`);
+  // The asset steps of an all-at-once storm take the storm's bandwidth (N × kernel + initrd through one veth), so
+  // their p99 follows the scale chosen for the assets; the servers' speed at them is the ratio to nginx above.
+  const worstAll = Math.max(...rows.map((r) => r['p99 ms']));
+  console.log(
+    `\ngoals: 0 failures: ${done === N ? 'yes' : 'NO'}; p99 < 1 s for every non-asset step: ${worstP99 < 1000 ? 'yes' : 'NO'} (worst ${worstP99.toFixed(0)} ms), and for kernel and initrd at this scale too: ${worstAll < 1000 ? 'yes' : 'NO'} (worst ${worstAll.toFixed(0)} ms); peak RSS < 300 MB: ${peak < 300e6 ? 'yes' : 'NO'}`,
+  );
   process.exitCode = done === N && (warm?.done ?? 0) === WARMUP ? 0 : 1;
 } finally {
   await nginx?.stop();
