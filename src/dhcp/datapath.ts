@@ -16,8 +16,6 @@ export interface WorkerInit {
   batch: number;
   /** Longest a record waits before it is handed to the main thread. */
   flushMs: number;
-  /** threads.packetPriority (the thread's own, set as it starts). */
-  priorityBoost: number;
 }
 
 export type ToWorker = { type: 'rejections'; ids: RejectedIdentities } | { type: 'stop' };
@@ -49,9 +47,10 @@ export class DataPath {
     private readonly init: Omit<WorkerInit, 'wakeFd'>,
     on: DataPathHandlers,
     private readonly wakeFd: number,
+    priorityBoost: number,
   ) {
     this.sup = new Supervisor<ToMain>('DHCP data-plane worker', {
-      start: () => startWorker(DATAPATH_THREAD, new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit, [], { semiSpaceMb: SEMI_SPACE_MB, priorityBoost: this.init.priorityBoost }),
+      start: () => startWorker(DATAPATH_THREAD, new URL('./datapath-worker.ts', import.meta.url), { ...this.init, wakeFd: this.wakeFd } satisfies WorkerInit, [], { semiSpaceMb: SEMI_SPACE_MB, priorityBoost }),
       message: (m) => {
         if (m.type === 'ready') return 'ready';
         if (m.type === 'outcomes') on.outcomes(m);
@@ -67,8 +66,9 @@ export class DataPath {
    * Resolves once the worker waits on the sockets. The descriptors stay the caller's to close (after stop()); they
    * outlive a worker that dies, so its successor serves the same sockets.
    */
-  static async start(init: Omit<WorkerInit, 'wakeFd'>, on: DataPathHandlers): Promise<DataPath> {
-    const dp = new DataPath({ ...init }, on, eventfdCreate(loadSys()));
+  /** `priorityBoost`: threads.packetPriority, which the worker's thread setup applies (threads.ts). */
+  static async start(init: Omit<WorkerInit, 'wakeFd'>, on: DataPathHandlers, priorityBoost = 0): Promise<DataPath> {
+    const dp = new DataPath({ ...init }, on, eventfdCreate(loadSys()), priorityBoost);
     try {
       await dp.sup.launch();
     } catch (err) {

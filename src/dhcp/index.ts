@@ -159,7 +159,7 @@ class DhcpService implements Service {
       }
     }
     this.dataPath = await DataPath.start(
-      { sockets, configs: this.plain, rejections: this.rejected, batch: BATCH, flushMs: FLUSH_MS, priorityBoost: this.ctx.settings.threads.packetPriority },
+      { sockets, configs: this.plain, rejections: this.rejected, batch: BATCH, flushMs: FLUSH_MS },
       {
         outcomes: (m) => this.guarded(() => this.onOutcomes(m.records, m.length, m.sendErrors, m.lastSendError)),
         socketError: (iface, message) => this.log.error({ err: message, iface: this.ctx.interfaces[iface]?.name }, 'DHCP socket error'),
@@ -173,6 +173,7 @@ class DhcpService implements Service {
           this.state = { state: 'up', listening: this.listening };
         },
       },
+      this.ctx.settings.threads.packetPriority,
     );
     const shortfall = priorityShortfall(DATAPATH_THREAD, this.ctx.settings.threads.packetPriority);
     if (shortfall) this.log.warn({ setting: 'threads.packetPriority' }, `proxy-DHCP answers at normal priority: ${shortfall}`);

@@ -17,8 +17,6 @@ export interface PlaneConfig extends RequestLimits {
   port: number;
   retries: number;
   busyPollMicros: number;
-  /** threads.packetPriority (the thread's own, set as it starts). */
-  priorityBoost: number;
   /** The allowlist at start, in shared memory; later changes come as 'file' messages. */
   files: Record<string, Uint8Array>;
 }
@@ -67,11 +65,12 @@ export class DataPlane {
    * Starts the worker and resolves once it listens (with the ports it bound), or rejects with the bind error.
    * `onReport` gets every report; `onExit` an unexpected end of the worker (its transfers are gone with it).
    */
-  static start(config: PlaneConfig, onReport: (r: Report) => void, onExit: (err: Error) => void): Promise<{ plane: DataPlane; ports: Record<string, number> }> {
+  /** `priorityBoost`: threads.packetPriority, which the worker's thread setup applies (threads.ts). */
+  static start(config: PlaneConfig, priorityBoost: number, onReport: (r: Report) => void, onExit: (err: Error) => void): Promise<{ plane: DataPlane; ports: Record<string, number> }> {
     const sys = loadSys();
     const wakeFd = eventfdCreate(sys);
     const { port1, port2 } = new MessageChannel();
-    const worker = startWorker(PLANE_THREAD, new URL('./dataplane-worker.ts', import.meta.url), { port: port2, wakeFd, config }, [port2], { priorityBoost: config.priorityBoost });
+    const worker = startWorker(PLANE_THREAD, new URL('./dataplane-worker.ts', import.meta.url), { port: port2, wakeFd, config }, [port2], { priorityBoost });
     const plane = new DataPlane(worker, port1, wakeFd);
     return new Promise((resolve, reject) => {
       let ready = false;

@@ -107,10 +107,11 @@ export class TftpServer implements Service {
   private async startPlane(): Promise<void> {
     // The files go with the worker's start (shared memory, no copy), so it never listens without them.
     const files = Object.fromEntries(this.files.names().map((name) => [name, this.files.get(name)!]));
-    const config: PlaneConfig = { ...this.opts, files };
+    const { priorityBoost, ...opts } = this.opts;
+    const config: PlaneConfig = { ...opts, files };
     let started: { plane: DataPlane; ports: Record<string, number> };
     try {
-      started = await DataPlane.start(config, (m) => this.onPlane(m), (err) => this.onPlaneExit(err));
+      started = await DataPlane.start(config, priorityBoost, (m) => this.onPlane(m), (err) => this.onPlaneExit(err));
     } catch (err) {
       const e = err as NodeJS.ErrnoException & { address?: string };
       if (e.address === undefined) throw err;
@@ -118,7 +119,7 @@ export class TftpServer implements Service {
     }
     this.plane = started.plane;
     this.ports = started.ports;
-    const shortfall = priorityShortfall(PLANE_THREAD, this.opts.priorityBoost);
+    const shortfall = priorityShortfall(PLANE_THREAD, priorityBoost);
     if (shortfall) this.log.warn({ setting: 'threads.packetPriority' }, `TFTP transfers run at normal priority: ${shortfall}`);
     // Names registered while the worker started.
     for (const name of this.files.names()) if (files[name] !== this.files.get(name)) started.plane.post({ t: 'file', name, data: this.files.get(name)! });

@@ -48,8 +48,6 @@ test('a dead data-plane worker is replaced, with the current rejections, and the
       rejections: { uuids: [], nics: [] },
       batch: 8,
       flushMs: 20,
-      // Raising a thread's priority needs root: elsewhere the check below has nothing to see.
-      priorityBoost: process.getuid?.() === 0 ? 3 : 0,
     },
     {
       outcomes: () => {},
@@ -57,6 +55,8 @@ test('a dead data-plane worker is replaced, with the current rejections, and the
       died: (err, retryMs) => events.push(`died ${retryMs} ${err.message}`),
       restarted: () => events.push('restarted'),
     },
+    // Raising a thread's priority needs root: elsewhere the check below has nothing to see.
+    process.getuid?.() === 0 ? 3 : 0,
   );
   try {
     const first = await ask();
