@@ -64,9 +64,9 @@ export class DataPath {
 
   /**
    * Resolves once the worker waits on the sockets. The descriptors stay the caller's to close (after stop()); they
-   * outlive a worker that dies, so its successor serves the same sockets.
+   * outlive a worker that dies, so its successor serves the same sockets. `priorityBoost`: threads.packetPriority,
+   * which the worker's thread setup applies (threads.ts), again for a successor.
    */
-  /** `priorityBoost`: threads.packetPriority, which the worker's thread setup applies (threads.ts). */
   static async start(init: Omit<WorkerInit, 'wakeFd'>, on: DataPathHandlers, priorityBoost = 0): Promise<DataPath> {
     const dp = new DataPath({ ...init }, on, eventfdCreate(loadSys()), priorityBoost);
     try {

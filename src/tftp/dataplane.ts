@@ -64,8 +64,8 @@ export class DataPlane {
   /**
    * Starts the worker and resolves once it listens (with the ports it bound), or rejects with the bind error.
    * `onReport` gets every report; `onExit` an unexpected end of the worker (its transfers are gone with it).
+   * `priorityBoost`: threads.packetPriority, which the worker's thread setup applies (threads.ts).
    */
-  /** `priorityBoost`: threads.packetPriority, which the worker's thread setup applies (threads.ts). */
   static start(config: PlaneConfig, priorityBoost: number, onReport: (r: Report) => void, onExit: (err: Error) => void): Promise<{ plane: DataPlane; ports: Record<string, number> }> {
     const sys = loadSys();
     const wakeFd = eventfdCreate(sys);
