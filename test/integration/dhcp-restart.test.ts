@@ -41,6 +41,8 @@ async function kill(dp: DataPath): Promise<void> {
 
 test('a dead data-plane worker is replaced, with the current rejections, and the same socket answers again', async () => {
   const events: string[] = [];
+  // Raising a thread's priority needs root: elsewhere the check below has nothing to see.
+  const boost = process.getuid?.() === 0 ? 3 : 0;
   const dp = await DataPath.start(
     {
       sockets: [{ fd, iface: 0, via: 'proxy' }],
@@ -55,8 +57,7 @@ test('a dead data-plane worker is replaced, with the current rejections, and the
       died: (err, retryMs) => events.push(`died ${retryMs} ${err.message}`),
       restarted: () => events.push('restarted'),
     },
-    // Raising a thread's priority needs root: elsewhere the check below has nothing to see.
-    process.getuid?.() === 0 ? 3 : 0,
+    boost,
   );
   try {
     const first = await ask();
@@ -77,7 +78,7 @@ test('a dead data-plane worker is replaced, with the current rejections, and the
     assert.equal(await ask(500), undefined, 'the rejected machine stays unanswered by the new worker');
     dp.setRejections({ uuids: [], nics: [] });
     assert.ok(await ask(), 'the new worker answers on the same socket');
-    assert.equal(priorityShortfall('heph-dhcp', process.getuid?.() === 0 ? 3 : 0), undefined, 'the new worker runs at the raised priority too');
+    assert.equal(priorityShortfall('heph-dhcp', boost), undefined, 'the new worker runs at the raised priority too');
 
     // A second death soon after the first backs off further.
     await kill(dp);

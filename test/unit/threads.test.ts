@@ -66,8 +66,7 @@ test('without CAP_SYS_NICE the boosted worker still runs, at its starter\'s prio
     writeFileSync(
       script,
       [
-        `import { execFileSync } from 'node:child_process';
-import { once } from 'node:events';`,
+        `import { once } from 'node:events';`,
         `import { priorityShortfall, startWorker } from ${JSON.stringify(pathToFileURL(join(REPO, 'src/threads.ts')).href)};`,
         `const w = startWorker('heph-boosted', new URL(${JSON.stringify(stayingProbe(dir.path).href)}), null, [], { priorityBoost: 4 });`,
         `await once(w, 'message');`,
