@@ -1,7 +1,7 @@
 // Boot storm: N simulated machines netboot at once against one heph in a network namespace, then the asset
 // step alone against heph and against nginx (sendfile) serving the same files, in the same run.
 //   npm run bench -- boot-storm [--n 1000] [--concurrency N] [--kernel-mb 1] [--initrd-mb 4] [--asset-concurrency 64]
-//                               [--efi ipxe.efi|snponly.efi] [--warmup W]
+//                               [--efi ipxe.efi|snponly.efi] [--warmup W] [--tftp-gro on|off]
 // Flow per machine: DHCP DISCOVER as an x64 UEFI PXE ROM (relayed) → TFTP ipxe.efi → DHCP as iPXE → /boot.ipxe →
 // /ipxe (auto-accepted by a selector) → kernel + initrd → /config/<token> → 4 Talos events over gRPC.
 // The machines are one Node process (bench/storm/client.ts), which does DHCP, plus the C helpers it drives, which
@@ -29,6 +29,7 @@ const { values: f } = parseArgs({
     'asset-concurrency': { type: 'string' },
     efi: { type: 'string' },
     warmup: { type: 'string' },
+    'tftp-gro': { type: 'string' },
   },
 });
 const N = Number(f.n ?? 1000);
@@ -44,6 +45,11 @@ const ASSET_CONCURRENCY = Number(f['asset-concurrency'] ?? Math.min(N, 64));
 // W other machines boot first, all at once, unmeasured: the storm then meets a heph that has compiled its hot code
 // (V8 spent ~2.4 s of a cold storm's CPU optimising it), as a daemon that has served boots before.
 const WARMUP = Number(f.warmup ?? 0);
+// The TFTP helper's sockets take each window heph sends as one GSO datagram whole (see bench/storm/client.ts);
+// off: one datagram per block, the kernel splitting each window on the receiving side, as before 2026-11-23.
+const TFTP_GRO_ARG = f['tftp-gro'] ?? 'on';
+if (TFTP_GRO_ARG !== 'on' && TFTP_GRO_ARG !== 'off') throw new Error(`--tftp-gro ${TFTP_GRO_ARG}: on or off`);
+const TFTP_GRO = TFTP_GRO_ARG === 'on';
 
 const MiB = (b: number): string => (b / MB).toFixed(1);
 
@@ -61,7 +67,7 @@ try {
   nginx = await startNginx(lab.srv, tmp.path, release.dir, `${SERVER_IP}:${NGINX_PORT}`);
   const pid = heph.proc.pid!;
 
-  console.log(`boot storm: N=${N}, concurrency=${CONCURRENCY}, TFTP ${EFI} ${(statSync(join('/usr/lib/ipxe', EFI)).size / 1024).toFixed(0)} KiB, kernel ${MiB(KERNEL)} MiB + initrd ${MiB(INITRD)} MiB; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; node ${process.version}`);
+  console.log(`boot storm: N=${N}, concurrency=${CONCURRENCY}, TFTP ${EFI} ${(statSync(join('/usr/lib/ipxe', EFI)).size / 1024).toFixed(0)} KiB (client UDP_GRO ${TFTP_GRO ? 'on' : 'off'}), kernel ${MiB(KERNEL)} MiB + initrd ${MiB(INITRD)} MiB; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; node ${process.version}`);
   const udpDrops = (): number => {
     // Datagrams the kernel dropped because a socket's receive buffer was full, in heph's namespace.
     const lines = lab.srv.run('cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
@@ -90,6 +96,7 @@ try {
       httpPort: HTTP_PORT,
       grpcPort: GRPC_PORT,
       bootFile: EFI,
+      tftpGro: TFTP_GRO,
       warmup: WARMUP,
       runId: Date.now().toString(32).slice(-6),
       assets: { concurrency: ASSET_CONCURRENCY, references: [{ name: 'nginx (sendfile)', base: `http://${SERVER_IP}:${NGINX_PORT}`, files: [release.kernel.name, release.initrd.name] }] },

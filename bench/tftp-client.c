@@ -3,13 +3,16 @@
  * (OACK), 2348 (blksize), 2349 (tsize) and 7440 (windowsize). It writes nothing to disk: it counts the bytes and
  * hashes them, and it fetches the same file K times in one process, so the timings hold no process start-up.
  *
- *   tftp-client [-b BLKSIZE] [-w WINDOWSIZE] [-s] [-n K | -S] [-m TIMEOUT_MS] [-r RETRIES] HOST PORT FILE
+ *   tftp-client [-b BLKSIZE] [-w WINDOWSIZE] [-s] [-n K | -S] [-G] [-m TIMEOUT_MS] [-r RETRIES] HOST PORT FILE
  *
  * With -S (storm mode, for bench/boot-storm) it fetches FILE once per request line on stdin, many at a time: see
  * storm() below.
  *
  * -b and -w ask for the option (absent: not asked); -s asks for tsize and checks the byte count against it.
- * One line per fetch on stdout:  fetch I bytes N hash HHHHHHHH seconds S blksize B windowsize W oack 0|1
+ * -G sets UDP_GRO on the socket: a window the server sent as one GSO datagram arrives whole (one skb through the
+ * kernel's receive path instead of one per block) and is split here at the segment size the kernel reports.
+ * One line per fetch on stdout:  fetch I bytes N hash HHHHHHHH seconds S blksize B windowsize W oack 0|1 datagrams D
+ * (D: the datagrams received, each window one under -G when the server sent it in one GSO send)
  * and at the end:  cpu S  (the client's own user + system CPU seconds over all fetches)
  * Exit status 0 when every fetch completed, 1 on a TFTP error or a timeout, 2 on bad usage.
  *
@@ -22,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/udp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,6 +84,7 @@ struct opts {
   const char *file;
   struct sockaddr_storage server;
   socklen_t server_len;
+  int gro; /* -G: take a window the server sent as one GSO datagram in one piece (UDP_GRO) */
 };
 
 static double now(void) {
@@ -120,6 +125,7 @@ struct fetch {
   unsigned in_window;
   int reacked;       /* a gap re-ACK for the current `next` went out already */
   unsigned timeouts; /* in a row, without an answer */
+  unsigned long datagrams;
 };
 
 /* Why the last fetch failed; the one-shot mode prints it to stderr, the storm mode on the fetch's line. */
@@ -181,17 +187,31 @@ static int report_error(const uint8_t *p, size_t n) {
 
 enum { MORE = 1, DONE = 0, FAILED = -1 };
 
+/* With UDP_GRO the kernel may hand over several equal datagrams as one, and says their size in a control message. */
+static size_t gro_segment(struct msghdr *m) {
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(m); c; c = CMSG_NXTHDR(m, c)) {
+    if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_GRO) {
+      int size;
+      memcpy(&size, CMSG_DATA(c), sizeof size);
+      return size > 0 ? (size_t)size : 0;
+    }
+  }
+  return 0;
+}
+
 /* Opens the fetch's socket (bound to `source` when given) and sends the RRQ. */
 static int fetch_start(struct fetch *f, const struct opts *o, const struct sockaddr_in *source, int flags) {
   f->o = o;
   f->rrq_len = build_rrq(o, f->rrq);
   f->blksize = 512, f->windowsize = 1, f->oack = 0, f->tsize = -1;
-  f->started = 0, f->next = 1, f->in_window = 0, f->reacked = 0, f->timeouts = 0;
+  f->started = 0, f->next = 1, f->in_window = 0, f->reacked = 0, f->timeouts = 0, f->datagrams = 0;
   hash_init(&f->hash);
   f->fd = socket(o->server.ss_family, SOCK_DGRAM | SOCK_CLOEXEC | flags, 0);
   if (f->fd < 0) return fail("socket");
   int rcvbuf = 4 << 20;
   setsockopt(f->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  int on = 1;
+  if (o->gro && setsockopt(f->fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on)) return fail("UDP_GRO");
   if (source && bind(f->fd, (const struct sockaddr *)source, sizeof *source)) return fail("bind to the source address");
   if (sendto(f->fd, f->rrq, f->rrq_len, 0, (const struct sockaddr *)&o->server, o->server_len) != (ssize_t)f->rrq_len) return fail("send RRQ");
   return 0;
@@ -219,46 +239,51 @@ static int fetch_input(struct fetch *f, uint8_t (*bufs)[MAX_PACKET], struct mmsg
   f->timeouts = 0;
   int ack_due = 0, reack = 0;
   for (int i = 0; i < got; i++) {
-    const uint8_t *p = bufs[i];
-    size_t n = msgs[i].msg_len;
-    if (n < 4) continue; /* too short to be anything we expect: dropped */
-    if (!f->started) {
-      /* The first answer fixes the server's TID; connecting drops datagrams from anyone else. */
-      const struct sockaddr_in *a = (const struct sockaddr_in *)&from[i], *s = (const struct sockaddr_in *)&o->server;
-      if (o->server.ss_family == AF_INET && a->sin_addr.s_addr != s->sin_addr.s_addr) continue;
-      if (connect(f->fd, (const struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen)) return fail("connect");
-      f->started = 1;
-      if (p[1] == OP_OACK && p[0] == 0) {
-        if (accept_oack(f, p, n)) return FAILED;
-        if (send_ack(f, 0)) return FAILED;
+    size_t seg = gro_segment(&msgs[i].msg_hdr), total = msgs[i].msg_len;
+    if (!seg) seg = total;
+    f->datagrams++;
+    for (size_t off = 0; off < total; off += seg) {
+      const uint8_t *p = bufs[i] + off;
+      size_t n = total - off < seg ? total - off : seg;
+      if (n < 4) continue; /* too short to be anything we expect: dropped */
+      if (!f->started) {
+        /* The first answer fixes the server's TID; connecting drops datagrams from anyone else. */
+        const struct sockaddr_in *a = (const struct sockaddr_in *)&from[i], *s = (const struct sockaddr_in *)&o->server;
+        if (o->server.ss_family == AF_INET && a->sin_addr.s_addr != s->sin_addr.s_addr) continue;
+        if (connect(f->fd, (const struct sockaddr *)&from[i], msgs[i].msg_hdr.msg_namelen)) return fail("connect");
+        f->started = 1;
+        if (p[1] == OP_OACK && p[0] == 0) {
+          if (accept_oack(f, p, n)) return FAILED;
+          if (send_ack(f, 0)) return FAILED;
+          continue;
+        }
+        /* Anything else must be DATA 1 (the server ignored our options) or an ERROR, handled below. */
+      }
+      uint16_t op = (uint16_t)(p[0] << 8 | p[1]), block = (uint16_t)(p[2] << 8 | p[3]);
+      if (op == OP_ERROR) return report_error(p, n);
+      if (op == OP_OACK) continue; /* a repeated OACK: our ACK 0 was lost; the timeout resends it */
+      if (op != OP_DATA) return send_error(f, 4, "unexpected opcode"), fail("unexpected opcode");
+      size_t len = n - 4;
+      if (len > f->blksize) return send_error(f, 4, "block too large"), fail("DATA larger than blksize");
+      if (block != f->next) {
+        uint16_t ahead = (uint16_t)(block - f->next);
+        if (ahead < 32768) { /* a gap: blocks lost or reordered */
+          if (!f->reacked) reack = 1, f->reacked = 1;
+        } else {
+          reack = 1; /* old data again: the server did not get our ACK */
+        }
         continue;
       }
-      /* Anything else must be DATA 1 (the server ignored our options) or an ERROR, handled below. */
-    }
-    uint16_t op = (uint16_t)(p[0] << 8 | p[1]), block = (uint16_t)(p[2] << 8 | p[3]);
-    if (op == OP_ERROR) return report_error(p, n);
-    if (op == OP_OACK) continue; /* a repeated OACK: our ACK 0 was lost; the timeout resends it */
-    if (op != OP_DATA) return send_error(f, 4, "unexpected opcode"), fail("unexpected opcode");
-    size_t len = n - 4;
-    if (len > f->blksize) return send_error(f, 4, "block too large"), fail("DATA larger than blksize");
-    if (block != f->next) {
-      uint16_t ahead = (uint16_t)(block - f->next);
-      if (ahead < 32768) { /* a gap: blocks lost or reordered */
-        if (!f->reacked) reack = 1, f->reacked = 1;
-      } else {
-        reack = 1; /* old data again: the server did not get our ACK */
+      hash_update(&f->hash, p + 4, len);
+      f->next++, f->reacked = 0;
+      if (len < f->blksize) {
+        /* The last block. A lost final ACK leaves the server to time out; nothing here depends on it. */
+        if (send_ack(f, block)) return FAILED;
+        if (f->tsize >= 0 && (unsigned long long)f->tsize != f->hash.len) return fail("byte count differs from tsize");
+        return DONE;
       }
-      continue;
+      if (++f->in_window == f->windowsize) ack_due = 1, f->in_window = 0;
     }
-    hash_update(&f->hash, p + 4, len);
-    f->next++, f->reacked = 0;
-    if (len < f->blksize) {
-      /* The last block. A lost final ACK leaves the server to time out; nothing here depends on it. */
-      if (send_ack(f, block)) return FAILED;
-      if (f->tsize >= 0 && (unsigned long long)f->tsize != f->hash.len) return fail("byte count differs from tsize");
-      return DONE;
-    }
-    if (++f->in_window == f->windowsize) ack_due = 1, f->in_window = 0;
   }
   if (ack_due || reack) {
     if (send_ack(f, (uint16_t)(f->next - 1))) return FAILED;
@@ -271,6 +296,10 @@ struct batch {
   struct mmsghdr msgs[BATCH];
   struct iovec iov[BATCH];
   struct sockaddr_storage from[BATCH];
+  union {
+    struct cmsghdr align;
+    char bytes[CMSG_SPACE(sizeof(int))];
+  } control[BATCH];
   uint8_t (*bufs)[MAX_PACKET];
 };
 
@@ -280,6 +309,7 @@ static void batch_reset(struct batch *b) {
     memset(&b->msgs[i].msg_hdr, 0, sizeof b->msgs[i].msg_hdr);
     b->msgs[i].msg_hdr.msg_iov = &b->iov[i], b->msgs[i].msg_hdr.msg_iovlen = 1;
     b->msgs[i].msg_hdr.msg_name = &b->from[i], b->msgs[i].msg_hdr.msg_namelen = sizeof b->from[i];
+    b->msgs[i].msg_hdr.msg_control = b->control[i].bytes, b->msgs[i].msg_hdr.msg_controllen = sizeof b->control[i];
   }
 }
 
@@ -420,10 +450,10 @@ static unsigned arg(const char *s, unsigned lo, unsigned hi) {
 }
 
 int main(int argc, char **argv) {
-  struct opts o = {0, 0, 0, 1, 1000, 5, NULL, {0}, 0};
+  struct opts o = {0, 0, 0, 1, 1000, 5, NULL, {0}, 0, 0};
   int c;
   int storm_mode = 0;
-  while ((c = getopt(argc, argv, "b:w:sn:m:r:S")) != -1) {
+  while ((c = getopt(argc, argv, "b:w:sn:m:r:SG")) != -1) {
     switch (c) {
       case 'b': o.blksize = arg(optarg, 8, MAX_BLKSIZE); break;
       case 'w': o.windowsize = arg(optarg, 1, 65535); break;
@@ -432,11 +462,12 @@ int main(int argc, char **argv) {
       case 'm': o.timeout_ms = arg(optarg, 1, 600000); break;
       case 'r': o.retries = arg(optarg, 0, 1000); break;
       case 'S': storm_mode = 1; break;
+      case 'G': o.gro = 1; break;
       default: return 2;
     }
   }
   if (argc - optind != 3 || strlen(argv[optind + 2]) > 512) {
-    fprintf(stderr, "usage: tftp-client [-b BLKSIZE] [-w WINDOWSIZE] [-s] [-n K | -S] [-m TIMEOUT_MS] [-r RETRIES] HOST PORT FILE\n");
+    fprintf(stderr, "usage: tftp-client [-b BLKSIZE] [-w WINDOWSIZE] [-s] [-n K | -S] [-G] [-m TIMEOUT_MS] [-r RETRIES] HOST PORT FILE\n");
     return 2;
   }
   if (resolve(argv[optind], argv[optind + 1], &o)) return fprintf(stderr, "tftp-client: cannot resolve the server\n"), 2;
@@ -452,8 +483,8 @@ int main(int argc, char **argv) {
     double t = now() - t0;
     if (f.fd >= 0) close(f.fd);
     if (r) return fprintf(stderr, "tftp-client: %s\n", failure), 1;
-    printf("fetch %u bytes %llu hash %08x seconds %.6f blksize %u windowsize %u oack %d\n", i, (unsigned long long)f.hash.len, hash_final(&f.hash), t, f.blksize,
-           f.windowsize, f.oack);
+    printf("fetch %u bytes %llu hash %08x seconds %.6f blksize %u windowsize %u oack %d datagrams %lu\n", i, (unsigned long long)f.hash.len, hash_final(&f.hash), t,
+           f.blksize, f.windowsize, f.oack, f.datagrams);
     fflush(stdout);
   }
   free(b.bufs);

@@ -30,6 +30,8 @@ export interface Fetch {
   blksize: number;
   windowsize: number;
   oack: boolean;
+  /** Datagrams received: one per block and OACK, or one per window under `gro` when the server sent it as one. */
+  datagrams: number;
 }
 
 interface FetchOptions {
@@ -38,6 +40,8 @@ interface FetchOptions {
   tsize?: boolean;
   timeoutMs?: number;
   retries?: number;
+  /** Take a window sent as one GSO datagram in one piece (UDP_GRO): one receive per window instead of per block. */
+  gro?: boolean;
 }
 
 /** Client arguments for one run: K fetches of `file` (or storm mode), with the options asked for (absent: not asked). */
@@ -47,13 +51,14 @@ export function clientArgs(host: string, port: number, file: string, o: FetchOpt
     ...(o.windowsize === undefined ? [] : ['-w', String(o.windowsize)]),
     ...(o.tsize ? ['-s'] : []),
     ...(o.storm ? ['-S'] : ['-n', String(o.count ?? 1)]),
+    ...(o.gro ? ['-G'] : []),
     '-m', String(o.timeoutMs ?? 1000),
     ...(o.retries === undefined ? [] : ['-r', String(o.retries)]),
     host, String(port), file,
   ];
 }
 
-const LINE = /^fetch (\d+) bytes (\d+) hash ([0-9a-f]{8}) seconds ([0-9.]+) blksize (\d+) windowsize (\d+) oack ([01])$/;
+const LINE = /^fetch (\d+) bytes (\d+) hash ([0-9a-f]{8}) seconds ([0-9.]+) blksize (\d+) windowsize (\d+) oack ([01]) datagrams (\d+)$/;
 
 /** The client's own CPU seconds (user + system) over all its fetches, from its last line. */
 export function parseCpu(stdout: string): number {
@@ -69,7 +74,7 @@ export function parseFetches(stdout: string): Fetch[] {
     .map((l) => {
       const m = LINE.exec(l);
       if (!m) throw new Error(`tftp-client: unexpected output line: ${l}`);
-      return { bytes: Number(m[2]), hash: m[3]!, seconds: Number(m[4]), blksize: Number(m[5]), windowsize: Number(m[6]), oack: m[7] === '1' };
+      return { bytes: Number(m[2]), hash: m[3]!, seconds: Number(m[4]), blksize: Number(m[5]), windowsize: Number(m[6]), oack: m[7] === '1', datagrams: Number(m[8]) };
     });
 }
 

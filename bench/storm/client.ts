@@ -22,6 +22,8 @@ export interface StormRequest {
   grpcPort: number;
   /** The x86-64 UEFI binary heph offers (ipxe.efi unless the run chose another). */
   bootFile?: string;
+  /** The TFTP helper takes each window whole (UDP_GRO); false: one datagram per block, as a machine's NIC hands them over. */
+  tftpGro?: boolean;
   runId: string;
   /**
    * Machines that boot before the storm, not measured, with the identities and addresses after the storm's: heph
@@ -53,13 +55,16 @@ const [tftpBin, httpBin, grpcBin] = ([['tftp-client'], ['http-client'], ['grpc-c
   if ('missing' in built) throw new Error(`the storm's ${name}: ${built.missing}`);
   return built.path;
 });
-const tftp = tftpStorm(tftpBin!, req.server, 69, bootFile, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 5 });
+const tftp = tftpStorm(tftpBin!, req.server, 69, bootFile, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 5, gro: req.tftpGro ?? true });
 // TFTP is lock-step: a transfer of the iPXE binary is ~30 round trips, and every wait of this helper for a CPU is
 // added to each of them, where the firmware it stands for has a CPU of its own. (The other steps are one round trip
 // per request, each wait counted once.) At nice 0 it waited behind heph's HTTP and bookkeeping: the TFTP step's p99
 // in storms of the same hour was 0.80–1.41 s (5 storms) with only heph's packet threads raised, 1.09 and 1.21 s
 // with only this helper raised, 0.66–0.76 s (4) with both. It runs at the priority of heph's packet threads
 // (threads.packetPriority: 10 levels above heph), so that the step's time is heph's, not the load generator's.
+// For the same reason it takes each window heph sends as one GSO datagram whole (UDP_GRO): on a veth the
+// receiving side's kernel work runs on the sender's CPU, and per block it cost the two shared CPUs as much as heph's
+// sending did (heph-tftp 1.1 s of system time in a storm of 1000 × ipxe.efi). A machine receives on its own CPU.
 tftp.renice(-10);
 // One HTTP helper for all of a machine's fetches, so that iPXE's share one keep-alive connection as they do on a
 // real machine (iPXE pools connections: /boot.ipxe, /ipxe, kernel and initrd go over one). Talos fetches its config

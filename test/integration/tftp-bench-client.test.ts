@@ -106,6 +106,19 @@ describe('bench TFTP client against real servers', { skip: 'missing' in built ? 
     assert.deepEqual([b[0]!.blksize, b[0]!.windowsize], [512, 16]);
   });
 
+  test('with -G (UDP_GRO) each window heph sends in one GSO send arrives as one datagram and is split into its blocks', async () => {
+    // 1 MiB at 1468 is 715 blocks in 179 windows of 4; GSO lets a send's last segment be short, so the last window
+    // (713, 714 and the short 715) is one send too.
+    const blocks = Math.floor((1 << 20) / 1468) + 1;
+    const plain = await fetchFrom('heph', 'f1048576.bin', { blksize: 1468, windowsize: 4, tsize: true });
+    assert.equal(plain[0]!.datagrams, blocks + 1, 'without -G: one datagram per block, and the OACK');
+    const gro = await fetchFrom('heph', 'f1048576.bin', { blksize: 1468, windowsize: 4, tsize: true, gro: true, count: 2 });
+    assert.deepEqual(gro.map((x) => [x.blksize, x.windowsize, x.datagrams]), [[1468, 4, Math.ceil(blocks / 4) + 1], [1468, 4, Math.ceil(blocks / 4) + 1]], 'with -G: one per window, and the OACK');
+    // Past the block-number wrap at 512-byte blocks, windows of 16: the split keeps the blocks in order.
+    const wrap = await fetchFrom('heph', `f${ROLLOVER}.bin`, { blksize: 512, windowsize: 16, gro: true });
+    assert.ok(wrap[0]!.datagrams < ROLLOVER / 512 / 8, `${wrap[0]!.datagrams} datagrams for ${Math.ceil(ROLLOVER / 512)} blocks`);
+  });
+
   test('dnsmasq ignores windowsize: lock-step under an OACK without it, and DATA 1 straight away when nothing else was asked', async () => {
     const a = await fetchFrom('dnsmasq', 'f1048576.bin', { blksize: 1468, windowsize: 16 });
     assert.deepEqual([a[0]!.blksize, a[0]!.windowsize, a[0]!.oack], [1468, 1, true]);
