@@ -25,6 +25,16 @@ export function summarize(samplesMs: number[]): LatencySummary {
   return { n: s.length, p50: percentile(s, 50), p99: percentile(s, 99), max: s.at(-1) ?? NaN };
 }
 
+/** Runs `fn` over `items`, at most `concurrency` at a time, in order of start. */
+export async function inPool<T>(items: T[], concurrency: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      for (let i = next++; i < items.length; i = next++) await fn(items[i]!);
+    }),
+  );
+}
+
 const CLK_TCK = 100;
 const PAGE = 4096;
 

@@ -1,4 +1,4 @@
-import { summarize } from '../lib.ts';
+import { inPool, summarize } from '../lib.ts';
 import type { Download } from './http-stage.ts';
 
 type Get = (ip: string, url: string) => Promise<Pick<Download, 'status' | 'bytes'>>;
@@ -13,29 +13,23 @@ export interface AssetPass {
 
 /** Every machine downloads its URLs in turn, `concurrency` machines at a time. */
 export async function assetPass(machines: { ip: string; urls: string[] }[], concurrency: number, get: Get): Promise<AssetPass> {
-  let next = 0;
   let bytes = 0;
   let failures = 0;
   const latencies: number[] = [];
   const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, machines.length) }, async () => {
-      for (let i = next++; i < machines.length; i = next++) {
-        const m = machines[i]!;
-        for (const url of m.urls) {
-          const s = performance.now();
-          try {
-            const r = await get(m.ip, url);
-            if (r.status === 200) bytes += r.bytes;
-            else failures++;
-            latencies.push(performance.now() - s);
-          } catch {
-            failures++;
-          }
-        }
+  await inPool(machines, concurrency, async (m) => {
+    for (const url of m.urls) {
+      const s = performance.now();
+      try {
+        const r = await get(m.ip, url);
+        if (r.status === 200) bytes += r.bytes;
+        else failures++;
+        latencies.push(performance.now() - s);
+      } catch {
+        failures++;
       }
-    }),
-  );
+    }
+  });
   return { bytes, seconds: (performance.now() - t0) / 1000, failures, latencies };
 }
 

@@ -1,6 +1,6 @@
 // The storm's client side, run as its own process inside the client namespace (a process cannot switch its own
 // network namespace): `ip netns exec <cli> node --import tsx bench/storm/client.ts '<json StormRequest>'`.
-// Writes one JSON line per event to stdout: progress (each machine attempt), storm (all results), assets.
+// Writes one JSON line per event to stdout: progress (each machine attempt), storm (all results), assets, tftp.
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { assetPhase } from './assets.ts';
 import { RELAY_IP } from './lab.ts';
 import { Relay, type Target, type Trace } from './machine.ts';
 import { runStorm, stormEvents, type MachineResult } from './run.ts';
+import { tftpPass, tftpPhase, type TftpPass, type TftpResult } from './tftp-alone.ts';
 
 export interface StormRequest {
   n: number;
@@ -34,13 +35,17 @@ export interface StormRequest {
   progress?: boolean;
   /** After the storm: the asset step alone against heph and against each of these base URLs (e.g. nginx), twice each in mirrored order. */
   assets?: { concurrency: number; references: { name: string; base: string; files: string[] }[] };
+  /** Then the TFTP step alone, all machines `concurrency` at a time, against heph and each of these TFTP servers (e.g. dnsmasq), twice each in mirrored order. */
+  tftpAlone?: { references: { name: string; host: string }[] };
 }
 
 export type StormLine =
   | { kind: 'progress'; ip: string; done: boolean; configPath?: string; configServed?: boolean; failures: number }
   | { kind: 'warm'; done: number; failures: string[] }
   | { kind: 'storm'; wallS: number; results: MachineResult[]; helperCpuS: { tftp: number; http: number; grpc: number } }
-  | { kind: 'assets'; server: string; bytesPerS: number; failures: number; p50: number; p99: number };
+  | { kind: 'assets'; server: string; bytesPerS: number; failures: number; p50: number; p99: number }
+  | { kind: 'tftp-pass'; server: string; phase: 'begin' | 'end' }
+  | ({ kind: 'tftp' } & TftpResult);
 
 const emit = (l: StormLine): void => void process.stdout.write(`${JSON.stringify(l)}\n`);
 
@@ -55,7 +60,12 @@ const [tftpBin, httpBin, grpcBin] = ([['tftp-client'], ['http-client'], ['grpc-c
   if ('missing' in built) throw new Error(`the storm's ${name}: ${built.missing}`);
   return built.path;
 });
-const tftp = tftpStorm(tftpBin!, req.server, 69, bootFile, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 5, gro: req.tftpGro ?? true });
+const tftpOf = (host: string): ReturnType<typeof tftpStorm> => {
+  const stage = tftpStorm(tftpBin!, host, 69, bootFile, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 5, gro: req.tftpGro ?? true });
+  stage.renice(-10);
+  return stage;
+};
+const tftp = tftpOf(req.server);
 // TFTP is lock-step: a transfer of the iPXE binary is ~30 round trips, and every wait of this helper for a CPU is
 // added to each of them, where the firmware it stands for has a CPU of its own. (The other steps are one round trip
 // per request, each wait counted once.) At nice 0 it waited behind heph's HTTP and bookkeeping: the TFTP step's p99
@@ -65,7 +75,6 @@ const tftp = tftpStorm(tftpBin!, req.server, 69, bootFile, { blksize: 1468, wind
 // For the same reason it takes each window heph sends as one GSO datagram whole (UDP_GRO): on a veth the
 // receiving side's kernel work runs on the sender's CPU, and per block it cost the two shared CPUs as much as heph's
 // sending did (heph-tftp 1.1 s of system time in a storm of 1000 × ipxe.efi). A machine receives on its own CPU.
-tftp.renice(-10);
 // One HTTP helper for all of a machine's fetches, so that iPXE's share one keep-alive connection as they do on a
 // real machine (iPXE pools connections: /boot.ipxe, /ipxe, kernel and initrd go over one). Talos fetches its config
 // after iPXE is gone, on a connection of its own ('fresh'); iPXE's is left for heph to time out, as on a machine.
@@ -83,8 +92,7 @@ const target: Target = {
   events: stormEvents(),
   tftp: async (m, server, file) => {
     if (server !== req.server || file !== bootFile) throw new Error(`offered ${file} from ${server}, not ${bootFile} from ${req.server}`);
-    const got = await tftp.request(m.ip);
-    if (want !== undefined && got.hash !== want) throw new Error(`${got.bytes} bytes with hash ${got.hash}, not ${local}'s ${want}`);
+    const got = await checked(tftp, m.ip);
     return { bytes: got.bytes, ms: got.seconds * 1000 };
   },
   download: (m, url) => http.request(`${m.ip} ${url}`),
@@ -123,10 +131,26 @@ try {
       await phase.end();
     }
   }
+  if (req.tftpAlone) {
+    const ips = results.filter((r) => r.done).map((r) => r.m.ip);
+    const hosts = new Map([['heph', req.server], ...req.tftpAlone.references.map((r) => [r.name, r.host] as const)]);
+    const pass = (server: string): Promise<TftpPass> =>
+      tftpPass(ips, req.concurrency, () => {
+        const stage = tftpOf(hosts.get(server)!);
+        return { fetch: (ip) => checked(stage, ip), end: () => stage.end() };
+      });
+    for (const r of await tftpPhase([...hosts.keys()], pass, (server, phase) => emit({ kind: 'tftp-pass', server, phase }))) emit({ kind: 'tftp', ...r });
+  }
 } finally {
   relay.close();
   await Promise.all([tftp.end(), http.end(), publisher.end()]);
   rmSync(bin, { recursive: true, force: true });
+}
+
+async function checked(stage: ReturnType<typeof tftpStorm>, ip: string): Promise<{ bytes: number; seconds: number }> {
+  const got = await stage.request(ip);
+  if (want !== undefined && got.hash !== want) throw new Error(`${got.bytes} bytes with hash ${got.hash}, not ${local}'s ${want}`);
+  return got;
 }
 
 function pick(t: Trace): { configPath?: string; configServed?: boolean } {

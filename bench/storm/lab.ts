@@ -17,6 +17,8 @@ export const RELAY_IP = '10.90.0.2';
 export const HTTP_PORT = 8080;
 export const GRPC_PORT = 4002;
 export const NGINX_PORT = 8081;
+/** dnsmasq's TFTP, the reference for the TFTP step alone, on a second address of the server side. */
+export const DNSMASQ_IP = '10.90.0.3';
 export const TALOS_VERSION = 'v1.13.9';
 
 /** Machine i's source address: 10.91.0.1 upwards, inside 10.91.0.0/20 (room for 4094 machines). */
@@ -119,7 +121,7 @@ export function stormSettings(dataDir: string, profilesDir: string, n: number, e
     http: { listen: '0.0.0.0', port: HTTP_PORT },
     grpc: { listen: '0.0.0.0', port: GRPC_PORT },
     dhcp: { enabled: true, relays: [`${RELAY_IP}/32`] },
-    tftp: { enabled: true, maxTransfers: Math.max(128, n), maxTransfersPerClient: 2 },
+    tftp: { enabled: true, addresses: [SERVER_IP], maxTransfers: Math.max(128, n), maxTransfersPerClient: 2 },
     profiles: { dir: profilesDir },
     ipxe: { x86_64: efi },
   };

@@ -11,6 +11,7 @@ import { after, before, describe, test } from 'node:test';
 import { buildC } from '../../bench/c-stage.ts';
 import { grpcStage } from '../../bench/storm/grpc-stage.ts';
 import { httpStage } from '../../bench/storm/http-stage.ts';
+import { tftpPass, tftpPhase } from '../../bench/storm/tftp-alone.ts';
 import { tftpStorm, wordHash } from '../../bench/tftp-client.ts';
 import type { EventsService } from '../../src/events/index.ts';
 import { PUBLISH_PATH } from '../../src/events/sink.ts';
@@ -60,6 +61,33 @@ describe('tftp-client -S: many fetches at once, each from its own address', { sk
     const missing = tftpStorm(path, '127.0.0.1', port, 'nope.efi', { blksize: 1468, timeoutMs: 2000, retries: 3 });
     await assert.rejects(missing.request('127.0.0.2'), /server ERROR 1/);
     await missing.end();
+  });
+
+  test('the TFTP step alone: each server twice in mirrored order, a helper per pass, failures counted, percentiles over both passes', async () => {
+    const path = 'path' in tftpBin ? tftpBin.path : '';
+    const ips = Array.from({ length: 12 }, (_, i) => `127.0.1.${i + 1}`);
+    const files: Record<string, string> = { good: 'boot.efi', missing: 'nope.efi' };
+    const seen: string[] = [];
+    let helpers = 0;
+    const results = await tftpPhase(
+      ['good', 'missing'],
+      (server) =>
+        tftpPass(ips, 5, () => {
+          const stage = tftpStorm(path, '127.0.0.1', port, files[server]!, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 3, gro: true });
+          helpers++;
+          return { fetch: (ip) => stage.request(ip), end: () => stage.end() };
+        }),
+      (server, phase) => seen.push(`${phase} ${server}`),
+    );
+    assert.deepEqual(seen, ['begin good', 'end good', 'begin missing', 'end missing', 'begin missing', 'end missing', 'begin good', 'end good']);
+    assert.equal(helpers, 4, 'every pass starts a helper of its own');
+    const [good, missing] = results;
+    assert.equal(good!.server, 'good');
+    assert.equal(good!.failures, 0);
+    assert.ok(good!.bytesPerS > 0 && good!.p50 > 0 && good!.p99 >= good!.p50, JSON.stringify(good));
+    assert.ok(good!.clientCpuS >= 0);
+    assert.equal(missing!.failures, 2 * ips.length);
+    assert.equal(missing!.bytesPerS, 0);
   });
 });
 
