@@ -74,13 +74,19 @@ try {
   const pid = heph.proc.pid!;
 
   console.log(`boot storm: N=${N}, concurrency=${CONCURRENCY}, TFTP ${EFI} ${(statSync(join('/usr/lib/ipxe', EFI)).size / 1024).toFixed(0)} KiB (client UDP_GRO ${TFTP_GRO ? 'on' : 'off'}), kernel ${MiB(KERNEL)} MiB + initrd ${MiB(INITRD)} MiB; ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), ${(totalmem() / 2 ** 30).toFixed(1)} GiB RAM; node ${process.version}`);
-  const udpDrops = (): number => {
-    // Datagrams the kernel dropped because a socket's receive buffer was full, in heph's namespace.
-    const lines = lab.srv.run('cat', ['/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
-    const [names, values] = lines.map((l) => l.split(/\s+/));
-    return Number(values?.[names?.indexOf('RcvbufErrors') ?? -1] ?? NaN);
+  // What the kernel dropped in heph's namespace: datagrams on a full socket receive buffer, and connections on a
+  // full accept queue (a machine then resends its SYN a second later).
+  const drops = (): { udp: number; listen: number } => {
+    // Both files are pairs of lines: `Udp: name name …` then `Udp: value value …`.
+    const lines = lab.srv.run('cat', ['/proc/net/snmp', '/proc/net/netstat']).trim().split('\n');
+    const counter = new Map<string, number>();
+    for (let i = 0; i + 1 < lines.length; i += 2) {
+      const [names, values] = [lines[i]!.split(/\s+/), lines[i + 1]!.split(/\s+/)];
+      for (let j = 1; j < names.length; j++) counter.set(`${names[0]}${names[j]}`, Number(values[j]));
+    }
+    return { udp: counter.get('Udp:RcvbufErrors') ?? NaN, listen: counter.get('TcpExt:ListenOverflows') ?? NaN };
   };
-  let drops0 = udpDrops();
+  let drops0 = drops();
   let cpu0 = procUsage(pid).cpuSeconds;
   let threads0 = threadCpu(pid);
   const rss = watchPeakRss(pid, 50);
@@ -95,7 +101,7 @@ try {
   let clientCpu = NaN;
   const tftpCpu = new Map<string, number>();
   let metrics = '';
-  let drops = NaN;
+  let dropped = { udp: NaN, listen: NaN };
   const client = startStormClient(
     lab.cli,
     {
@@ -120,7 +126,7 @@ try {
       if (l.kind === 'warm') {
         // What the storm costs starts now; the peak RSS spans both.
         warm = l;
-        drops0 = udpDrops();
+        drops0 = drops();
         cpu0 = procUsage(pid).cpuSeconds;
         threads0 = threadCpu(pid);
         disk.stop();
@@ -136,7 +142,8 @@ try {
         stolen = steal();
         clientCpu = procUsage(client.proc.pid!).cpuSeconds - clientCpu0;
         // Before the TFTP step alone adds its own transfers.
-        drops = udpDrops() - drops0;
+        const d = drops();
+        dropped = { udp: d.udp - drops0.udp, listen: d.listen - drops0.listen };
         metrics = lab.srv.run('curl', ['-s', `http://${SERVER_IP}:${HTTP_PORT}/metrics`]);
       }
     },
@@ -160,7 +167,7 @@ try {
   // DHCP is timed in the client process: when it is near 100% the DHCP latencies above include its own queueing.
   console.log(`storm client CPU ${clientCpu.toFixed(1)} s (${((100 * clientCpu) / wallS).toFixed(0)}% of one core) + its C helpers${warm ? ' (with the warm-up)' : ''}: TFTP ${storm.helperCpuS.tftp.toFixed(1)} s, HTTP (pages, kernel and initrd) ${storm.helperCpuS.http.toFixed(1)} s, events ${storm.helperCpuS.grpc.toFixed(1)} s; load average at the end ${loadavg().map((x) => x.toFixed(1)).join(' ')}; host steal ${stolen.toFixed(1)} % of CPU time`);
   const retransmits = results.reduce((a, r) => a + (r.trace.dhcpRetransmits ?? 0), 0);
-  console.log(`DHCP DISCOVER retransmissions (PXE timing 4/8/16/32 s): ${retransmits}; UDP datagrams dropped on a full receive buffer in heph's namespace: ${drops}`);
+  console.log(`DHCP DISCOVER retransmissions (PXE timing 4/8/16/32 s): ${retransmits}; UDP datagrams dropped on a full receive buffer in heph's namespace: ${dropped.udp}; TCP connections dropped on a full accept queue there: ${dropped.listen}`);
   // heph's own count of what TFTP sent again (an ACK later than tftp.retryTimeoutMs) and refused.
   const tftpLines = metrics.split('\n').filter((l) => /^heph_tftp_(retransmits_total|errors_total|transfers_total)/.test(l));
   console.log(`heph TFTP${warm ? ' (with the warm-up)' : ''}: ${tftpLines.map((l) => l.replace(/^heph_tftp_/, '')).join('; ')}`);
