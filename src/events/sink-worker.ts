@@ -5,8 +5,10 @@
 // them and sends back each call's status: a call is answered only once its event is recorded, as when the server ran
 // on the main thread.
 import * as grpc from '@grpc/grpc-js';
+import { createServer } from 'node:net';
 import { format } from 'node:util';
 import { parentPort, workerData } from 'node:worker_threads';
+import { acceptEagerly } from '../http/accept.ts';
 import { peerIp, SERVICE, type FromSink, type SinkCall, type SinkWorkerInit, type ToSink } from './sink-wire.ts';
 
 const init = (workerData as { data: SinkWorkerInit }).data;
@@ -48,13 +50,25 @@ port.on('message', (m: ToSink) => {
     return;
   }
   // Calls in flight finish; connections Talos keeps open are closed after a second.
+  listener.close();
   const force = setTimeout(() => (server.forceShutdown(), post({ kind: 'stopped' })), 1000);
   server.tryShutdown(() => (clearTimeout(force), post({ kind: 'stopped' })));
 });
 
-server.bindAsync(`${init.listen}:${init.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) => {
-  if (!err) return post({ kind: 'bound', port: bound });
-  server.forceShutdown();
-  // grpc-js folds the errno into its message; recover it so the operator gets the usual advice.
-  post({ kind: 'bind-failed', message: err.message, code: /EADDRINUSE|EACCES|EADDRNOTAVAIL/.exec(err.message)?.[0] });
+// heph listens itself and hands each connection to grpc-js, whose own listener has Node's backlog (511) and takes
+// one connection per event-loop turn: a rack's machines reaching their events at once overflowed that queue (47
+// connections dropped in a storm of 1000 with 0.5 + 2 MiB assets), and each dropped machine waited a second for its
+// SYN to be sent again (events p99 1.05–1.15 s in 4 such storms). The HTTP server listens the same way.
+const injector = server.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+const listener = createServer({ noDelay: true }, (socket) => injector.injectConnection(socket));
+let listening = false;
+// After listening, Node reports a failed accept (EMFILE…) here too; that costs one connection, not the sink.
+listener.on('error', (err: NodeJS.ErrnoException) =>
+  post(listening ? { kind: 'log', text: `the sink's listener: ${err.message}` } : { kind: 'bind-failed', message: err.message, code: err.code }),
+);
+listener.listen({ host: init.listen, port: init.port, backlog: 4096 }, () => {
+  listening = true;
+  acceptEagerly(listener);
+  const address = listener.address();
+  post({ kind: 'bound', port: typeof address === 'object' && address ? address.port : init.port });
 });

@@ -2,9 +2,9 @@
 // (OK, INVALID_ARGUMENT, UNKNOWN when it throws) and only after it ran; a thread that dies is started again on the
 // same port, and /healthz says so meanwhile. A real grpc-js client on loopback.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
@@ -51,6 +51,22 @@ test('each call gets the status the main-thread handler chose, after it ran', as
     const many = await Promise.all(Array.from({ length: 50 }, (_, i) => call(client, Buffer.from(i % 5 === 0 ? 'bad' : `n${i}`))));
     many.forEach((err, i) => assert.equal(err?.code, i % 5 === 0 ? grpc.status.INVALID_ARGUMENT : undefined, `call ${i}`));
     assert.equal(seen.length, 53);
+  });
+});
+
+test('the sink listens with room for a rack connecting at once: a backlog of 4096, as the HTTP server', async () => {
+  await withSink(() => ({ ok: true }), async (sink, client) => {
+    // ss shows a listening socket's backlog as its Send-Q; the kernel caps it at net.core.somaxconn.
+    const [, , backlog] = execFileSync('ss', ['-Hltn', `sport = :${sink.port}`], { encoding: 'utf8' }).trim().split(/\s+/);
+    const somaxconn = Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+    assert.equal(Number(backlog), Math.min(4096, somaxconn));
+    // Connections heph accepted itself are grpc-js's as before: calls over many at once are answered.
+    const clients = Array.from({ length: 20 }, () => new grpc.Client(`127.0.0.1:${sink.port}`, grpc.credentials.createInsecure()));
+    try {
+      assert.deepEqual(await Promise.all([client, ...clients].map((c) => call(c, Buffer.from('x')))), Array(21).fill(null));
+    } finally {
+      for (const c of clients) c.close();
+    }
   });
 });
 
