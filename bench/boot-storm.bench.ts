@@ -99,7 +99,10 @@ try {
   let threads = new Map<string, number>();
   let peak = NaN;
   let clientCpu = NaN;
+  // Over each TFTP server's own passes: its CPU (heph's whole process, as dnsmasq's) and the datagrams the kernel
+  // dropped in the server's namespace on a full receive buffer.
   const tftpCpu = new Map<string, number>();
+  const tftpDrops = new Map<string, number>();
   let metrics = '';
   let dropped = { udp: NaN, listen: NaN };
   const client = startStormClient(
@@ -119,9 +122,10 @@ try {
     },
     (l) => {
       if (l.kind === 'tftp-pass') {
-        // The server's CPU over its own passes only: heph's whole process, as dnsmasq's.
         const used = procUsage(l.server === 'heph' ? pid : dnsmasq!.pid).cpuSeconds;
-        tftpCpu.set(l.server, (tftpCpu.get(l.server) ?? 0) + (l.phase === 'begin' ? -used : used));
+        const sign = l.phase === 'begin' ? -1 : 1;
+        tftpCpu.set(l.server, (tftpCpu.get(l.server) ?? 0) + sign * used);
+        tftpDrops.set(l.server, (tftpDrops.get(l.server) ?? 0) + sign * drops().udp);
       }
       if (l.kind === 'warm') {
         // What the storm costs starts now; the peak RSS spans both.
@@ -185,7 +189,7 @@ try {
   const alone = lines.filter((l): l is Extract<StormLine, { kind: 'tftp' }> => l.kind === 'tftp');
   console.log(`
 TFTP step alone (${done} machines × ${EFI}, ${Math.min(CONCURRENCY, done)} at a time, blksize 1468 windowsize 4 as EDK2 asks, nothing else running; two passes per server, heph dnsmasq dnsmasq heph; dnsmasq has no windowsize, so lock-step):`);
-  console.log(table(alone.map((a) => ({ server: a.server, 'MiB/s': MiB(a.bytesPerS), 'p50 ms': a.p50, 'p99 ms': a.p99, 'server CPU s': tftpCpu.get(a.server) ?? NaN, 'client CPU s': a.clientCpuS, failures: a.failures }))));
+  console.log(table(alone.map((a) => ({ server: a.server, 'MiB/s': MiB(a.bytesPerS), 'p50 ms': a.p50, 'p99 ms': a.p99, 'server CPU s': tftpCpu.get(a.server) ?? NaN, 'client CPU s': a.clientCpuS, 'UDP drops': tftpDrops.get(a.server) ?? NaN, failures: a.failures }))));
   const [ht, dq] = alone;
   if (ht && dq) console.log(`heph / dnsmasq = ${(ht.bytesPerS / dq.bytesPerS).toFixed(2)}× the throughput, p99 ${(dq.p99 / ht.p99).toFixed(2)}× shorter`);
   const worstP99 = Math.max(...rows.filter((r) => r.step !== 'kernel' && r.step !== 'initrd').map((r) => r['p99 ms']));
