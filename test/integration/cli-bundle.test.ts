@@ -4,7 +4,7 @@
 // the TypeScript line when source maps are on, and no bundle left behind.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -52,5 +52,16 @@ test('heph serve leaves no bundle behind in the temporary directory', async () =
     }
   } finally {
     scratch.remove();
+  }
+});
+
+test('heph serve starts itself again in place with a small young generation: the same PID, the V8 flag on its command line, its log on the same stdout', async () => {
+  const heph = await spawnHeph({ http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 } });
+  try {
+    // spawnHeph returned on heph's "listening" log line: stdout survived the exec.
+    const argv = readFileSync(`/proc/${heph.proc.pid}/cmdline`, 'utf8').split('\0');
+    assert.deepEqual(argv.slice(1, 4), ['--max-semi-space-size=4', fileURLToPath(new URL('../../bin/heph.js', import.meta.url)), 'serve']);
+  } finally {
+    assert.equal(await heph.stop(), 0);
   }
 });
