@@ -25,8 +25,10 @@ setFlagsFromString('--heap-growing-percent=50');
 // and 263 against 282 and 287 over a warm-up and a storm, CPU and p99 no worse; the same flag on the workers alone
 // changed nothing (253–320 MiB).
 const YOUNG = '--max-semi-space-size=4';
-// Not under a parent's IPC channel (NODE_CHANNEL_FD), which a new image would not know how to reopen.
-if (process.argv[2] === 'serve' && !process.execArgv.includes(YOUNG) && process.env.NODE_CHANNEL_FD === undefined) {
+// Not when a size was chosen already (on the command line or in NODE_OPTIONS, which includes this second start), nor
+// under a parent's IPC channel (NODE_CHANNEL_FD), which a new image would not know how to reopen.
+const sized = [...process.execArgv, process.env.NODE_OPTIONS ?? ''].some((a) => a.includes('--max-semi-space-size'));
+if (process.argv[2] === 'serve' && !sized && process.env.NODE_CHANNEL_FD === undefined) {
   try {
     const { default: koffi } = await import('koffi');
     const libc = koffi.load('libc.so.6');
