@@ -1,18 +1,11 @@
-import { inPool, summarize } from '../lib.ts';
+import { inPool } from '../lib.ts';
 import type { Download } from './http-stage.ts';
+import { mirrored, pooled, type Pass, type PassSummary } from './passes.ts';
 
 type Get = (ip: string, url: string) => Promise<Pick<Download, 'status' | 'bytes'>>;
 
-export interface AssetPass {
-  bytes: number;
-  seconds: number;
-  failures: number;
-  /** Per download, ms. */
-  latencies: number[];
-}
-
 /** Every machine downloads its URLs in turn, `concurrency` machines at a time. */
-export async function assetPass(machines: { ip: string; urls: string[] }[], concurrency: number, get: Get): Promise<AssetPass> {
+export async function assetPass(machines: { ip: string; urls: string[] }[], concurrency: number, get: Get): Promise<Pass> {
   let bytes = 0;
   let failures = 0;
   const latencies: number[] = [];
@@ -33,17 +26,9 @@ export async function assetPass(machines: { ip: string; urls: string[] }[], conc
   return { bytes, seconds: (performance.now() - t0) / 1000, failures, latencies };
 }
 
-/**
- * The asset step against several servers, each measured twice in mirrored order (A B B A): whatever drifts during
- * the phase (heph finishing the storm's writes, a neighbour on the machine) weighs on every server alike.
- */
-export async function assetPhase(servers: { name: string; machines: { ip: string; urls: string[] }[] }[], concurrency: number, get: Get): Promise<{ server: string; bytesPerS: number; failures: number; p50: number; p99: number }[]> {
-  const passes = new Map<string, AssetPass[]>(servers.map((s) => [s.name, []]));
-  for (const s of [...servers, ...[...servers].reverse()]) passes.get(s.name)!.push(await assetPass(s.machines, concurrency, get));
-  return servers.map((s) => {
-    const ps = passes.get(s.name)!;
-    const sum = (k: 'bytes' | 'seconds' | 'failures'): number => ps.reduce((a, p) => a + p[k], 0);
-    const { p50, p99 } = summarize(ps.flatMap((p) => p.latencies));
-    return { server: s.name, bytesPerS: sum('bytes') / sum('seconds'), failures: sum('failures'), p50, p99 };
-  });
+/** The asset step against several servers, each twice in mirrored order. */
+export async function assetPhase(servers: { name: string; machines: { ip: string; urls: string[] }[] }[], concurrency: number, get: Get): Promise<PassSummary[]> {
+  const machines = new Map(servers.map((s) => [s.name, s.machines]));
+  const passes = await mirrored([...machines.keys()], (name) => assetPass(machines.get(name)!, concurrency, get));
+  return [...passes].map(([name, ps]) => pooled(name, ps));
 }

@@ -1,14 +1,10 @@
-import { inPool, summarize } from '../lib.ts';
+import { inPool } from '../lib.ts';
+import { mirrored, pooled, type Pass, type PassSummary } from './passes.ts';
 
 /** One fetch of the boot file from `ip`, timed by the helper; rejects on a failed fetch or wrong bytes. */
 type Fetch = (ip: string) => Promise<{ bytes: number; seconds: number }>;
 
-export interface TftpPass {
-  bytes: number;
-  seconds: number;
-  failures: number;
-  /** Per fetch, ms. */
-  latencies: number[];
+export interface TftpPass extends Pass {
   /** The TFTP helper's own CPU seconds over the pass. */
   clientCpuS: number;
 }
@@ -42,34 +38,12 @@ export async function tftpPass(ips: string[], concurrency: number, open: () => {
   return { bytes, seconds, failures, latencies, clientCpuS };
 }
 
-export interface TftpResult {
-  server: string;
-  bytesPerS: number;
-  failures: number;
-  p50: number;
-  p99: number;
+export interface TftpResult extends PassSummary {
   clientCpuS: number;
 }
 
-/**
- * The TFTP step alone against several servers, each twice in mirrored order (A B B A) as the asset step is.
- * `onPass` hears each pass begin and end, so that the caller can read the server's CPU around it.
- */
-export async function tftpPhase(
-  servers: string[],
-  pass: (server: string) => Promise<TftpPass>,
-  onPass: (server: string, phase: 'begin' | 'end') => void,
-): Promise<TftpResult[]> {
-  const passes = new Map<string, TftpPass[]>(servers.map((s) => [s, []]));
-  for (const s of [...servers, ...[...servers].reverse()]) {
-    onPass(s, 'begin');
-    passes.get(s)!.push(await pass(s));
-    onPass(s, 'end');
-  }
-  return servers.map((s) => {
-    const ps = passes.get(s)!;
-    const sum = (k: 'bytes' | 'seconds' | 'failures' | 'clientCpuS'): number => ps.reduce((a, p) => a + p[k], 0);
-    const { p50, p99 } = summarize(ps.flatMap((p) => p.latencies));
-    return { server: s, bytesPerS: sum('bytes') / sum('seconds'), failures: sum('failures'), p50, p99, clientCpuS: sum('clientCpuS') };
-  });
+/** The TFTP step alone against several servers, each twice in mirrored order, as the asset step is. */
+export async function tftpPhase(servers: string[], pass: (server: string) => Promise<TftpPass>, onPass: (server: string, phase: 'begin' | 'end') => void): Promise<TftpResult[]> {
+  const passes = await mirrored(servers, pass, onPass);
+  return [...passes].map(([server, ps]) => ({ ...pooled(server, ps), clientCpuS: ps.reduce((a, p) => a + p.clientCpuS, 0) }));
 }
