@@ -1,5 +1,6 @@
 // Drives N simulated machines through the flow with bounded concurrency and collects what each saw.
 import { protocEncode, INSTALL_RUN } from '../../test/helpers/talos-events.ts';
+import { inPool } from '../lib.ts';
 import { bootOnce, identity, StepError, type MachineIdentity, type Relay, type Step, type Target, type Trace } from './machine.ts';
 import { machineIp } from './lab.ts';
 
@@ -42,24 +43,19 @@ export interface StormOptions {
 export async function runStorm(o: StormOptions): Promise<MachineResult[]> {
   const first = o.first ?? 0;
   const results: MachineResult[] = Array.from({ length: o.n }, (_, i) => ({ m: identity(first + i, machineIp(first + i)), trace: { ms: {}, bytes: {} }, failures: [], done: false }));
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let i = next++; i < o.n; i = next++) {
-      const r = results[i]!;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          r.trace = await bootOnce(r.m, o.relay, o.target, attempt, o.runId, { ms: {}, bytes: {} });
-          r.done = true;
-        } catch (err) {
-          const e = err instanceof StepError ? err : new StepError('dhcp-pxe', (err as Error).message);
-          r.failures.push({ step: e.step, message: e.message });
-        }
-        o.onProgress?.(r);
-        if (r.done || o.retryUntil === undefined || Date.now() > o.retryUntil) break;
-        await new Promise((res) => setTimeout(res, o.retryDelayMs ?? 500));
+  await inPool(results, o.concurrency, async (r) => {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        r.trace = await bootOnce(r.m, o.relay, o.target, attempt, o.runId, { ms: {}, bytes: {} });
+        r.done = true;
+      } catch (err) {
+        const e = err instanceof StepError ? err : new StepError('dhcp-pxe', (err as Error).message);
+        r.failures.push({ step: e.step, message: e.message });
       }
+      o.onProgress?.(r);
+      if (r.done || o.retryUntil === undefined || Date.now() > o.retryUntil) break;
+      await new Promise((res) => setTimeout(res, o.retryDelayMs ?? 500));
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(o.concurrency, o.n) }, worker));
+  });
   return results;
 }
