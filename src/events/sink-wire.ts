@@ -47,6 +47,7 @@ export interface SinkCall {
 export type FromSink =
   | { kind: 'bound'; port: number }
   | { kind: 'bind-failed'; message: string; code: string | undefined }
+  /** A warning for heph's log, its text already saying where it came from (grpc-js, or the sink's listener). */
   | { kind: 'log'; text: string }
   | { kind: 'stopped' };
 

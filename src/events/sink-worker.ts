@@ -16,7 +16,7 @@ const port = parentPort!;
 const post = (m: FromSink): void => port.postMessage(m);
 
 // grpc-js writes its own errors to stderr; they go to heph's log on the main thread instead.
-grpc.setLogger({ error: (...args: unknown[]) => post({ kind: 'log', text: format(...args) }) });
+grpc.setLogger({ error: (...args: unknown[]) => post({ kind: 'log', text: `grpc-js: ${format(...args)}` }) });
 
 const waiting = new Map<number, grpc.sendUnaryData<unknown>>();
 let batch: SinkCall[] = [];

@@ -79,7 +79,7 @@ export class EventSinkServer {
       case 'bind-failed':
         return Object.assign(new Error(m.message), m.code ? { code: m.code } : {});
       case 'log':
-        this.log.warn({ svc: 'events' }, `grpc-js: ${m.text}`);
+        this.log.warn({ svc: 'events' }, m.text);
         return undefined;
       case 'stopped':
         void worker.terminate();
