@@ -7,7 +7,10 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Ajv } from 'ajv';
 import Database from 'better-sqlite3';
-import { INITIAL_TOKEN_FILE } from '../../src/api/index.ts';
+import Fastify from 'fastify';
+import { composeApi, INITIAL_TOKEN_FILE } from '../../src/api/index.ts';
+import { Sessions } from '../../src/api/sessions.ts';
+import { Tokens } from '../../src/api/tokens.ts';
 import type { HttpService } from '../../src/http/server.ts';
 import { audit } from '../../src/inventory/audit.ts';
 import { apiHeph, type ApiHeph } from '../helpers/api.ts';
@@ -427,6 +430,35 @@ describe('REST /api/v1', () => {
       assert.equal(count("SELECT count(*) AS n FROM api_tokens WHERE name = 'in-turn'"), 1);
     } finally {
       other.close();
+    }
+  });
+  test('a write an admin handler makes after an await, into a shared commit opened meanwhile, is committed and synced before the answer', async () => {
+    const ctx = h.daemon.ctx;
+    // The daemon's own API cannot take a new route once listening, so the same composition on an app of the test's,
+    // with one route that does what a handler may: await, then write while a boot request's shared commit is open.
+    const app = Fastify();
+    composeApi(app, ctx, new Tokens(ctx.db), new Sessions(ctx.db, 3_600_000), 3_600_000);
+    app.post('/api/v1/test-late-write', { config: { scope: 'operator' } }, async () => {
+      await new Promise((res) => setImmediate(res));
+      ctx.durable.commit(() => audit(ctx.db, { actor: 'test', action: 'boot-during-await' }));
+      audit(ctx.db, { actor: 'test', action: 'late-admin-write' });
+      return { ok: true };
+    });
+    const other = new Database(ctx.db.name, { readonly: true });
+    const count = (action: string): number => (other.prepare('SELECT count(*) AS n FROM audit WHERE action = ?').get(action) as { n: number }).n;
+    try {
+      await new Promise((res) => setTimeout(res, 50)); // no sync of an earlier test still running
+      const syncs = ctx.durable.syncs;
+      const r = await app.inject({ method: 'POST', url: '/api/v1/test-late-write', headers: { host: new URL(h.url).host, authorization: `Bearer ${h.admin}`, 'content-type': 'application/json' }, payload: {} });
+      // Read before this turn's check phase, where the shared commit would otherwise have been committed.
+      const seen = [count('late-admin-write'), count('boot-during-await'), ctx.durable.syncs - syncs];
+      assert.equal(r.statusCode, 200, r.body);
+      // Two syncs had begun: the one the answer waited for (fdatasync on this thread), and the one every commit of a
+      // shared turn starts for its own waiters. A commit without the inline sync would show 1, no commit at all 0.
+      assert.deepEqual(seen, [1, 1, 2], 'another connection sees both writes, and the WAL was synced, as the answer arrives');
+    } finally {
+      other.close();
+      await app.close();
     }
   });
 });
