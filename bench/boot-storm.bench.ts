@@ -13,7 +13,7 @@ import { cpus, loadavg, setPriority, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnHeph, tempDir } from '../test/helpers/heph.ts';
-import { procUsage, summarize, table, threadCpu, watchPeakRss, watchSteal } from './lib.ts';
+import { peakRss, procUsage, summarize, table, threadCpu, watchSteal } from './lib.ts';
 import type { StormLine } from './storm/client.ts';
 import { startStormClient } from './storm/driver.ts';
 import { startDnsmasqTftp } from './storm/dnsmasq.ts';
@@ -89,7 +89,6 @@ try {
   let drops0 = drops();
   let cpu0 = procUsage(pid).cpuSeconds;
   let threads0 = threadCpu(pid);
-  const rss = watchPeakRss(pid, 50);
   let disk = watchDiskWait(pid, 50);
   let steal = watchSteal();
   let clientCpu0 = 0;
@@ -141,7 +140,7 @@ try {
       if (l.kind === 'storm') {
         cpu = procUsage(pid).cpuSeconds - cpu0;
         threads = new Map([...threadCpu(pid)].map(([name, s]) => [name, s - (threads0.get(name) ?? 0)]));
-        peak = rss.stop();
+        peak = peakRss(pid);
         disk.stop();
         stolen = steal();
         clientCpu = procUsage(client.proc.pid!).cpuSeconds - clientCpu0;

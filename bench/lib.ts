@@ -83,25 +83,15 @@ export function watchSteal(): () => number {
   };
 }
 
-/** Samples a process's RSS every `everyMs` and remembers the peak, until stop() is called. */
-export function watchPeakRss(pid: number, everyMs = 100): { stop(): number } {
-  let peak = 0;
-  const sample = (): void => {
-    try {
-      peak = Math.max(peak, procUsage(pid).rssBytes);
-    } catch {
-      // The process has exited; keep the peak seen so far.
-    }
-  };
-  sample();
-  const t = setInterval(sample, everyMs);
-  return {
-    stop() {
-      clearInterval(t);
-      sample();
-      return peak;
-    },
-  };
+/**
+ * The most memory `pid` has had resident since it started (or last exec'd): the kernel's own high-water mark
+ * (VmHWM), so a peak between two samples is not missed. Sampled every 50 ms, the storm's peak read up to 10 MiB low:
+ * a 50 Hz sampler beside it saw 294 MiB where the bench printed 285.
+ */
+export function peakRss(pid: number): number {
+  const kb = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  if (!kb) throw new Error(`no VmHWM in /proc/${pid}/status`);
+  return Number(kb[1]) * 1024;
 }
 
 export function table(rows: Record<string, string | number>[]): string {

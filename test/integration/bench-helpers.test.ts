@@ -4,11 +4,13 @@
 // What they report is what the storm bench publishes, so each outcome is checked against what the server did.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { buildC } from '../../bench/c-stage.ts';
+import { peakRss, procUsage } from '../../bench/lib.ts';
 import { grpcStage } from '../../bench/storm/grpc-stage.ts';
 import { httpStage } from '../../bench/storm/http-stage.ts';
 import { tftpPass, tftpPhase } from '../../bench/storm/tftp-alone.ts';
@@ -281,4 +283,19 @@ describe('grpc-client: unary calls in order on one HTTP/2 connection per line, a
     await stage.end();
     for (const s of servers) s.close();
   });
+});
+
+test('peakRss: the kernel\'s high-water mark keeps a peak that came and went between two looks', async () => {
+  // 160 MiB touched, then freed (glibc unmaps a chunk this large at once), then the child waits to be read.
+  const child = spawn(process.execPath, ['--expose-gc', '-e', "let b = Buffer.alloc(160 * 2 ** 20, 1); b = null; gc(); console.log('freed'); setTimeout(() => {}, 60_000);"], { stdio: ['ignore', 'pipe', 'inherit'] });
+  try {
+    await once(child.stdout!, 'data');
+    const now = procUsage(child.pid!).rssBytes;
+    const peak = peakRss(child.pid!);
+    assert.ok(now < 120 * 2 ** 20, `the child gave the memory back (RSS now ${now >> 20} MiB)`);
+    assert.ok(peak >= 160 * 2 ** 20, `the peak still counts it (${peak >> 20} MiB)`);
+  } finally {
+    child.kill();
+  }
+  assert.throws(() => peakRss(2 ** 22 + 1), /ENOENT/);
 });
