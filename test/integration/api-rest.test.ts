@@ -447,7 +447,7 @@ describe('REST /api/v1', () => {
     const other = new Database(ctx.db.name, { readonly: true });
     const count = (action: string): number => (other.prepare('SELECT count(*) AS n FROM audit WHERE action = ?').get(action) as { n: number }).n;
     try {
-      await new Promise((res) => setTimeout(res, 50)); // no sync of an earlier test still running
+      await ctx.durable.commit(() => undefined).durable; // so that no earlier sync is still running
       const syncs = ctx.durable.syncs;
       const r = await app.inject({ method: 'POST', url: '/api/v1/test-late-write', headers: { host: new URL(h.url).host, authorization: `Bearer ${h.admin}`, 'content-type': 'application/json' }, payload: {} });
       // Read before this turn's check phase, where the shared commit would otherwise have been committed.
