@@ -55,13 +55,24 @@ test('heph serve leaves no bundle behind in the temporary directory', async () =
   }
 });
 
-test('heph serve starts itself again in place with a small young generation: the same PID, the V8 flag on its command line, its log on the same stdout', async () => {
-  const heph = await spawnHeph({ http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 } });
+test('heph serve starts itself again in place with a small young generation and 2 malloc arenas: the same PID, the V8 flag on its command line, its log on the same stdout', async () => {
+  const settings = { http: { listen: '127.0.0.1', port: 0 }, grpc: { listen: '127.0.0.1', port: 0 }, kmsg: { listen: '127.0.0.1', port: 0 } };
+  const environ = (pid: number): string[] => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+  const heph = await spawnHeph(settings, { env: { MALLOC_ARENA_MAX: undefined } });
   try {
     // spawnHeph returned on heph's "listening" log line: stdout survived the exec.
     const argv = readFileSync(`/proc/${heph.proc.pid}/cmdline`, 'utf8').split('\0');
     assert.deepEqual(argv.slice(1, 4), ['--max-semi-space-size=4', fileURLToPath(new URL('../../bin/heph.js', import.meta.url)), 'serve']);
+    // The environment the process image started with: glibc read it there.
+    assert.ok(environ(heph.proc.pid!).includes('MALLOC_ARENA_MAX=2'));
   } finally {
     assert.equal(await heph.stop(), 0);
+  }
+  // An operator's own number stays.
+  const own = await spawnHeph(settings, { env: { MALLOC_ARENA_MAX: '4' } });
+  try {
+    assert.ok(environ(own.proc.pid!).includes('MALLOC_ARENA_MAX=4'));
+  } finally {
+    assert.equal(await own.stop(), 0);
   }
 });
