@@ -162,7 +162,7 @@ try {
     return { step, ok: s.n, failed: results.filter((r) => r.failures.some((x) => x.step === step)).length, 'p50 ms': s.p50, 'p99 ms': s.p99, 'max ms': s.max, 'MiB total': MiB(bytes), 'MiB/s': MiB(bytes / wallS) };
   });
   const done = results.filter((r) => r.done).length;
-  if (warm) console.log(`warm-up: ${warm.done}/${WARMUP} other machines booted all at once before the storm, not measured${warm.failures.length ? `; failures: ${warm.failures.join('; ')}` : ''}`);
+  if (warm) console.log(`warm-up: ${warm.done}/${WARMUP} other machines booted before the storm, ${WARMUP <= CONCURRENCY ? 'all at once' : `${CONCURRENCY} at a time`}, not measured${warm.failures.length ? `; failures: ${warm.failures.join('; ')}` : ''}`);
   console.log(table(rows));
   console.log(`\nmachines completed: ${done}/${N} in ${wallS.toFixed(1)} s; heph CPU ${cpu.toFixed(1)} s (${((100 * cpu) / wallS).toFixed(0)}% of one core), peak RSS ${MiB(peak)} MiB${warm ? ' (over the warm-up and the storm)' : ''}`);
   const byThread = [...threads].sort((a, b) => b[1] - a[1]).map(([name, s]) => `${name === 'node' ? "node (V8's compiler and GC helpers, libuv's pool)" : name} ${s.toFixed(1)} s`);
