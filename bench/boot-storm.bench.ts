@@ -44,7 +44,7 @@ const INITRD = Math.round(Number(f['initrd-mb'] ?? (N <= 20 ? 100 : 4)) * MB);
 // the NIC through the firmware, as many sites use it for UEFI.
 const EFI = f.efi ?? 'ipxe.efi';
 const ASSET_CONCURRENCY = Number(f['asset-concurrency'] ?? Math.min(N, 64));
-// W other machines boot first, all at once, unmeasured: the storm then meets a heph that has compiled its hot code
+// W other machines boot first, unmeasured, as many at a time as the storm's concurrency: the storm then meets a heph that has compiled its hot code
 // (V8 spent ~2.4 s of a cold storm's CPU optimising it), as a daemon that has served boots before.
 const WARMUP = Number(f.warmup ?? 0);
 // The TFTP helper's sockets take each window heph sends as one GSO datagram whole (see bench/storm/client.ts);
@@ -55,8 +55,9 @@ const TFTP_GRO = TFTP_GRO_ARG === 'on';
 
 const MiB = (b: number): string => (b / MB).toFixed(1);
 
-const tmp = tempDir('heph-storm-');
+// The lab first: it refuses a count that does not fit its addresses before anything is left to clean up.
 const lab = createLab(N + WARMUP);
+const tmp = tempDir('heph-storm-');
 let heph: Awaited<ReturnType<typeof spawnHeph>> | undefined;
 let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
 let dnsmasq: Awaited<ReturnType<typeof startDnsmasqTftp>> | undefined;
