@@ -44,8 +44,9 @@ const INITRD = Math.round(Number(f['initrd-mb'] ?? (N <= 20 ? 100 : 4)) * MB);
 // the NIC through the firmware, as many sites use it for UEFI.
 const EFI = f.efi ?? 'ipxe.efi';
 const ASSET_CONCURRENCY = Number(f['asset-concurrency'] ?? Math.min(N, 64));
-// W other machines boot first, unmeasured, as many at a time as the storm's concurrency: the storm then meets a heph that has compiled its hot code
-// (V8 spent ~2.4 s of a cold storm's CPU optimising it), as a daemon that has served boots before.
+// W other machines boot first, unmeasured, as many at a time as the storm's concurrency: the storm then meets a heph
+// that has compiled its hot code (V8 spent ~2.4 s of a cold storm's CPU optimising it), as a daemon that has served
+// boots before.
 const WARMUP = Number(f.warmup ?? 0);
 // The TFTP helper's sockets take each window heph sends as one GSO datagram whole (see bench/storm/client.ts);
 // off: one datagram per block, the kernel splitting each window on the receiving side, as before 2026-11-23.
