@@ -40,6 +40,8 @@ describe('REST /api/v1', () => {
   after(async () => {
     await h.stop();
   });
+  /** What an inject() request to the admin API carries: the listener's Host, a token, a JSON body. */
+  const injectHeaders = (token: string): Record<string, string> => ({ host: new URL(h.url).host, authorization: `Bearer ${token}`, 'content-type': 'application/json' });
 
   test('the first admin token is in a 0600 file in the data dir and works', async () => {
     const st = statSync(join(h.dir, INITIAL_TOKEN_FILE));
@@ -410,7 +412,6 @@ describe('REST /api/v1', () => {
     const app = (h.daemon.services.find((s) => s.name === 'api') as HttpService).app;
     const other = new Database(ctx.db.name, { readonly: true });
     const count = (sql: string): number => (other.prepare(sql).get() as { n: number }).n;
-    const headers = (token: string): Record<string, string> => ({ host: new URL(h.url).host, authorization: `Bearer ${token}`, 'content-type': 'application/json' });
     try {
       // A boot request's commit opens this turn's shared transaction (committed in the check phase); inject() runs
       // the admin request within this same turn, so the admin request's writes would otherwise join it.
@@ -418,14 +419,14 @@ describe('REST /api/v1', () => {
       ctx.durable.commit(() => audit(ctx.db, { actor: 'test', action: 'boot-in-turn' }));
       // A token's first use records when it was used: a plain UPDATE, outside any transaction of its own.
       const reader = h.token('read', 'in-turn-reader');
-      const r = await app.inject({ method: 'GET', url: '/api/v1/machines', headers: headers(reader) });
+      const r = await app.inject({ method: 'GET', url: '/api/v1/machines', headers: injectHeaders(reader) });
       assert.equal(r.statusCode, 200, r.body);
       assert.equal(ctx.durable.turns, turns + 1, 'the open turn was committed before the admin request');
       assert.equal(count("SELECT count(*) AS n FROM api_tokens WHERE name = 'in-turn-reader' AND last_used_at IS NOT NULL"), 1, 'another connection sees the write as the answer arrives');
       assert.equal(count("SELECT count(*) AS n FROM audit WHERE action = 'boot-in-turn'"), 1);
       // And a write in a transaction of its own, the same way.
       ctx.durable.commit(() => audit(ctx.db, { actor: 'test', action: 'boot-in-turn-2' }));
-      const t = await app.inject({ method: 'POST', url: '/api/v1/tokens', headers: headers(h.admin), payload: { name: 'in-turn', scope: 'read' } });
+      const t = await app.inject({ method: 'POST', url: '/api/v1/tokens', headers: injectHeaders(h.admin), payload: { name: 'in-turn', scope: 'read' } });
       assert.equal(t.statusCode, 201, t.body);
       assert.equal(count("SELECT count(*) AS n FROM api_tokens WHERE name = 'in-turn'"), 1);
     } finally {
@@ -449,7 +450,7 @@ describe('REST /api/v1', () => {
     try {
       await ctx.durable.commit(() => undefined).durable; // so that no earlier sync is still running
       const syncs = ctx.durable.syncs;
-      const r = await app.inject({ method: 'POST', url: '/api/v1/test-late-write', headers: { host: new URL(h.url).host, authorization: `Bearer ${h.admin}`, 'content-type': 'application/json' }, payload: {} });
+      const r = await app.inject({ method: 'POST', url: '/api/v1/test-late-write', headers: injectHeaders(h.admin), payload: {} });
       // Read before this turn's check phase, where the shared commit would otherwise have been committed.
       const seen = [count('late-admin-write'), count('boot-during-await'), ctx.durable.syncs - syncs];
       assert.equal(r.statusCode, 200, r.body);
