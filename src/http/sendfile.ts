@@ -7,6 +7,8 @@ import type { FileHandle } from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { TLSSocket } from 'node:tls';
 import { once } from 'node:events';
+import type { ServerResponse } from 'node:http';
+import { finished } from 'node:stream';
 import { MessageChannel, type MessagePort, type Worker } from 'node:worker_threads';
 import type { FastifyReply } from 'fastify';
 import { dupFd, eventfdCreate, eventfdSignal, loadSys, type Sys } from '../net/syscalls.ts';
@@ -157,16 +159,25 @@ function plainFd(sock: Socket | null): number | undefined {
  * `head`, the file's first bytes when the caller keeps them, spares a response from byte 0 its own read.
  */
 export async function sendFileRange(reply: FastifyReply, file: FileHandle, start: number, end: number, release: () => Promise<void> = () => file.close(), head?: Buffer): Promise<void> {
-  const fd = plainFd(reply.raw.socket);
   const length = end - start + 1;
+  const res = reply.raw;
+  const sock = length > FIRST ? await ownSocket(res, reply.request.raw.socket) : res.socket;
+  if (sock === undefined) {
+    // The connection closed while this response waited its turn: nobody to answer.
+    reply.hijack();
+    await release();
+    return;
+  }
+  const fd = plainFd(sock);
   if (fd === undefined || length <= FIRST) {
+    // autoClose: false (the handle may be shared) also turns autoDestroy off, so 'close' comes only from an error or
+    // an abort; finished() also sees the end.
     const stream = file.createReadStream({ start, end, highWaterMark: 1 << 20, autoClose: false });
-    stream.once('close', () => void release().catch(() => {}));
+    finished(stream, () => void release().catch(() => {}));
     await reply.send(stream);
     return;
   }
   reply.hijack();
-  const res = reply.raw;
   try {
     const first = start === 0 && head && head.length >= FIRST ? head.subarray(0, FIRST) : await readFirst(file, start);
     for (const [k, v] of Object.entries(reply.getHeaders())) if (v !== undefined) res.setHeader(k, v);
@@ -188,6 +199,29 @@ export async function sendFileRange(reply: FastifyReply, file: FileHandle, start
   } finally {
     await release();
   }
+}
+
+/**
+ * The connection, once this response has it. A request that arrives while the previous response on its connection is
+ * still going (pipelined, or a client that read the last byte the pump sent before the main thread heard the pump was
+ * done) gets a response that Node queues without a socket; without waiting it would lose sendfile and be streamed
+ * through 1 MiB buffers on the main thread. Undefined when the connection closes first.
+ */
+function ownSocket(res: ServerResponse, conn: Socket): Promise<Socket | undefined> | Socket | undefined {
+  if (res.socket) return res.socket as Socket;
+  if (conn.destroyed) return undefined;
+  return new Promise((resolve) => {
+    const assigned = (s: Socket): void => {
+      conn.off('close', closed);
+      resolve(s);
+    };
+    const closed = (): void => {
+      res.off('socket', assigned);
+      resolve(undefined);
+    };
+    res.once('socket', assigned);
+    conn.once('close', closed);
+  });
 }
 
 async function readFirst(file: FileHandle, start: number): Promise<Buffer> {

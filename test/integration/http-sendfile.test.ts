@@ -1,16 +1,18 @@
 // Asset bytes by sendfile(2) through the worker pump, checked with real clients: curl (whole, ranges, two requests on
-// one kept-alive connection, many at once, a client that gives up half-way) and a raw socket that stops reading.
+// one kept-alive connection, many at once, a client that gives up half-way) and raw sockets (one that stops reading,
+// one that pipelines).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { importRelease } from '../../src/assets/import.ts';
-import { FilePump } from '../../src/http/sendfile.ts';
+import Fastify from 'fastify';
+import { FilePump, sendFileRange } from '../../src/http/sendfile.ts';
 import { inProcessHeph, tempDir } from '../helpers/heph.ts';
 
 const run = promisify(execFile);
@@ -122,5 +124,95 @@ describe('assets by sendfile', () => {
       sock.destroy();
       server.close();
     }
+  });
+});
+
+describe('sendFileRange on a bare Fastify app', () => {
+  const dir = tempDir('heph-sendfile-range-');
+  const big = randomBytes(SIZE);
+  const small = randomBytes(1000);
+  const app = Fastify();
+  let port = 0;
+  let released = 0;
+  let streamed = 0;
+
+  before(async () => {
+    writeFileSync(join(dir.path, 'big'), big);
+    writeFileSync(join(dir.path, 'small'), small);
+    for (const [name, bytes] of [['big', big], ['small', small]] as const) {
+      app.get(`/${name}`, async (_req, reply) => {
+        const fh = await open(join(dir.path, name));
+        // Counts the responses that fall back to streaming through JavaScript.
+        const stream = fh.createReadStream.bind(fh);
+        fh.createReadStream = ((o: Parameters<FileHandle['createReadStream']>[0]) => (streamed++, stream(o))) as FileHandle['createReadStream'];
+        reply.header('content-length', bytes.length);
+        await sendFileRange(reply, fh, 0, bytes.length - 1, async () => {
+          released++;
+          await fh.close();
+        });
+        return reply;
+      });
+    }
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    port = (app.server.address() as { port: number }).port;
+  });
+  after(async () => {
+    await app.close();
+    dir.remove();
+  });
+
+  /** Sends `raw` on one connection and collects `count` responses' bodies (each with a Content-Length). */
+  async function exchange(raw: string, count: number): Promise<Buffer[]> {
+    const sock = createConnection(port, '127.0.0.1');
+    let data = Buffer.alloc(0);
+    const bodies: Buffer[] = [];
+    await new Promise<void>((resolve, reject) => {
+      sock.on('error', reject);
+      sock.on('data', (d: Buffer) => {
+        data = Buffer.concat([data, d]);
+        for (;;) {
+          const split = data.indexOf('\r\n\r\n');
+          if (split < 0) return;
+          const length = Number(/content-length: (\d+)/i.exec(data.subarray(0, split).toString())?.[1]);
+          if (data.length < split + 4 + length) return;
+          bodies.push(data.subarray(split + 4, split + 4 + length));
+          data = data.subarray(split + 4 + length);
+          if (bodies.length === count) return resolve();
+        }
+      });
+      sock.write(raw);
+    });
+    sock.destroy();
+    return bodies;
+  }
+
+  test('pipelined requests: each response waits for the connection and still goes by sendfile, then releases its file', async () => {
+    released = streamed = 0;
+    const get = 'GET /big HTTP/1.1\r\nHost: heph\r\n\r\n';
+    const bodies = await exchange(get.repeat(3), 3);
+    assert.deepEqual(bodies.map(sha), [sha(big), sha(big), sha(big)]);
+    assert.equal(streamed, 0, 'responses queued behind another were streamed through JavaScript');
+    assert.equal(released, 3);
+  });
+
+  test('a small file is streamed, and its file is released when the response ends', async () => {
+    released = streamed = 0;
+    const bodies = await exchange('GET /small HTTP/1.1\r\nHost: heph\r\n\r\n'.repeat(2), 2);
+    assert.deepEqual(bodies.map(sha), [sha(small), sha(small)]);
+    assert.equal(streamed, 2);
+    for (let i = 0; i < 50 && released < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(released, 2);
+  });
+
+  test('a response queued behind one whose client goes away is released, never sent', async () => {
+    released = streamed = 0;
+    const sock = createConnection(port, '127.0.0.1');
+    sock.pause(); // the first response fills the buffers and stalls, so the second stays queued
+    sock.write('GET /big HTTP/1.1\r\nHost: heph\r\n\r\n'.repeat(2));
+    await new Promise((r) => setTimeout(r, 300));
+    sock.destroy();
+    for (let i = 0; i < 100 && released < 2; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(released, 2);
+    assert.equal(streamed, 0);
   });
 });
