@@ -17,7 +17,7 @@ import { peakRss, procUsage, summarize, table, threadCpu, watchSteal } from './l
 import type { StormLine } from './storm/client.ts';
 import { startStormClient } from './storm/driver.ts';
 import { startDnsmasqTftp } from './storm/dnsmasq.ts';
-import { createLab, DNSMASQ_IP, GRPC_PORT, HTTP_PORT, NGINX_PORT, prepareDataDir, SERVER_IP, stormSettings, writeRelease } from './storm/lab.ts';
+import { createLab, DNSMASQ_IP, GRPC_PORT, HTTP_PORT, LAB_ADDRESSES, NGINX_PORT, prepareDataDir, SERVER_IP, stormSettings, writeRelease } from './storm/lab.ts';
 import { STEPS } from './storm/machine.ts';
 import { startNginx } from './storm/nginx.ts';
 import { watchDiskWait } from './storm/proc.ts';
@@ -48,6 +48,10 @@ const ASSET_CONCURRENCY = Number(f['asset-concurrency'] ?? Math.min(N, 64));
 // that has compiled its hot code (V8 spent ~2.4 s of a cold storm's CPU optimising it), as a daemon that has served
 // boots before.
 const WARMUP = Number(f.warmup ?? 0);
+// A warm-up longer than the lab has addresses for reuses them (see StormRequest.warmupAddresses): a daemon that has
+// served tens of thousands of boots, for its memory over time.
+const WARM_ADDRESSES = Math.min(WARMUP, LAB_ADDRESSES - N);
+if (WARM_ADDRESSES < Math.min(WARMUP, CONCURRENCY)) throw new RangeError(`--warmup ${WARMUP} needs ${Math.min(WARMUP, CONCURRENCY)} addresses besides the storm's ${N}; the lab has ${LAB_ADDRESSES}`);
 // The TFTP helper's sockets take each window heph sends as one GSO datagram whole (see bench/storm/client.ts);
 // off: one datagram per block, the kernel splitting each window on the receiving side, as before 2026-11-23.
 const TFTP_GRO_ARG = f['tftp-gro'] ?? 'on';
@@ -57,11 +61,12 @@ const TFTP_GRO = TFTP_GRO_ARG === 'on';
 const MiB = (b: number): string => (b / MB).toFixed(1);
 
 // The lab first: it refuses a count that does not fit its addresses before anything is left to clean up.
-const lab = createLab(N + WARMUP);
+const lab = createLab(N + WARM_ADDRESSES);
 const tmp = tempDir('heph-storm-');
 let heph: Awaited<ReturnType<typeof spawnHeph>> | undefined;
 let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
 let dnsmasq: Awaited<ReturnType<typeof startDnsmasqTftp>> | undefined;
+let rssTimer: NodeJS.Timeout | undefined;
 try {
   const release = writeRelease(join(tmp.path, 'release'), KERNEL, INITRD);
   const dataDir = join(tmp.path, 'data');
@@ -93,6 +98,18 @@ try {
   let threads0 = threadCpu(pid);
   let disk = watchDiskWait(pid, 50);
   let steal = watchSteal();
+  // heph's RSS through the warm-up, every 5 s: whether a daemon that keeps serving boots levels off or keeps growing.
+  const warmRss: number[] = [];
+  let warmPeak = NaN;
+  if (WARMUP)
+    rssTimer = setInterval(() => {
+      // heph gone: its machines' failures will say so; the sampling just stops.
+      try {
+        warmRss.push(procUsage(pid).rssBytes);
+      } catch {
+        clearInterval(rssTimer);
+      }
+    }, 5000);
   let clientCpu0 = 0;
   let warm: Extract<StormLine, { kind: 'warm' }> | undefined;
   let stolen = NaN;
@@ -117,6 +134,7 @@ try {
       bootFile: EFI,
       tftpGro: TFTP_GRO,
       warmup: WARMUP,
+      warmupAddresses: WARM_ADDRESSES,
       runId: Date.now().toString(32).slice(-6),
       assets: { concurrency: ASSET_CONCURRENCY, references: [{ name: 'nginx (sendfile)', base: `http://${SERVER_IP}:${NGINX_PORT}`, files: [release.kernel.name, release.initrd.name] }] },
       tftpAlone: { references: [{ name: 'dnsmasq', host: DNSMASQ_IP }] },
@@ -131,6 +149,9 @@ try {
       if (l.kind === 'warm') {
         // What the storm costs starts now; the peak RSS spans both.
         warm = l;
+        clearInterval(rssTimer);
+        warmRss.push(procUsage(pid).rssBytes);
+        warmPeak = peakRss(pid);
         drops0 = drops();
         cpu0 = procUsage(pid).cpuSeconds;
         threads0 = threadCpu(pid);
@@ -164,7 +185,11 @@ try {
     return { step, ok: s.n, failed: results.filter((r) => r.failures.some((x) => x.step === step)).length, 'p50 ms': s.p50, 'p99 ms': s.p99, 'max ms': s.max, 'MiB total': MiB(bytes), 'MiB/s': MiB(bytes / wallS) };
   });
   const done = results.filter((r) => r.done).length;
-  if (warm) console.log(`warm-up: ${warm.done}/${WARMUP} other machines booted before the storm, ${WARMUP <= CONCURRENCY ? 'all at once' : `${CONCURRENCY} at a time`}, not measured${warm.failures.length ? `; failures: ${warm.failures.join('; ')}` : ''}`);
+  if (warm) {
+    const reused = WARMUP > WARM_ADDRESSES ? ` on ${WARM_ADDRESSES} addresses in turn` : '';
+    console.log(`warm-up: ${warm.done}/${WARMUP} other machines booted before the storm${reused}, ${WARMUP <= CONCURRENCY ? 'all at once' : `${CONCURRENCY} at a time`}, not measured${warm.failures.length ? `; failures: ${warm.failures.join('; ')}` : ''}`);
+    console.log(`heph RSS through the warm-up, every 5 s and at its end (MiB): ${warmRss.map(MiB).join(' ')}; peak by then ${MiB(warmPeak)}`);
+  }
   console.log(table(rows));
   console.log(`\nmachines completed: ${done}/${N} in ${wallS.toFixed(1)} s; heph CPU ${cpu.toFixed(1)} s (${((100 * cpu) / wallS).toFixed(0)}% of one core), peak RSS ${MiB(peak)} MiB${warm ? ' (over the warm-up and the storm)' : ''}`);
   const byThread = [...threads].sort((a, b) => b[1] - a[1]).map(([name, s]) => `${name === 'node' ? "node (V8's compiler and GC helpers, libuv's pool)" : name} ${s.toFixed(1)} s`);
@@ -203,6 +228,7 @@ TFTP step alone (${done} machines × ${EFI}, ${Math.min(CONCURRENCY, done)} at a
   );
   process.exitCode = done === N && (warm?.done ?? 0) === WARMUP ? 0 : 1;
 } finally {
+  clearInterval(rssTimer);
   await dnsmasq?.stop();
   await nginx?.stop();
   await heph?.stop();

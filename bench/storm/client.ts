@@ -10,7 +10,7 @@ import { tftpStorm, wordHash } from '../tftp-client.ts';
 import { grpcStage } from './grpc-stage.ts';
 import { httpStage } from './http-stage.ts';
 import { assetPhase } from './assets.ts';
-import { RELAY_IP } from './lab.ts';
+import { machineIp, RELAY_IP } from './lab.ts';
 import { Relay, type Target, type Trace } from './machine.ts';
 import { runStorm, stormEvents, type MachineResult } from './run.ts';
 import { tftpPass, tftpPhase, type TftpPass, type TftpResult } from './tftp-alone.ts';
@@ -31,6 +31,13 @@ export interface StormRequest {
    * has then compiled its hot code, as a daemon that has served boots before has.
    */
   warmup?: number;
+  /**
+   * The addresses the warm-up's machines take turns on, after the storm's (default: one each). A warm-up longer than
+   * the lab's addresses reuses them, as a site's DHCP gives a freed address to the next machine: heph finds a
+   * machine by the address it last came from. With three times as many addresses as machines in flight, two that
+   * share one are in flight together only when one of them is retrying.
+   */
+  warmupAddresses?: number;
   retryForMs?: number;
   progress?: boolean;
   /** After the storm: the asset step alone against heph and against each of these base URLs (e.g. nginx), twice each in mirrored order. */
@@ -101,7 +108,8 @@ const target: Target = {
 };
 try {
   if (req.warmup) {
-    const warm = await runStorm({ n: req.warmup, first: req.n, concurrency: req.concurrency, relay, target, runId: `${req.runId}w` });
+    const room = req.warmupAddresses ?? req.warmup;
+    const warm = await runStorm({ n: req.warmup, first: req.n, ipOf: (i) => machineIp(req.n + ((i - req.n) % room)), concurrency: req.concurrency, relay, target, runId: `${req.runId}w` });
     emit({ kind: 'warm', done: warm.filter((r) => r.done).length, failures: warm.flatMap((r) => r.failures.map((f) => `${f.step}: ${f.message}`)).slice(0, 5) });
   }
   const t0 = performance.now();

@@ -21,7 +21,10 @@ export const NGINX_PORT = 8081;
 export const DNSMASQ_IP = '10.90.0.3';
 export const TALOS_VERSION = 'v1.13.9';
 
-/** Machine i's source address: 10.91.0.1 upwards, inside 10.91.0.0/20 (room for 4094 machines). */
+/** Source addresses the lab can give machines: 10.91.0.0/20 without its network and broadcast addresses. */
+export const LAB_ADDRESSES = 4094;
+
+/** Machine i's source address: 10.91.0.1 upwards, inside 10.91.0.0/20. */
 export function machineIp(i: number): string {
   const n = 1 + i;
   return `10.91.${n >> 8}.${n & 255}`;
@@ -34,7 +37,7 @@ export interface Lab {
 }
 
 export function createLab(n: number, tag = 'st'): Lab {
-  if (n > 4094) throw new RangeError('at most 4094 machines fit the /20');
+  if (n > LAB_ADDRESSES) throw new RangeError(`at most ${LAB_ADDRESSES} machines fit the /20`);
   const srv = Netns.create(`${tag}s`);
   const cli = Netns.create(`${tag}c`);
   vethPair(srv, 'eth0', cli, 'eth0');

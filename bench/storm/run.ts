@@ -29,6 +29,8 @@ export interface StormOptions {
   n: number;
   /** The first machine's index (identity and address): a warm-up's machines follow the measured ones. */
   first?: number;
+  /** Machine i's source address (default: the lab's i-th). */
+  ipOf?: (index: number) => string;
   concurrency: number;
   relay: Relay;
   target: Target;
@@ -42,7 +44,8 @@ export interface StormOptions {
 
 export async function runStorm(o: StormOptions): Promise<MachineResult[]> {
   const first = o.first ?? 0;
-  const results: MachineResult[] = Array.from({ length: o.n }, (_, i) => ({ m: identity(first + i, machineIp(first + i)), trace: { ms: {}, bytes: {} }, failures: [], done: false }));
+  const ipOf = o.ipOf ?? machineIp;
+  const results: MachineResult[] = Array.from({ length: o.n }, (_, i) => ({ m: identity(first + i, ipOf(first + i)), trace: { ms: {}, bytes: {} }, failures: [], done: false }));
   await inPool(results, o.concurrency, async (r) => {
     for (let attempt = 0; ; attempt++) {
       try {
