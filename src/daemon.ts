@@ -5,7 +5,7 @@ import { StartupError } from './errors.ts';
 import { createEventsService } from './events/index.ts';
 import { feedbackDocuments, feedbackKernelArgs } from './events/talos-docs.ts';
 import { startFilePump, stopFilePump } from './http/sendfile.ts';
-import { HttpService, registerOpsRoutes } from './http/server.ts';
+import { HttpService, MACHINE_KEEP_ALIVE_MS, registerOpsRoutes } from './http/server.ts';
 import { assetFile } from './assets/serve.ts';
 import { createBootService } from './ipxe/index.ts';
 import { openInventory } from './inventory/db.ts';
@@ -75,7 +75,7 @@ export async function startDaemon(settings: Settings, log: Logger): Promise<Daem
       restarted: () => log.warn('the WAL checkpoint thread is back'),
     },
   );
-  const http = new HttpService({ name: 'http', listen: settings.http.listen, port: settings.http.port, portSetting: 'http.port', log, onError: (err) => writer.noteInlineFailure(err) });
+  const http = new HttpService({ name: 'http', listen: settings.http.listen, port: settings.http.port, portSetting: 'http.port', keepAliveMs: MACHINE_KEEP_ALIVE_MS, log, onError: (err) => writer.noteInlineFailure(err) });
   let trust: Trust;
   try {
     trust = await openTrust(settings, dataDir, db, log);

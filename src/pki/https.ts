@@ -3,6 +3,7 @@ import type { Socket } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import { bindFailure } from '../errors.ts';
 import { acceptEagerly } from '../http/accept.ts';
+import { MACHINE_KEEP_ALIVE_MS } from '../http/server.ts';
 import type { Logger } from '../log.ts';
 import type { Service, ServiceHealth } from '../service.ts';
 import { issueServerCert, type CA } from './ca.ts';
@@ -51,7 +52,7 @@ export class HttpsService implements Service {
     await o.app.ready();
     // The root goes out with the leaf: iPXE trusts roots by fingerprint and finds them only among the
     // certificates it is sent (a leaf alone fails with 0216eb3c), other clients ignore the extra certificate.
-    const server = createServer({ key: cert.keyPem, cert: cert.chainPem, minVersion: 'TLSv1.2', keepAliveTimeout: 72_000, headersTimeout: 30_000 }, (req, res) => o.app.routing(req, res));
+    const server = createServer({ key: cert.keyPem, cert: cert.chainPem, minVersion: 'TLSv1.2', keepAliveTimeout: MACHINE_KEEP_ALIVE_MS, headersTimeout: 30_000 }, (req, res) => o.app.routing(req, res));
     server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
