@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { StartupError } from '../../src/errors.ts';
-import { MIGRATIONS_DIR, openInventory } from '../../src/inventory/db.ts';
+import { MIGRATIONS_DIR, openInventory, PAGE_CACHE_KIB } from '../../src/inventory/db.ts';
 import { Machines } from '../../src/inventory/machines.ts';
 import { migrate, readMigrations } from '../../src/inventory/migrate.ts';
 import { Timeline } from '../../src/inventory/timeline.ts';
@@ -36,6 +36,7 @@ describe('migrations', () => {
       assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
       assert.equal(db.pragma('synchronous', { simple: true }), 2); // FULL
       assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
+      assert.equal(db.pragma('cache_size', { simple: true }), -PAGE_CACHE_KIB); // not better-sqlite3's 16 MB
       assert.ok(Number(db.pragma('busy_timeout', { simple: true })) > 0);
       assert.equal(statSync(dataDir).mode & 0o777, 0o700);
       assert.equal(statSync(file).mode & 0o777, 0o600);
