@@ -7,6 +7,7 @@ import { after, before, test } from 'node:test';
 import type { HttpService } from '../../src/http/server.ts';
 import { MACHINE_KEEP_ALIVE_MS } from '../../src/http/server.ts';
 import { inProcessHeph } from '../helpers/heph.ts';
+import { httpExchange } from '../helpers/net.ts';
 
 let heph: Awaited<ReturnType<typeof inProcessHeph>>;
 before(async () => {
@@ -20,19 +21,9 @@ after(async () => {
 async function keptAlive(port: number): Promise<Socket> {
   const sock = createConnection(port, '127.0.0.1');
   await once(sock, 'connect');
-  let text = '';
-  const answered = new Promise<void>((resolve) =>
-    sock.on('data', (d: Buffer) => {
-      text += d.toString();
-      const split = text.indexOf('\r\n\r\n');
-      const length = Number(/content-length: (\d+)/i.exec(text)?.[1]);
-      if (split >= 0 && text.length >= split + 4 + length) resolve();
-    }),
-  );
-  sock.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n');
-  await answered;
-  assert.match(text, /^HTTP\/1\.1 \d{3}/);
-  assert.match(text, /connection: keep-alive/i);
+  const [r] = await httpExchange(sock, 'GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n', 1);
+  assert.match(r!.head, /^HTTP\/1\.1 \d{3}/);
+  assert.match(r!.head, /connection: keep-alive/i);
   return sock;
 }
 
@@ -49,9 +40,8 @@ test('an idle kept-alive connection is closed by the machine-facing server after
   // A second later the admin connection is still open and still answers.
   await new Promise((r) => setTimeout(r, 1000));
   assert.equal(adminClosed, false);
-  admin.write('GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
-  const [more] = (await once(admin, 'data')) as [Buffer];
-  assert.match(more.toString(), /^HTTP\/1\.1 \d{3}/);
+  const [more] = await httpExchange(admin, 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n', 1);
+  assert.match(more!.head, /^HTTP\/1\.1 \d{3}/);
   machine.destroy();
   admin.destroy();
 });

@@ -14,6 +14,7 @@ import { importRelease } from '../../src/assets/import.ts';
 import Fastify from 'fastify';
 import { FilePump, sendFileRange } from '../../src/http/sendfile.ts';
 import { inProcessHeph, tempDir } from '../helpers/heph.ts';
+import { httpExchange } from '../helpers/net.ts';
 
 const run = promisify(execFile);
 const SIZE = 24 * 1024 * 1024 + 12345; // not a multiple of anything the pump slices by
@@ -161,29 +162,14 @@ describe('sendFileRange on a bare Fastify app', () => {
     dir.remove();
   });
 
-  /** Sends `raw` on one connection and collects `count` responses' bodies (each with a Content-Length). */
+  /** Sends `raw` on a connection of its own and collects `count` responses' bodies. */
   async function exchange(raw: string, count: number): Promise<Buffer[]> {
     const sock = createConnection(port, '127.0.0.1');
-    let data = Buffer.alloc(0);
-    const bodies: Buffer[] = [];
-    await new Promise<void>((resolve, reject) => {
-      sock.on('error', reject);
-      sock.on('data', (d: Buffer) => {
-        data = Buffer.concat([data, d]);
-        for (;;) {
-          const split = data.indexOf('\r\n\r\n');
-          if (split < 0) return;
-          const length = Number(/content-length: (\d+)/i.exec(data.subarray(0, split).toString())?.[1]);
-          if (data.length < split + 4 + length) return;
-          bodies.push(data.subarray(split + 4, split + 4 + length));
-          data = data.subarray(split + 4 + length);
-          if (bodies.length === count) return resolve();
-        }
-      });
-      sock.write(raw);
-    });
-    sock.destroy();
-    return bodies;
+    try {
+      return (await httpExchange(sock, raw, count)).map((r) => r.body);
+    } finally {
+      sock.destroy();
+    }
   }
 
   test('pipelined requests: each response waits for the connection and still goes by sendfile, then releases its file', async () => {
