@@ -50,7 +50,8 @@ const ASSET_CONCURRENCY = Number(f['asset-concurrency'] ?? Math.min(N, 64));
 const WARMUP = Number(f.warmup ?? 0);
 // A warm-up longer than the lab has addresses for reuses them (see StormRequest.warmupAddresses): a daemon that has
 // served tens of thousands of boots, for its memory over time.
-const WARM_ADDRESSES = Math.min(WARMUP, LAB_ADDRESSES - N);
+// (None left when N alone overfills the lab: createLab then says so, not this check.)
+const WARM_ADDRESSES = Math.min(WARMUP, Math.max(0, LAB_ADDRESSES - N));
 if (WARM_ADDRESSES < Math.min(WARMUP, CONCURRENCY)) throw new RangeError(`--warmup ${WARMUP} needs ${Math.min(WARMUP, CONCURRENCY)} addresses besides the storm's ${N}; the lab has ${LAB_ADDRESSES}`);
 // The TFTP helper's sockets take each window heph sends as one GSO datagram whole (see bench/storm/client.ts);
 // off: one datagram per block, the kernel splitting each window on the receiving side, as before 2026-11-23.

@@ -34,7 +34,7 @@ export interface StormRequest {
   /**
    * The addresses the warm-up's machines take turns on, after the storm's (default: one each). A warm-up longer than
    * the lab's addresses reuses them, as a site's DHCP gives a freed address to the next machine: heph finds a
-   * machine by the address it last came from. With three times as many addresses as machines in flight, two that
+   * machine by the address it last came from. With the bench's defaults (3094 addresses, 1000 in flight) two that
    * share one are in flight together only when one of them is retrying.
    */
   warmupAddresses?: number;
