@@ -16,9 +16,12 @@
  * and at the end:  cpu S  (the client's own user + system CPU seconds over all fetches)
  * Exit status 0 when every fetch completed, 1 on a TFTP error or a timeout, 2 on bad usage.
  *
- * The hash (word FNV-1a) is FNV-1a applied to 32-bit little-endian words instead of bytes: about four times faster
- * than the bytewise one, so the client's hashing stays small against the transfer it measures, and easy to compute
- * in JavaScript with Math.imul. A tail of 1-3 bytes is zero-padded into a last word, then the length is mixed in.
+ * The hash (4-lane word FNV-1a) reads the bytes as 32-bit little-endian words, a tail of 1-3 bytes zero-padded into a
+ * last word, and runs FNV-1a over words instead of bytes in four lanes: word i goes to lane i mod 4. The four lanes'
+ * results, then the length, are FNV-1a'd into one. One chain of multiplies runs one word per multiply latency; four
+ * independent chains run nearly four at once. The helper stands in for the machines' own CPUs, and with one lane
+ * its hashing was ~30 % of its CPU in a storm (perf), CPU taken from heph on the same two cores. It is still easy
+ * to compute in JavaScript with Math.imul.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -45,34 +48,55 @@ enum { BATCH = 64, MAX_BLKSIZE = 65464, MAX_PACKET = MAX_BLKSIZE + 4 };
 #define FNV_PRIME 16777619u
 
 struct hash {
-  uint32_t h;
-  uint64_t len;
+  uint32_t lane[4];
+  uint64_t len, words;
   uint8_t carry[4]; /* bytes of a word not yet complete (blocks need not be multiples of 4) */
   unsigned ncarry;
 };
 
-static void hash_init(struct hash *s) { memset(s, 0, sizeof *s), s->h = FNV_OFFSET; }
+static void hash_init(struct hash *s) {
+  memset(s, 0, sizeof *s);
+  for (int i = 0; i < 4; i++) s->lane[i] = FNV_OFFSET;
+}
 
 static inline uint32_t le32(const uint8_t *p) { return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24; }
 
+static inline void hash_word(struct hash *s, uint32_t w) {
+  uint32_t *l = &s->lane[s->words++ & 3];
+  *l = (*l ^ w) * FNV_PRIME;
+}
+
+/* GCC's vectoriser turns the four lanes into one SSE2 chain of shifts and adds (x86-64 has no packed 32-bit multiply
+ * before SSE4.1) that ran slower than one scalar lane. Four scalar chains hash 1000 x 831 KiB in 0.06 s of an EPYC
+ * core, one chain in 0.22 s. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
 static void hash_update(struct hash *s, const uint8_t *p, size_t n) {
   s->len += n;
-  uint32_t h = s->h;
   while (s->ncarry && n) {
     s->carry[s->ncarry++] = *p++, n--;
-    if (s->ncarry == 4) h = (h ^ le32(s->carry)) * FNV_PRIME, s->ncarry = 0;
+    if (s->ncarry == 4) hash_word(s, le32(s->carry)), s->ncarry = 0;
   }
-  for (; n >= 4; p += 4, n -= 4) h = (h ^ le32(p)) * FNV_PRIME;
+  for (; n >= 4 && (s->words & 3); p += 4, n -= 4) hash_word(s, le32(p));
+  uint32_t a = s->lane[0], b = s->lane[1], c = s->lane[2], d = s->lane[3];
+  const size_t quads = n / 16;
+  for (size_t q = 0; q < quads; q++, p += 16) {
+    a = (a ^ le32(p)) * FNV_PRIME, b = (b ^ le32(p + 4)) * FNV_PRIME;
+    c = (c ^ le32(p + 8)) * FNV_PRIME, d = (d ^ le32(p + 12)) * FNV_PRIME;
+  }
+  s->lane[0] = a, s->lane[1] = b, s->lane[2] = c, s->lane[3] = d, s->words += 4 * quads, n -= 16 * quads;
+  for (; n >= 4; p += 4, n -= 4) hash_word(s, le32(p));
   while (n--) s->carry[s->ncarry++] = *p++;
-  s->h = h;
 }
 
 static uint32_t hash_final(struct hash *s) {
-  uint32_t h = s->h;
   if (s->ncarry) {
     memset(s->carry + s->ncarry, 0, 4 - s->ncarry);
-    h = (h ^ le32(s->carry)) * FNV_PRIME;
+    hash_word(s, le32(s->carry)), s->ncarry = 0;
   }
+  uint32_t h = FNV_OFFSET;
+  for (int i = 0; i < 4; i++) h = (h ^ s->lane[i]) * FNV_PRIME;
   h = (h ^ (uint32_t)s->len) * FNV_PRIME;
   return (h ^ (uint32_t)(s->len >> 32)) * FNV_PRIME;
 }

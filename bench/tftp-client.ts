@@ -7,17 +7,23 @@ export function buildClient(dir: string): { path: string } | { missing: string }
   return buildC(dir, 'tftp-client');
 }
 
-/** The client's hash: FNV-1a over little-endian 32-bit words, a zero-padded tail word, then the 64-bit length. */
+/**
+ * The client's hash: FNV-1a over little-endian 32-bit words (a zero-padded tail word last) in four lanes, word i in
+ * lane i mod 4; then the lanes and the 64-bit length FNV-1a'd into one.
+ */
 export function wordHash(data: Buffer): string {
   const PRIME = 16777619;
-  let h = 2166136261 | 0;
+  const OFFSET = 2166136261 | 0;
+  const lanes = [OFFSET, OFFSET, OFFSET, OFFSET];
   const whole = data.length & ~3;
-  for (let i = 0; i < whole; i += 4) h = Math.imul(h ^ data.readInt32LE(i), PRIME);
+  for (let i = 0; i < whole; i += 4) lanes[(i >>> 2) & 3] = Math.imul(lanes[(i >>> 2) & 3]! ^ data.readInt32LE(i), PRIME);
   if (whole < data.length) {
     const tail = Buffer.alloc(4);
     data.copy(tail, 0, whole);
-    h = Math.imul(h ^ tail.readInt32LE(0), PRIME);
+    lanes[(whole >>> 2) & 3] = Math.imul(lanes[(whole >>> 2) & 3]! ^ tail.readInt32LE(0), PRIME);
   }
+  let h = OFFSET;
+  for (const l of lanes) h = Math.imul(h ^ l, PRIME);
   h = Math.imul(h ^ (data.length >>> 0), PRIME);
   h = Math.imul(h ^ Math.floor(data.length / 2 ** 32), PRIME);
   return (h >>> 0).toString(16).padStart(8, '0');
