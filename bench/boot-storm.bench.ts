@@ -11,11 +11,12 @@
 import { statSync } from 'node:fs';
 import { cpus, loadavg, setPriority, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { spawnHeph, tempDir } from '../test/helpers/heph.ts';
-import { peakRss, procUsage, summarize, table, threadCpu, watchSteal } from './lib.ts';
+import { cleanupOnSignal, peakRss, procUsage, summarize, table, threadCpu, watchSteal } from './lib.ts';
 import type { StormLine } from './storm/client.ts';
-import { startStormClient } from './storm/driver.ts';
+import { startStormClient, type StormClient } from './storm/driver.ts';
 import { startDnsmasqTftp } from './storm/dnsmasq.ts';
 import { createLab, DNSMASQ_IP, GRPC_PORT, HTTP_PORT, LAB_ADDRESSES, NGINX_PORT, prepareDataDir, SERVER_IP, stormSettings, writeRelease } from './storm/lab.ts';
 import { STEPS } from './storm/machine.ts';
@@ -68,6 +69,21 @@ let heph: Awaited<ReturnType<typeof spawnHeph>> | undefined;
 let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
 let dnsmasq: Awaited<ReturnType<typeof startDnsmasqTftp>> | undefined;
 let rssTimer: NodeJS.Timeout | undefined;
+let client: StormClient | undefined;
+const cleanup = cleanupOnSignal(async () => {
+  clearInterval(rssTimer);
+  // Inside the client namespace, where nothing would stop it once the namespace is gone; on SIGTERM it removes its
+  // helpers' directory.
+  if (client && client.proc.exitCode === null && client.proc.signalCode === null) {
+    client.proc.kill('SIGTERM');
+    await Promise.race([client.finished.catch(() => {}), sleep(2000)]);
+  }
+  await dnsmasq?.stop();
+  await nginx?.stop();
+  await heph?.stop();
+  lab.destroy();
+  tmp.remove();
+});
 try {
   const release = writeRelease(join(tmp.path, 'release'), KERNEL, INITRD);
   const dataDir = join(tmp.path, 'data');
@@ -124,7 +140,7 @@ try {
   const tftpDrops = new Map<string, number>();
   let metrics = '';
   let dropped = { udp: NaN, listen: NaN };
-  const client = startStormClient(
+  const stormClient = (client = startStormClient(
     lab.cli,
     {
       n: N,
@@ -159,7 +175,7 @@ try {
         disk.stop();
         disk = watchDiskWait(pid, 50);
         steal = watchSteal();
-        clientCpu0 = procUsage(client.proc.pid!).cpuSeconds;
+        clientCpu0 = procUsage(stormClient.proc.pid!).cpuSeconds;
       }
       if (l.kind === 'storm') {
         cpu = procUsage(pid).cpuSeconds - cpu0;
@@ -167,15 +183,15 @@ try {
         peak = peakRss(pid);
         disk.stop();
         stolen = steal();
-        clientCpu = procUsage(client.proc.pid!).cpuSeconds - clientCpu0;
+        clientCpu = procUsage(stormClient.proc.pid!).cpuSeconds - clientCpu0;
         // Before the TFTP step alone adds its own transfers.
         const d = drops();
         dropped = { udp: d.udp - drops0.udp, listen: d.listen - drops0.listen };
         metrics = lab.srv.run('curl', ['-s', `http://${SERVER_IP}:${HTTP_PORT}/metrics`]);
       }
     },
-  );
-  const lines = await client.finished;
+  ));
+  const lines = await stormClient.finished;
   const storm = lines.find((l): l is Extract<StormLine, { kind: 'storm' }> => l.kind === 'storm')!;
   const { results, wallS } = storm;
 
@@ -229,10 +245,5 @@ TFTP step alone (${done} machines × ${EFI}, ${Math.min(CONCURRENCY, done)} at a
   );
   process.exitCode = done === N && (warm?.done ?? 0) === WARMUP ? 0 : 1;
 } finally {
-  clearInterval(rssTimer);
-  await dnsmasq?.stop();
-  await nginx?.stop();
-  await heph?.stop();
-  lab.destroy();
-  tmp.remove();
+  await cleanup();
 }

@@ -18,7 +18,7 @@ import { parseArgs } from 'node:util';
 import { spawnHeph } from '../test/helpers/heph.ts';
 import { Netns, vethPair } from '../test/helpers/netns.ts';
 import { tsharkStarted } from '../test/helpers/system.ts';
-import { median, procUsage, summarize, watchSteal } from './lib.ts';
+import { cleanupOnSignal, median, procUsage, summarize, watchSteal } from './lib.ts';
 
 const { values: flags } = parseArgs({ options: { rate: { type: 'string' }, seconds: { type: 'string' }, rounds: { type: 'string' }, 'latency-rates': { type: 'string' } } });
 const RATE = Number(flags.rate ?? 30000);
@@ -120,6 +120,16 @@ async function main(): Promise<void> {
   const labs: Lab[] = [];
   let heph: Awaited<ReturnType<typeof spawnHeph>> | undefined;
   let dnsmasq: ChildProcess | undefined;
+  const cleanup = cleanupOnSignal(async () => {
+    dnsmasq?.kill('SIGTERM');
+    if (dnsmasq && dnsmasq.exitCode === null && dnsmasq.signalCode === null) await new Promise((r) => dnsmasq!.once('exit', r));
+    await heph?.stop();
+    for (const l of labs) {
+      l.srv.destroy();
+      l.cli.destroy();
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
   try {
     const h = lab('heph');
     labs.push(h);
@@ -179,14 +189,7 @@ async function main(): Promise<void> {
       console.log(`ratio heph/dnsmasq p99 at ${rate}/s: ${f(hp / lat(d, rate).p99)}x; heph p99 ${f(hp, 3)} ms (goal < 5 ms)`);
     }
   } finally {
-    dnsmasq?.kill('SIGTERM');
-    if (dnsmasq && dnsmasq.exitCode === null) await new Promise((r) => dnsmasq!.once('exit', r));
-    await heph?.stop();
-    for (const l of labs) {
-      l.srv.destroy();
-      l.cli.destroy();
-    }
-    rmSync(dir, { recursive: true, force: true });
+    await cleanup();
   }
 }
 

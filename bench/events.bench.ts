@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { spawnHeph, tempDir } from '../test/helpers/heph.ts';
 import { BOOT_RUN, eventRequest, INSTALL_RUN, xids } from '../test/helpers/talos-events.ts';
-import { median, procUsage, table } from './lib.ts';
+import { cleanupOnSignal, median, procUsage, table } from './lib.ts';
 
 const { values: f } = parseArgs({ options: { events: { type: 'string' }, rounds: { type: 'string' } } });
 const EVENTS = Number(f.events ?? 4000);
@@ -20,6 +20,10 @@ const ROUNDS = Number(f.rounds ?? 2);
 const SCENARIOS = [1, 20, 200];
 const tmp = tempDir('heph-events-');
 let heph: Awaited<ReturnType<typeof spawnHeph>> | undefined;
+const cleanup = cleanupOnSignal(async () => {
+  await heph?.stop();
+  tmp.remove();
+});
 try {
   heph = await spawnHeph({
     dataDir: join(tmp.path, 'data'),
@@ -90,6 +94,5 @@ try {
   console.log(`events kept by heph: ${n} of ${expected}${n === expected ? '' : ' (MISSING EVENTS)'}`);
   if (n !== expected) process.exitCode = 1;
 } finally {
-  await heph?.stop();
-  tmp.remove();
+  await cleanup();
 }

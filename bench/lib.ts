@@ -102,3 +102,19 @@ export function table(rows: Record<string, string | number>[]): string {
   const line = (vals: string[]): string => `| ${vals.map((v, i) => v.padEnd(width[i]!)).join(' | ')} |`;
   return [line(cols), line(width.map((w) => '-'.repeat(w))), ...rows.map((r) => line(cols.map((c) => cell(r[c]))))].join('\n');
 }
+
+/**
+ * Runs `cleanup` when the bench is stopped by SIGINT or SIGTERM (Ctrl-C, `timeout`), then exits 130 or 143: Node
+ * would otherwise die at once and leave heph, nginx, dnsmasq and the namespaces behind. Returns `cleanup` made to run
+ * once, for the bench's own `finally`. A second signal (Ctrl-C reaches run.mjs and the bench both) waits for the same.
+ */
+export function cleanupOnSignal(cleanup: () => Promise<void> | void): () => Promise<void> {
+  let running: Promise<void> | undefined;
+  const once = (): Promise<void> => (running ??= Promise.resolve().then(cleanup));
+  for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const)
+    process.on(signal, () => {
+      console.error(`\n${signal}: stopping what the bench started`);
+      void once().finally(() => process.exit(code));
+    });
+  return once;
+}

@@ -15,11 +15,12 @@
 // client hides the servers' difference; every fetch's byte count and hash are checked against the file.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { median, procUsage } from './lib.ts';
+import { cleanupOnSignal, median, procUsage } from './lib.ts';
 import { buildClient, clientArgs, parseCpu, parseFetches, verifyFetches } from './tftp-client.ts';
 import { spawnHeph, tempDir } from '../test/helpers/heph.ts';
 import { Netns } from '../test/helpers/netns.ts';
@@ -47,8 +48,10 @@ for (const [name, data] of Object.entries(files)) {
 
 const ns = Netns.create('tftpbench');
 const children: ChildProcess[] = [];
-process.on('exit', () => {
-  for (const c of children) if (c.exitCode === null) c.kill('SIGTERM');
+const cleanup = cleanupOnSignal(async () => {
+  const running = children.filter((c) => c.exitCode === null && c.signalCode === null);
+  for (const c of running) c.kill('SIGTERM');
+  await Promise.all(running.map((c) => once(c, 'exit')));
   ns.destroy();
   dir.remove();
 });
@@ -268,7 +271,7 @@ async function main(): Promise<void> {
   await heph.stop();
 }
 
-main().then(
+main().finally(cleanup).then(
   () => process.exit(0),
   (err: unknown) => {
     console.error(err);

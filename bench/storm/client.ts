@@ -1,11 +1,15 @@
 // The storm's client side, run as its own process inside the client namespace (a process cannot switch its own
 // network namespace): `ip netns exec <cli> node --import tsx bench/storm/client.ts '<json StormRequest>'`.
 // Writes one JSON line per event to stdout: progress (each machine attempt), storm (all results), assets, tftp.
+// After each tftp-pass line it waits for a newline on stdin: the driver's word that it has read heph's and the
+// reference server's counters, so that what the next pass costs is not counted against the one before.
+import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PUBLISH_PATH } from '../../src/events/sink.ts';
 import { buildC } from '../c-stage.ts';
+import { cleanupOnSignal } from '../lib.ts';
 import { tftpStorm, wordHash } from '../tftp-client.ts';
 import { grpcStage } from './grpc-stage.ts';
 import { httpStage } from './http-stage.ts';
@@ -56,12 +60,25 @@ export type StormLine =
 
 const emit = (l: StormLine): void => void process.stdout.write(`${JSON.stringify(l)}\n`);
 
+/**
+ * Emits a tftp-pass line and waits for the driver's newline. stdin is paused between marks, so that it holds no
+ * exit; a paused stream stays paused when a 'data' listener is added, hence the resume.
+ */
+async function passMark(server: string, phase: 'begin' | 'end'): Promise<void> {
+  const heard = once(process.stdin, 'data');
+  process.stdin.resume();
+  emit({ kind: 'tftp-pass', server, phase });
+  await heard;
+  process.stdin.pause();
+}
+
 const req = JSON.parse(process.argv[2] ?? '{}') as StormRequest;
 const bootFile = req.bootFile ?? 'ipxe.efi';
 // Every step but DHCP runs in the bench's C helpers. In this process, TFTP and the downloads took most of a CPU at
 // N = 1000; the small pages and the events took ~5 s of CPU, half of it V8 compiling them, on the CPUs heph needs;
 // and the steps' times held this process's own queueing. The EDK2 PXE options: blksize 1468, tsize, windowsize 4.
 const bin = mkdtempSync(join(tmpdir(), 'heph-storm-client-'));
+cleanupOnSignal(() => rmSync(bin, { recursive: true, force: true }));
 const [tftpBin, httpBin, grpcBin] = ([['tftp-client'], ['http-client'], ['grpc-client', ['-lnghttp2']]] as const).map(([name, libs]) => {
   const built = buildC(bin, name, libs);
   if ('missing' in built) throw new Error(`the storm's ${name}: ${built.missing}`);
@@ -147,7 +164,7 @@ try {
         const stage = tftpOf(hosts.get(server)!);
         return { fetch: (ip) => checked(stage, ip), end: () => stage.end() };
       });
-    for (const r of await tftpPhase([...hosts.keys()], pass, (server, phase) => emit({ kind: 'tftp-pass', server, phase }))) emit({ kind: 'tftp', ...r });
+    for (const r of await tftpPhase([...hosts.keys()], pass, passMark)) emit({ kind: 'tftp', ...r });
   }
 } finally {
   relay.close();

@@ -18,7 +18,7 @@ export function startStormClient(ns: Netns, req: StormRequest, onLine: (l: Storm
   // lines), and optimising it during the storm took CPU from heph: with a budget ~16× the default, the client used
   // 1.8–1.9 s of CPU in a storm of 1000 instead of 2.4–2.6 s, the storm's worst p99 no worse (2 storms each,
   // alternated). heph itself keeps the default: its main thread and event worker got slower by more than V8 saved.
-  const proc = ns.spawn(process.execPath, ['--interrupt-budget=1048576', '--import', 'tsx', CLIENT, JSON.stringify(req)], { cwd: REPO });
+  const proc = ns.spawn(process.execPath, ['--interrupt-budget=1048576', '--import', 'tsx', CLIENT, JSON.stringify(req)], { cwd: REPO, stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: StormLine[] = [];
   let buf = '';
   let err = '';
@@ -30,6 +30,8 @@ export function startStormClient(ns: Netns, req: StormRequest, onLine: (l: Storm
       buf = buf.slice(i + 1);
       lines.push(l);
       onLine(l);
+      // The client's next TFTP pass waits for this: onLine has read the counters around the pass.
+      if (l.kind === 'tftp-pass') proc.stdin!.write('\n');
     }
   });
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));

@@ -22,14 +22,14 @@ export interface PassSummary {
 /**
  * Each server's pass twice, in mirrored order (A B B A): whatever drifts during the phase (heph finishing the
  * storm's writes, a neighbour on the machine) weighs on every server alike. `onPass` hears each pass begin and end,
- * so that the caller can read the server's CPU around it. The map keeps the servers' order.
+ * so that the caller can read the server's CPU around it; the next pass waits for it. The map keeps the servers' order.
  */
-export async function mirrored<P extends Pass>(servers: string[], pass: (server: string) => Promise<P>, onPass: (server: string, phase: 'begin' | 'end') => void = () => {}): Promise<Map<string, P[]>> {
+export async function mirrored<P extends Pass>(servers: string[], pass: (server: string) => Promise<P>, onPass: (server: string, phase: 'begin' | 'end') => void | Promise<void> = () => {}): Promise<Map<string, P[]>> {
   const passes = new Map<string, P[]>(servers.map((s) => [s, []]));
   for (const s of [...servers, ...[...servers].reverse()]) {
-    onPass(s, 'begin');
+    await onPass(s, 'begin');
     passes.get(s)!.push(await pass(s));
-    onPass(s, 'end');
+    await onPass(s, 'end');
   }
   return passes;
 }

@@ -43,7 +43,7 @@ export interface TftpResult extends PassSummary {
 }
 
 /** The TFTP step alone against several servers, each twice in mirrored order, as the asset step is. */
-export async function tftpPhase(servers: string[], pass: (server: string) => Promise<TftpPass>, onPass: (server: string, phase: 'begin' | 'end') => void): Promise<TftpResult[]> {
+export async function tftpPhase(servers: string[], pass: (server: string) => Promise<TftpPass>, onPass: (server: string, phase: 'begin' | 'end') => void | Promise<void>): Promise<TftpResult[]> {
   const passes = await mirrored(servers, pass, onPass);
   return [...passes].map(([server, ps]) => ({ ...pooled(server, ps), clientCpuS: ps.reduce((a, p) => a + p.clientCpuS, 0) }));
 }

@@ -6,9 +6,12 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { buildC } from '../../bench/c-stage.ts';
 import { peakRss, procUsage } from '../../bench/lib.ts';
 import { grpcStage } from '../../bench/storm/grpc-stage.ts';
@@ -17,7 +20,7 @@ import { tftpPass, tftpPhase } from '../../bench/storm/tftp-alone.ts';
 import { tftpStorm, wordHash } from '../../bench/tftp-client.ts';
 import type { EventsService } from '../../src/events/index.ts';
 import { PUBLISH_PATH } from '../../src/events/sink.ts';
-import { inProcessHeph, tempDir } from '../helpers/heph.ts';
+import { inProcessHeph, REPO, tempDir } from '../helpers/heph.ts';
 import { eventRequest, INSTALL_RUN, xids } from '../helpers/talos-events.ts';
 import { tftpOf } from './tftp-raw.ts';
 
@@ -65,7 +68,7 @@ describe('tftp-client -S: many fetches at once, each from its own address', { sk
     await missing.end();
   });
 
-  test('the TFTP step alone: each server twice in mirrored order, a helper per pass, failures counted, percentiles over both passes', async () => {
+  test('the TFTP step alone: each server twice in mirrored order, each pass after the caller has read its counters, a helper per pass, failures counted, percentiles over both passes', async () => {
     const path = 'path' in tftpBin ? tftpBin.path : '';
     const ips = Array.from({ length: 12 }, (_, i) => `127.0.1.${i + 1}`);
     const files: Record<string, string> = { good: 'boot.efi', missing: 'nope.efi' };
@@ -75,13 +78,19 @@ describe('tftp-client -S: many fetches at once, each from its own address', { sk
       ['good', 'missing'],
       (server) =>
         tftpPass(ips, 5, () => {
+          seen.push(`fetch ${server}`);
           const stage = tftpStorm(path, '127.0.0.1', port, files[server]!, { blksize: 1468, windowsize: 4, tsize: true, timeoutMs: 2000, retries: 3, gro: true });
           helpers++;
           return { fetch: (ip) => stage.request(ip), end: () => stage.end() };
         }),
-      (server, phase) => seen.push(`${phase} ${server}`),
+      async (server, phase) => {
+        seen.push(`${phase} ${server}`);
+        await sleep(20); // the bench reads heph's and dnsmasq's counters here, and nothing may be sent meanwhile
+        seen.push('read');
+      },
     );
-    assert.deepEqual(seen, ['begin good', 'end good', 'begin missing', 'end missing', 'begin missing', 'end missing', 'begin good', 'end good']);
+    const order = ['good', 'missing', 'missing', 'good'].flatMap((s) => [`begin ${s}`, 'read', `fetch ${s}`, `end ${s}`, 'read']);
+    assert.deepEqual(seen, order);
     assert.equal(helpers, 4, 'every pass starts a helper of its own');
     const [good, missing] = results;
     assert.equal(good!.server, 'good');
@@ -298,4 +307,32 @@ test('peakRss: the kernel\'s high-water mark keeps a peak that came and went bet
     child.kill();
   }
   assert.throws(() => peakRss(2 ** 22 + 1), /ENOENT/);
+});
+
+test('cleanupOnSignal: SIGTERM or SIGINT runs the cleanup once, awaited, then exits 143 or 130; a normal end runs it from finally', async () => {
+  const script = join(dir.path, 'cleanup-on-signal.mts'); // .mts: an ES module outside the repository, for its top-level await
+  const marks = join(dir.path, 'cleanup-marks');
+  // The cleanup takes 300 ms, so that a second signal arrives while it runs; each run appends one line.
+  writeFileSync(
+    script,
+    `import { appendFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { cleanupOnSignal } from ${JSON.stringify(join(REPO, 'bench/lib.ts'))};
+const cleanup = cleanupOnSignal(async () => { await sleep(300); appendFileSync(${JSON.stringify(marks)}, 'cleaned\\n'); });
+console.log('ready');
+try { await sleep(process.argv[2] === 'wait' ? 60_000 : 0); } finally { await cleanup(); }
+`,
+  );
+  const run = async (arg: string, signals: NodeJS.Signals[]): Promise<{ code: number | null; marks: string }> => {
+    rmSync(marks, { force: true });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, arg], { cwd: REPO, stdio: ['ignore', 'pipe', 'ignore'] });
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    await once(child.stdout!, 'data');
+    for (const s of signals) child.kill(s), await sleep(50);
+    const [code] = await exited;
+    return { code, marks: existsSync(marks) ? readFileSync(marks, 'utf8') : '' };
+  };
+  assert.deepEqual(await run('wait', ['SIGTERM']), { code: 143, marks: 'cleaned\n' });
+  assert.deepEqual(await run('wait', ['SIGINT', 'SIGINT']), { code: 130, marks: 'cleaned\n' }, 'the second signal waits for the same cleanup');
+  assert.deepEqual(await run('end', []), { code: 0, marks: 'cleaned\n' });
 });
