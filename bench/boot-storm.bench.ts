@@ -134,9 +134,10 @@ try {
   let threads = new Map<string, number>();
   let peak = NaN;
   let clientCpu = NaN;
-  // Over each TFTP server's own passes: its CPU (heph's whole process, as dnsmasq's) and the datagrams the kernel
-  // dropped in the server's namespace on a full receive buffer.
-  const tftpCpu = new Map<string, number>();
+  // Over each server's own passes of the asset and TFTP steps alone: its CPU (heph's whole process, as nginx's and
+  // dnsmasq's), by "<step> <server>"; and over the TFTP passes the datagrams the kernel dropped in the server's
+  // namespace on a full receive buffer.
+  const passCpu = new Map<string, number>();
   const tftpDrops = new Map<string, number>();
   let metrics = '';
   let dropped = { udp: NaN, listen: NaN };
@@ -157,11 +158,12 @@ try {
       tftpAlone: { references: [{ name: 'dnsmasq', host: DNSMASQ_IP }] },
     },
     (l) => {
-      if (l.kind === 'tftp-pass') {
-        const used = procUsage(l.server === 'heph' ? pid : dnsmasq!.pid).cpuSeconds;
+      if (l.kind === 'pass') {
+        const used = procUsage(l.server === 'heph' ? pid : l.step === 'tftp' ? dnsmasq!.pid : nginx!.pid).cpuSeconds;
         const sign = l.phase === 'begin' ? -1 : 1;
-        tftpCpu.set(l.server, (tftpCpu.get(l.server) ?? 0) + sign * used);
-        tftpDrops.set(l.server, (tftpDrops.get(l.server) ?? 0) + sign * drops().udp);
+        const key = `${l.step} ${l.server}`;
+        passCpu.set(key, (passCpu.get(key) ?? 0) + sign * used);
+        if (l.step === 'tftp') tftpDrops.set(l.server, (tftpDrops.get(l.server) ?? 0) + sign * drops().udp);
       }
       if (l.kind === 'warm') {
         // What the storm costs starts now; the peak RSS spans both.
@@ -225,14 +227,14 @@ try {
 
   const assets = lines.filter((l): l is Extract<StormLine, { kind: 'assets' }> => l.kind === 'assets');
   console.log(`\nasset step alone (${done} machines × kernel + initrd, ${ASSET_CONCURRENCY} at a time, same source addresses; two passes per server, heph nginx nginx heph):`);
-  console.log(table(assets.map((a) => ({ server: a.server, 'MiB/s': MiB(a.bytesPerS), 'p50 ms': a.p50, 'p99 ms': a.p99, failures: a.failures }))));
+  console.log(table(assets.map((a) => ({ server: a.server, 'MiB/s': MiB(a.bytesPerS), 'p50 ms': a.p50, 'p99 ms': a.p99, 'server CPU s': passCpu.get(`assets ${a.server}`) ?? NaN, failures: a.failures }))));
   const [h, ngx] = assets;
   if (h && ngx) console.log(`heph / nginx = ${(h.bytesPerS / ngx.bytesPerS).toFixed(2)}× (goal ≥ 0.9×)`);
 
   const alone = lines.filter((l): l is Extract<StormLine, { kind: 'tftp' }> => l.kind === 'tftp');
   console.log(`
 TFTP step alone (${done} machines × ${EFI}, ${Math.min(CONCURRENCY, done)} at a time, blksize 1468 windowsize 4 as EDK2 asks, nothing else running; two passes per server, heph dnsmasq dnsmasq heph; dnsmasq has no windowsize, so lock-step):`);
-  console.log(table(alone.map((a) => ({ server: a.server, 'MiB/s': MiB(a.bytesPerS), 'p50 ms': a.p50, 'p99 ms': a.p99, 'server CPU s': tftpCpu.get(a.server) ?? NaN, 'client CPU s': a.clientCpuS, 'UDP drops': tftpDrops.get(a.server) ?? NaN, failures: a.failures }))));
+  console.log(table(alone.map((a) => ({ server: a.server, 'MiB/s': MiB(a.bytesPerS), 'p50 ms': a.p50, 'p99 ms': a.p99, 'server CPU s': passCpu.get(`tftp ${a.server}`) ?? NaN, 'client CPU s': a.clientCpuS, 'UDP drops': tftpDrops.get(a.server) ?? NaN, failures: a.failures }))));
   const [ht, dq] = alone;
   if (ht && dq) console.log(`heph / dnsmasq = ${(ht.bytesPerS / dq.bytesPerS).toFixed(2)}× the throughput, p99 ${(dq.p99 / ht.p99).toFixed(2)}× shorter`);
   const worstP99 = Math.max(...rows.filter((r) => r.step !== 'kernel' && r.step !== 'initrd').map((r) => r['p99 ms']));

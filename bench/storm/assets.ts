@@ -26,9 +26,9 @@ export async function assetPass(machines: { ip: string; urls: string[] }[], conc
   return { bytes, seconds: (performance.now() - t0) / 1000, failures, latencies };
 }
 
-/** The asset step against several servers, each twice in mirrored order. */
-export async function assetPhase(servers: { name: string; machines: { ip: string; urls: string[] }[] }[], concurrency: number, get: Get): Promise<PassSummary[]> {
+/** The asset step against several servers, each twice in mirrored order; `onPass` hears each pass begin and end. */
+export async function assetPhase(servers: { name: string; machines: { ip: string; urls: string[] }[] }[], concurrency: number, get: Get, onPass?: (server: string, phase: 'begin' | 'end') => void | Promise<void>): Promise<PassSummary[]> {
   const machines = new Map(servers.map((s) => [s.name, s.machines]));
-  const passes = await mirrored([...machines.keys()], (name) => assetPass(machines.get(name)!, concurrency, get));
+  const passes = await mirrored([...machines.keys()], (name) => assetPass(machines.get(name)!, concurrency, get), onPass);
   return [...passes].map(([name, ps]) => pooled(name, ps));
 }

@@ -1,8 +1,9 @@
 // The storm's client side, run as its own process inside the client namespace (a process cannot switch its own
 // network namespace): `ip netns exec <cli> node --import tsx bench/storm/client.ts '<json StormRequest>'`.
 // Writes one JSON line per event to stdout: progress (each machine attempt), storm (all results), assets, tftp.
-// After each tftp-pass line it waits for a newline on stdin: the driver's word that it has read heph's and the
-// reference server's counters, so that what the next pass costs is not counted against the one before.
+// After each pass line (a pass of the asset or TFTP step alone begins or ends) it waits for a newline on stdin: the
+// driver's word that it has read heph's and the reference server's counters, so that what the next pass costs is not
+// counted against the one before.
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,22 +56,24 @@ export type StormLine =
   | { kind: 'warm'; done: number; failures: string[] }
   | { kind: 'storm'; wallS: number; results: MachineResult[]; helperCpuS: { tftp: number; http: number; grpc: number } }
   | { kind: 'assets'; server: string; bytesPerS: number; failures: number; p50: number; p99: number }
-  | { kind: 'tftp-pass'; server: string; phase: 'begin' | 'end' }
+  | { kind: 'pass'; step: 'assets' | 'tftp'; server: string; phase: 'begin' | 'end' }
   | ({ kind: 'tftp' } & TftpResult);
 
 const emit = (l: StormLine): void => void process.stdout.write(`${JSON.stringify(l)}\n`);
 
 /**
- * Emits a tftp-pass line and waits for the driver's newline. stdin is paused between marks, so that it holds no
- * exit; a paused stream stays paused when a 'data' listener is added, hence the resume.
+ * Emits a pass line and waits for the driver's newline. stdin is paused between marks, so that it holds no exit; a
+ * paused stream stays paused when a 'data' listener is added, hence the resume.
  */
-async function passMark(server: string, phase: 'begin' | 'end'): Promise<void> {
-  const heard = once(process.stdin, 'data');
-  process.stdin.resume();
-  emit({ kind: 'tftp-pass', server, phase });
-  await heard;
-  process.stdin.pause();
-}
+const passMark =
+  (step: 'assets' | 'tftp') =>
+  async (server: string, phase: 'begin' | 'end'): Promise<void> => {
+    const heard = once(process.stdin, 'data');
+    process.stdin.resume();
+    emit({ kind: 'pass', step, server, phase });
+    await heard;
+    process.stdin.pause();
+  };
 
 const req = JSON.parse(process.argv[2] ?? '{}') as StormRequest;
 const bootFile = req.bootFile ?? 'ipxe.efi';
@@ -151,7 +154,7 @@ try {
     ];
     const phase = httpStage(httpBin!, 300_000);
     try {
-      for (const r of await assetPhase(servers, req.assets.concurrency, (ip, url) => phase.request(`${ip} ${url}`))) emit({ kind: 'assets', ...r });
+      for (const r of await assetPhase(servers, req.assets.concurrency, (ip, url) => phase.request(`${ip} ${url}`), passMark('assets'))) emit({ kind: 'assets', ...r });
     } finally {
       await phase.end();
     }
@@ -164,7 +167,7 @@ try {
         const stage = tftpOf(hosts.get(server)!);
         return { fetch: (ip) => checked(stage, ip), end: () => stage.end() };
       });
-    for (const r of await tftpPhase([...hosts.keys()], pass, passMark)) emit({ kind: 'tftp', ...r });
+    for (const r of await tftpPhase([...hosts.keys()], pass, passMark('tftp'))) emit({ kind: 'tftp', ...r });
   }
 } finally {
   relay.close();

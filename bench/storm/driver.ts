@@ -30,8 +30,8 @@ export function startStormClient(ns: Netns, req: StormRequest, onLine: (l: Storm
       buf = buf.slice(i + 1);
       lines.push(l);
       onLine(l);
-      // The client's next TFTP pass waits for this: onLine has read the counters around the pass.
-      if (l.kind === 'tftp-pass') proc.stdin!.write('\n');
+      // The client's next pass waits for this: onLine has read the counters around the pass.
+      if (l.kind === 'pass') proc.stdin!.write('\n');
     }
   });
   proc.stderr!.on('data', (d: Buffer) => (err += d.toString()));
