@@ -73,8 +73,8 @@ let client: StormClient | undefined;
 const cleanup = cleanupOnSignal(async () => {
   clearInterval(rssTimer);
   // Inside the client namespace, where nothing would stop it once the namespace is gone; on SIGTERM it removes its
-  // helpers' directory.
-  if (client && client.proc.exitCode === null && client.proc.signalCode === null) {
+  // helpers' directory. `finished` settled already if it has exited (and kill then does nothing).
+  if (client) {
     client.proc.kill('SIGTERM');
     await Promise.race([client.finished.catch(() => {}), sleep(2000)]);
   }
