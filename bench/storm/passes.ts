@@ -13,6 +13,9 @@ export interface Pass {
 
 export interface PassSummary {
   server: string;
+  passes: number;
+  /** Over all its passes. */
+  seconds: number;
   bytesPerS: number;
   failures: number;
   p50: number;
@@ -38,5 +41,5 @@ export async function mirrored<P extends Pass>(servers: string[], pass: (server:
 export function pooled(server: string, ps: Pass[]): PassSummary {
   const sum = (k: 'bytes' | 'seconds' | 'failures'): number => ps.reduce((a, p) => a + p[k], 0);
   const { p50, p99 } = summarize(ps.flatMap((p) => p.latencies));
-  return { server, bytesPerS: sum('bytes') / sum('seconds'), failures: sum('failures'), p50, p99 };
+  return { server, passes: ps.length, seconds: sum('seconds'), bytesPerS: sum('bytes') / sum('seconds'), failures: sum('failures'), p50, p99 };
 }

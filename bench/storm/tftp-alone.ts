@@ -47,3 +47,14 @@ export async function tftpPhase(servers: string[], pass: (server: string) => Pro
   const passes = await mirrored(servers, pass, onPass);
   return [...passes].map(([server, ps]) => ({ ...pooled(server, ps), clientCpuS: ps.reduce((a, p) => a + p.clientCpuS, 0) }));
 }
+
+/**
+ * What each of a server's passes cost the host: the server's CPU and the helper's (which runs on the same CPUs, in
+ * place of the machines' own); the shortest a pass could take with that work spread over `cpuCount` CPUs; and how
+ * long each took. Undefined when a CPU figure is missing.
+ */
+export function tftpFloor(r: TftpResult, serverCpuS: number, cpuCount: number): { cpuS: number; floorS: number; wallS: number } | undefined {
+  if (!(serverCpuS >= 0 && r.clientCpuS >= 0 && r.passes > 0)) return undefined;
+  const cpuS = (serverCpuS + r.clientCpuS) / r.passes;
+  return { cpuS, floorS: cpuS / cpuCount, wallS: r.seconds / r.passes };
+}

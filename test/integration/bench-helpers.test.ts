@@ -16,7 +16,7 @@ import { buildC } from '../../bench/c-stage.ts';
 import { peakRss, procUsage } from '../../bench/lib.ts';
 import { grpcStage } from '../../bench/storm/grpc-stage.ts';
 import { httpStage } from '../../bench/storm/http-stage.ts';
-import { tftpPass, tftpPhase } from '../../bench/storm/tftp-alone.ts';
+import { tftpFloor, tftpPass, tftpPhase } from '../../bench/storm/tftp-alone.ts';
 import { tftpStorm, wordHash } from '../../bench/tftp-client.ts';
 import type { EventsService } from '../../src/events/index.ts';
 import { PUBLISH_PATH } from '../../src/events/sink.ts';
@@ -97,8 +97,18 @@ describe('tftp-client -S: many fetches at once, each from its own address', { sk
     assert.equal(good!.failures, 0);
     assert.ok(good!.bytesPerS > 0 && good!.p50 > 0 && good!.p99 >= good!.p50, JSON.stringify(good));
     assert.ok(good!.clientCpuS >= 0);
+    assert.equal(good!.passes, 2);
+    assert.ok(good!.seconds > 0 && Math.abs(good!.bytesPerS - (2 * ips.length * file.length) / good!.seconds) < 1e-6 * good!.bytesPerS);
     assert.equal(missing!.failures, 2 * ips.length);
     assert.equal(missing!.bytesPerS, 0);
+  });
+
+  test("tftpFloor: a pass's CPU, heph's and the helper's, over the CPUs there are, beside how long each pass took", () => {
+    const r = { server: 'heph', passes: 2, seconds: 2.4, bytesPerS: 1, failures: 0, p50: 0, p99: 0, clientCpuS: 1.8 };
+    const f = tftpFloor(r, 2.2, 2)!;
+    assert.ok(Math.abs(f.cpuS - 2) < 1e-9 && Math.abs(f.floorS - 1) < 1e-9 && Math.abs(f.wallS - 1.2) < 1e-9, JSON.stringify(f));
+    assert.equal(tftpFloor(r, NaN, 2), undefined, 'without the server CPU there is no floor to give');
+    assert.equal(tftpFloor({ ...r, clientCpuS: NaN }, 2.2, 2), undefined);
   });
 });
 
