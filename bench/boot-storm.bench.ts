@@ -239,7 +239,7 @@ TFTP step alone (${done} machines × ${EFI}, ${Math.min(CONCURRENCY, done)} at a
   const [ht, dq] = alone;
   if (ht && dq) console.log(`heph / dnsmasq = ${(ht.bytesPerS / dq.bytesPerS).toFixed(2)}× the throughput, p99 ${(dq.p99 / ht.p99).toFixed(2)}× shorter`);
   // The helper stands in for the machines' CPUs but runs on heph's: a pass cannot end before the CPU time it takes
-  // both, spread over every CPU there is. With all at once the transfers end together, so that is also their p99's.
+  // both, spread over every CPU there is. With all at once the transfers end together, so it bounds their p99 too.
   const floor = ht && tftpFloor(ht, passCpu.get('tftp heph') ?? NaN, cpus().length);
   if (floor) console.log(`heph's TFTP passes: ${floor.cpuS.toFixed(2)} CPU-s each of heph and the helper, on the same ${cpus().length} CPUs: at least ${floor.floorS.toFixed(2)} s with every CPU busy; they took ${floor.wallS.toFixed(2)} s`);
   const worstP99 = Math.max(...rows.filter((r) => r.step !== 'kernel' && r.step !== 'initrd').map((r) => r['p99 ms']));

@@ -49,9 +49,9 @@ export async function tftpPhase(servers: string[], pass: (server: string) => Pro
 }
 
 /**
- * What each of a server's passes cost the host: the server's CPU and the helper's (which runs on the same CPUs, in
- * place of the machines' own); the shortest a pass could take with that work spread over `cpuCount` CPUs; and how
- * long each took. Undefined when a CPU figure is missing.
+ * What each of a server's passes cost the host: the server's CPU (`serverCpuS`, over all of them) and the helper's
+ * (which runs on the same CPUs, in place of the machines' own); the shortest a pass could take with that work spread
+ * over `cpuCount` CPUs; and how long each took. Undefined when a CPU figure is missing.
  */
 export function tftpFloor(r: TftpResult, serverCpuS: number, cpuCount: number): { cpuS: number; floorS: number; wallS: number } | undefined {
   if (!(serverCpuS >= 0 && r.clientCpuS >= 0 && r.passes > 0)) return undefined;
